@@ -1,0 +1,60 @@
+# mod_wsgi_rs — see README.md. Every target works from a clean clone, as root or not.
+PYTHON ?= /usr/bin/python3
+APXS ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
+PORT ?= 8000
+APP ?= conf-examples/hello.wsgi
+# Test virtualenv (Flask, Django, pytest): world-readable, because Apache's workers use it.
+WSGI_RS_VENV ?= /tmp/mod_wsgi_rs-venv
+BENCH_DIR ?= ../shared/bench
+CARGO ?= cargo
+SO := target/release/libmod_wsgi_rs.so
+export PYO3_PYTHON := $(PYTHON)
+export APXS
+
+.PHONY: all deps build run test test-unit test-integration venv install bench lint clean
+
+all: build
+
+deps:
+	@PYTHON=$(PYTHON) scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release
+	@echo "built $(SO) (LoadModule wsgi_rs_module $(abspath $(SO)))"
+
+run: build
+	APP=$(APP) PORT=$(PORT) SO=$(abspath $(SO)) scripts/run.sh
+
+venv: deps
+	@PYTHON=$(PYTHON) VENV=$(WSGI_RS_VENV) scripts/test-venv.sh
+
+test-unit: deps
+	$(CARGO) test -p wsgi_rs_core
+
+test-integration: build venv
+	MOD_WSGI_RS_SO=$(abspath $(SO)) WSGI_RS_VENV=$(WSGI_RS_VENV) \
+	  $(WSGI_RS_VENV)/bin/python -m pytest -p no:cacheprovider tests/ -q -ra
+	@if [ "$$(id -u)" = 0 ] && [ -x tests/run-unprivileged.sh ]; then \
+	  MOD_WSGI_RS_SO=$(abspath $(SO)) WSGI_RS_VENV=$(WSGI_RS_VENV) tests/run-unprivileged.sh; fi
+
+test: test-unit test-integration
+
+install: build
+	$(eval LIBEXEC := $(shell $(APXS) -q LIBEXECDIR))
+	$(eval SYSCONF := $(shell $(APXS) -q SYSCONFDIR))
+	install -d $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SYSCONF)/mods-available
+	install -m 644 $(SO) $(DESTDIR)$(LIBEXEC)/mod_wsgi_rs.so
+	printf 'LoadModule wsgi_rs_module %s/mod_wsgi_rs.so\n' "$(LIBEXEC)" > $(DESTDIR)$(SYSCONF)/mods-available/wsgi_rs.load
+	install -m 644 conf-examples/wsgi_rs.conf $(DESTDIR)$(SYSCONF)/mods-available/wsgi_rs.conf
+	@echo "installed; enable with: a2enmod wsgi_rs (disable mod_wsgi first: a2dismod wsgi)"
+
+bench: build
+	@WITH_WRK=1 PYTHON=$(PYTHON) scripts/install-deps.sh
+	@[ -d $(BENCH_DIR) ] || { echo "bench: $(BENCH_DIR) not found (set BENCH_DIR)"; exit 1; }
+	MOD_WSGI_RS_SO=$(abspath $(SO)) $(BENCH_DIR)/run-anchors.sh | tee bench.md
+
+lint:
+	$(CARGO) clippy --workspace --release -- -D warnings
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,70 @@
+use super::*;
+
+fn facts<'a>(uri: &'a [u8], pi: &'a [u8]) -> RequestFacts<'a> {
+    RequestFacts {
+        method: b"GET",
+        protocol: b"HTTP/1.1",
+        request_uri: b"/app/x?y=1",
+        query_string: b"y=1",
+        uri,
+        path_info: pi,
+        server_name: b"localhost",
+        server_port: 8000,
+        remote_addr: b"127.0.0.1",
+        remote_port: 40000,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn script_name_split() {
+    assert_eq!(split_script_name(b"/app/x/y", b"/x/y"), (b"/app".to_vec(), b"/x/y".to_vec()));
+    assert_eq!(split_script_name(b"/app", b""), (b"/app".to_vec(), b"".to_vec()));
+    // mount at "/": SCRIPT_NAME is empty
+    assert_eq!(split_script_name(b"/", b"/"), (b"".to_vec(), b"/".to_vec()));
+    assert_eq!(split_script_name(b"/foo", b"/foo"), (b"".to_vec(), b"/foo".to_vec()));
+    // duplicate slashes collapse in both
+    assert_eq!(split_script_name(b"/sub/env/x//y", b"/env/x//y"), (b"/sub".to_vec(), b"/env/x/y".to_vec()));
+    assert_eq!(split_script_name(b"/app/", b""), (b"/app".to_vec(), b"/".to_vec()));
+}
+
+#[test]
+fn header_rules() {
+    assert_eq!(header_key(b"X-Foo", false), HeaderKey::Http(b"HTTP_X_FOO".to_vec()));
+    assert_eq!(header_key(b"X_Foo", false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"Proxy", true), HeaderKey::Dropped);
+    assert_eq!(header_key(b"Authorization", false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"authorization", true), HeaderKey::Http(b"HTTP_AUTHORIZATION".to_vec()));
+    assert_eq!(header_key(b"Content-Type", false), HeaderKey::ContentType);
+    assert_eq!(header_key(b"content-length", false), HeaderKey::ContentLength);
+    assert_eq!(header_key(b"", false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"X Y", false), HeaderKey::Dropped);
+}
+
+#[test]
+fn build_environ() {
+    let mut f = facts(b"/app/x", b"/x");
+    f.https = true;
+    let headers: Vec<(&[u8], &[u8])> = vec![
+        (b"Host", b"localhost:8000"),
+        (b"Proxy", b"evil"),
+        (b"Content-Type", b"text/plain"),
+        (b"X-A", b"1"),
+        (b"x-a", b"2"),
+    ];
+    let env: Vec<(&[u8], &[u8])> = vec![(b"HTTPS", b"on"), (b"MY_VAR", b"v"), (b"SCRIPT_NAME", b"spoof")];
+    let e = build(&f, headers, env);
+    assert_eq!(e.get("HTTP_HOST"), Some(&b"localhost:8000"[..]));
+    assert_eq!(e.get("HTTP_PROXY"), None);
+    assert_eq!(e.get("HTTPS"), None);
+    assert_eq!(e.get("CONTENT_TYPE"), Some(&b"text/plain"[..]));
+    assert_eq!(e.get("HTTP_X_A"), Some(&b"1, 2"[..]));
+    assert_eq!(e.get("MY_VAR"), Some(&b"v"[..]));
+    assert_eq!(e.get("SCRIPT_NAME"), Some(&b"/app"[..]));
+    assert_eq!(e.get("PATH_INFO"), Some(&b"/x"[..]));
+    assert_eq!(e.get("REQUEST_SCHEME"), Some(&b"https"[..]));
+    assert_eq!(e.get("SERVER_PORT"), Some(&b"8000"[..]));
+    assert_eq!(e.get("REMOTE_PORT"), Some(&b"40000"[..]));
+    assert_eq!(e.get("QUERY_STRING"), Some(&b"y=1"[..]));
+    assert_eq!(e.get("REMOTE_USER"), None);
+}

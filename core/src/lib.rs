@@ -1,0 +1,10 @@
+//! `wsgi_rs_core`: everything of mod_wsgi_rs that can be tested without Apache.
+//!
+//! - [`config`]: directive values and option parsing (pure).
+//! - [`environ`]: the CGI/WSGI variables built from a neutral description of a request (pure).
+//! - [`wsgi`]: the Python side: interpreter start-up, the WSGI objects, running an application.
+//!   It talks to its host (an Apache request, later a daemon socket) only through
+//!   [`wsgi::RequestIo`].
+pub mod config;
+pub mod environ;
+pub mod wsgi;

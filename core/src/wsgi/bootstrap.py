@@ -1,0 +1,44 @@
+# Run once when the interpreter starts, on the process's main thread, with the GIL held.
+# Called by core/src/wsgi/interp.rs as bootstrap(log, stdout, stderr, python_path,
+# restrict_stdout, restrict_signal); `log(level, code, message)` writes one error-log line
+# (levels: 0 error, 1 warning, 2 info, 3 debug).
+import signal
+import site
+import sys
+import threading  # noqa: F401  (imported on the main thread so threading's main thread is real)
+import traceback
+
+
+class RestrictedStdout:
+    """sys.stdout under WSGIRestrictStdout On: any output is an error (CGI portability guard)."""
+
+    def _refuse(self, *args, **kwargs):
+        raise OSError("sys.stdout access restricted by mod_wsgi_rs (WSGIRestrictStdout On)")
+
+    write = writelines = _refuse
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def bootstrap(log, stdout, stderr, python_path, restrict_stdout, restrict_signal):
+    sys.stdout = RestrictedStdout() if restrict_stdout else stdout
+    sys.stderr = stderr
+    sys.__stdout__ = sys.stdout
+    sys.__stderr__ = stderr
+    for entry in python_path:
+        try:
+            site.addsitedir(entry)
+        except Exception as e:  # one bad entry must not stop the others
+            log(0, "RWSGI0003", f"Cannot add '{entry}' to sys.path (WSGIPythonPath): {e!r}")
+    if restrict_signal:
+        def restricted_signal(signalnum, handler):
+            log(1, "RWSGI0032", f"Callback registration for signal {int(signalnum)} ignored "
+                                "(WSGIRestrictSignal On); stack follows.")
+            for line in "".join(traceback.format_stack()[:-1]).splitlines():
+                log(1, "RWSGI0032", line)
+            return signal.getsignal(signalnum)
+        signal.signal = restricted_signal

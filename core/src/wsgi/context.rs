@@ -1,0 +1,112 @@
+//! Per-request state shared by the WSGI objects of one request.
+//!
+//! Locking contract: `inner` is only ever locked while the GIL is **not** held (inside
+//! `py.detach`) or for a moment that runs no Python code; nobody takes the GIL while holding it.
+//! That rules out the GIL/mutex deadlock of DESIGN §3.
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::io::{LogLevel, RequestIo, ResponseHead};
+
+pub(crate) struct Inner {
+    /// `None` once the request has finished: objects that outlive it (a stored `wsgi.input`)
+    /// then fail cleanly instead of touching freed host memory.
+    pub io: Option<Box<dyn RequestIo>>,
+    pub head: Option<ResponseHead>,
+    pub head_sent: bool,
+    /// The app's own Content-Length: output beyond it is dropped.
+    pub content_length: Option<u64>,
+    pub written: u64,
+    /// A write to the client failed: the client went away (not an application error).
+    pub client_gone: bool,
+}
+
+pub(crate) struct RequestCtx {
+    inner: Mutex<Inner>,
+}
+
+/// Why a body write did not happen.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    NoHead,
+    Finished,
+    Io(std::io::Error),
+}
+
+impl RequestCtx {
+    pub fn new(io: Box<dyn RequestIo>) -> Arc<Self> {
+        Arc::new(RequestCtx {
+            inner: Mutex::new(Inner { io: Some(io), head: None, head_sent: false, content_length: None, written: 0, client_gone: false }),
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A poisoned lock only means a panic elsewhere mid-request; the state is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends the request: later calls through stale objects see `Finished`.
+    pub fn finish(&self) {
+        let io = self.lock().io.take();
+        drop(io);
+    }
+
+    /// Logs through the request when it is live, else through the process-wide logger.
+    pub fn log(&self, level: LogLevel, msg: &str) {
+        let g = self.lock();
+        match g.io.as_ref() {
+            Some(io) => io.log(level, msg),
+            None => super::log::host_log(level, msg),
+        }
+    }
+
+    /// Sends the head if needed, then `data` (cut at the app's Content-Length). GIL not held.
+    pub fn write_body(&self, data: &[u8], flush: bool) -> Result<(), WriteError> {
+        let mut g = self.lock();
+        let st = &mut *g;
+        let io = st.io.as_mut().ok_or(WriteError::Finished)?;
+        if !st.head_sent {
+            let head = st.head.as_ref().ok_or(WriteError::NoHead)?;
+            if let Err(e) = io.send_head(head) {
+                st.client_gone = true;
+                return Err(WriteError::Io(e));
+            }
+            st.head_sent = true;
+        }
+        let mut data = data;
+        if let Some(cl) = st.content_length {
+            let room = cl.saturating_sub(st.written);
+            if (data.len() as u64) > room {
+                data = &data[..room as usize];
+            }
+        }
+        let r = if data.is_empty() { Ok(()) } else { io.write(data) };
+        let r = r.and_then(|_| if flush { io.flush() } else { Ok(()) });
+        if let Err(e) = r {
+            st.client_gone = true;
+            return Err(WriteError::Io(e));
+        }
+        st.written += data.len() as u64;
+        Ok(())
+    }
+
+    /// Sends `len` bytes of the regular file `fd` from `offset` through the host (after the
+    /// head). `Ok(false)`: the host cannot; nothing was sent but the head. GIL not held.
+    pub fn send_file(&self, fd: std::os::fd::RawFd, offset: u64, len: u64) -> Result<bool, WriteError> {
+        self.write_body(b"", false)?;
+        let mut g = self.lock();
+        let st = &mut *g;
+        let io = st.io.as_mut().ok_or(WriteError::Finished)?;
+        match io.send_file(fd, offset, len) {
+            Ok(sent) => {
+                if sent {
+                    st.written += len;
+                }
+                Ok(sent)
+            }
+            Err(e) => {
+                st.client_gone = true;
+                Err(WriteError::Io(e))
+            }
+        }
+    }
+}

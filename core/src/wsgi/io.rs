@@ -1,0 +1,46 @@
+//! The host boundary: what the WSGI runtime needs from the transport carrying one request.
+use std::io;
+use std::os::fd::RawFd;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+/// Status and headers as validated by `start_response`, copied out of Python objects at call
+/// time (never borrowed: see CVE-2014-0242).
+#[derive(Debug, Clone, Default)]
+pub struct ResponseHead {
+    /// The full status line given by the app, e.g. `200 OK`.
+    pub status: Vec<u8>,
+    pub code: u16,
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ResponseHead {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// One request's transport. Every method is called **without the GIL** and from one thread at a
+/// time (the runtime serialises calls through a mutex), possibly not the thread that created it.
+pub trait RequestIo: Send {
+    /// Reads request body bytes into `buf`; `Ok(0)` means the body is complete.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Sends status and headers; called once, before any body byte.
+    fn send_head(&mut self, head: &ResponseHead) -> io::Result<()>;
+    /// Sends body bytes (possibly buffered by the host).
+    fn write(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Pushes everything written so far to the client.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Sends `len` bytes of the regular file `fd` from `offset` without copying them through
+    /// Python. `fd` stays owned by the caller and is only used during the call. `Ok(false)`: the
+    /// host cannot, and the caller falls back to reading the file.
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool>;
+    /// Logs a line about this request (the host adds client decoration). `msg` has no newline.
+    fn log(&self, level: LogLevel, msg: &str);
+}

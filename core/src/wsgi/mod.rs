@@ -1,0 +1,20 @@
+//! The Python side of mod_wsgi_rs: interpreter start-up, the WSGI objects (`start_response`,
+//! `wsgi.input`, `wsgi.errors`, `wsgi.file_wrapper`) and running an application for one request.
+//!
+//! Host contract: the host implements [`RequestIo`] for its transport and calls [`run_request`]
+//! from any thread; this module takes and releases the GIL itself and releases it around every
+//! call into the host's I/O.
+mod context;
+mod environ_dict;
+mod file_wrapper;
+mod input;
+pub mod interp;
+mod io;
+pub mod log;
+mod response;
+mod run;
+mod scripts;
+
+pub use io::{LogLevel, RequestIo, ResponseHead};
+pub use response::{validate_header, validate_status};
+pub use run::{AppSpec, Outcome, WsgiExtras, run_request};

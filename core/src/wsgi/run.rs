@@ -1,0 +1,271 @@
+//! Running one request through a WSGI application: load the script, build the environ, call the
+//! app, send what it returns, always call `close()` once.
+use std::path::Path;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use super::context::RequestCtx;
+use super::environ_dict::{cgi_dict, latin1_str};
+use super::file_wrapper::FileWrapper;
+use super::input::Input;
+use super::interp::{format_exception, prime_thread};
+use super::io::{LogLevel, RequestIo};
+use super::log::{LogStream, log_lines};
+use super::response::{StartResponse, write_chunk, write_error};
+use super::scripts::{LoadError, load_app};
+use crate::environ::Environ;
+
+/// Which application serves the request.
+pub struct AppSpec<'a> {
+    pub script: &'a Path,
+    pub callable: &'a str,
+    /// `WSGIScriptReloading`: re-import the script when its mtime changed.
+    pub reload: bool,
+}
+
+/// Request facts that are not CGI variables: `wsgi.*`, `mod_wsgi.*` and `apache.*` keys.
+pub struct WsgiExtras<'a> {
+    pub https: bool,
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub process_group: &'a str,
+    pub application_group: &'a str,
+    pub listener_host: &'a [u8],
+    pub listener_port: u16,
+    pub server_pid: u32,
+    pub request_id: &'a [u8],
+    pub connection_id: Option<i64>,
+    /// Epoch seconds when the host received the request.
+    pub request_start: f64,
+    pub apache_version: (u32, u32, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The response was sent completely.
+    Done,
+    /// Failure before any header went out: the host answers 500 (already logged).
+    ErrorBeforeHeaders,
+    /// Failure after headers went out: the host must cut the connection (already logged).
+    ErrorAfterHeaders,
+    /// The client went away while we were writing (logged at info).
+    ClientGone,
+}
+
+/// Runs the request. Call without the GIL, from any thread; blocks until the response is done.
+pub fn run_request(io: Box<dyn RequestIo>, env: &Environ<'_>, x: &WsgiExtras<'_>, app: &AppSpec<'_>) -> Outcome {
+    let thread_id = prime_thread();
+    let ctx = RequestCtx::new(io);
+    let outcome = Python::attach(|py| run_attached(py, &ctx, env, x, app, thread_id));
+    ctx.finish();
+    outcome
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+fn run_attached(py: Python<'_>, ctx: &Arc<RequestCtx>, env: &Environ<'_>, x: &WsgiExtras<'_>, app: &AppSpec<'_>, thread_id: u64) -> Outcome {
+    let script = app.script.display().to_string();
+    let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
+    let application = match load_app(py, app.script, app.callable, app.reload) {
+        Ok((a, loaded)) => {
+            if loaded {
+                log(LogLevel::Info, &format!("RWSGI0050: Loaded WSGI script '{script}' into the main interpreter."));
+            }
+            a
+        }
+        Err(LoadError::Exec(e)) => {
+            log(LogLevel::Error, &format!("RWSGI0020: Failed to exec Python script file '{script}'."));
+            log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
+            return Outcome::ErrorBeforeHeaders;
+        }
+        Err(LoadError::NoCallable(e)) => {
+            log(LogLevel::Error, &format!("RWSGI0022: {}", e.value(py)));
+            return Outcome::ErrorBeforeHeaders;
+        }
+    };
+    let app_start = now();
+    let result = environ(py, ctx, env, x, app, thread_id, app_start).and_then(|environ| {
+        let sr = Py::new(py, StartResponse { ctx: ctx.clone() })?;
+        application.call1((environ, sr))
+    });
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return failed(py, ctx, &script, e),
+    };
+    let sent = send_result(py, ctx, &result);
+    // close() exactly once, whatever happened while iterating.
+    let closed = match result.getattr_opt("close") {
+        Ok(Some(close)) => close.call0().map(|_| ()),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    drop(result);
+    match (sent, closed) {
+        (Err(e), closed) => {
+            if let Err(ce) = closed {
+                log(LogLevel::Error, &format!("RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."));
+                log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &ce));
+            }
+            failed(py, ctx, &script, e)
+        }
+        (Ok(()), Err(ce)) => {
+            log(LogLevel::Error, &format!("RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."));
+            log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &ce));
+            if ctx.lock().head_sent { Outcome::Done } else { Outcome::ErrorBeforeHeaders }
+        }
+        (Ok(()), Ok(())) => Outcome::Done,
+    }
+}
+
+/// Logs an application failure and says what the host must do.
+fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
+    let (head_sent, client_gone) = {
+        let g = ctx.lock();
+        (g.head_sent, g.client_gone)
+    };
+    let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
+    if client_gone {
+        log(LogLevel::Info, &format!("RWSGI0041: Client closed the connection while WSGI script '{script}' was sending its response: {}", e.value(py)));
+        return Outcome::ClientGone;
+    }
+    if head_sent {
+        log(LogLevel::Error, &format!("RWSGI0024: Exception occurred after the response headers of WSGI script '{script}' were sent; connection aborted."));
+        log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
+        Outcome::ErrorAfterHeaders
+    } else {
+        log(LogLevel::Error, &format!("RWSGI0023: Exception occurred processing WSGI script '{script}'."));
+        log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
+        Outcome::ErrorBeforeHeaders
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn environ<'py>(
+    py: Python<'py>,
+    ctx: &Arc<RequestCtx>,
+    env: &Environ<'_>,
+    x: &WsgiExtras<'_>,
+    app: &AppSpec<'_>,
+    thread_id: u64,
+    app_start: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = cgi_dict(py, env)?;
+    d.set_item("wsgi.version", (1, 0))?;
+    d.set_item("wsgi.multithread", x.multithread)?;
+    d.set_item("wsgi.multiprocess", x.multiprocess)?;
+    d.set_item("wsgi.run_once", false)?;
+    d.set_item("wsgi.url_scheme", if x.https { "https" } else { "http" })?;
+    d.set_item("wsgi.input", Py::new(py, Input::new(ctx.clone()))?)?;
+    d.set_item("wsgi.input_terminated", true)?;
+    d.set_item("wsgi.errors", Py::new(py, LogStream::new("<wsgi.errors>", "RWSGI0030", Some(ctx.clone())))?)?;
+    d.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+    d.set_item("mod_wsgi.version", (6, 1, 1))?;
+    d.set_item("mod_wsgi.process_group", x.process_group)?;
+    d.set_item("mod_wsgi.application_group", x.application_group)?;
+    d.set_item("mod_wsgi.callable_object", app.callable)?;
+    d.set_item("mod_wsgi.handler_script", "")?;
+    d.set_item("mod_wsgi.request_handler", "wsgi-script")?;
+    for (key, cgi) in [("mod_wsgi.script_name", "SCRIPT_NAME"), ("mod_wsgi.path_info", "PATH_INFO")] {
+        d.set_item(key, latin1_str(py, env.get(cgi).unwrap_or_default()))?;
+    }
+    d.set_item("mod_wsgi.listener_host", latin1_str(py, x.listener_host))?;
+    d.set_item("mod_wsgi.listener_port", x.listener_port.to_string())?;
+    d.set_item("mod_wsgi.server_pid", x.server_pid.to_string())?;
+    d.set_item("mod_wsgi.request_id", latin1_str(py, x.request_id))?;
+    if let Some(c) = x.connection_id {
+        d.set_item("mod_wsgi.connection_id", c.to_string())?;
+    }
+    d.set_item("mod_wsgi.thread_id", thread_id)?;
+    d.set_item("mod_wsgi.request_start", x.request_start)?;
+    d.set_item("mod_wsgi.queue_start", 0.0)?;
+    d.set_item("mod_wsgi.daemon_start", 0.0)?;
+    d.set_item("mod_wsgi.application_start", app_start)?;
+    d.set_item("apache.version", x.apache_version)?;
+    Ok(d)
+}
+
+fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
+    let t = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    pyo3::exceptions::PyTypeError::new_err(format!("sequence of byte string values expected, value of type {t} found"))
+}
+
+fn write_item(py: Python<'_>, ctx: &RequestCtx, item: &Bound<'_, PyAny>, flush: bool) -> PyResult<()> {
+    let b = item.cast::<PyBytes>().map_err(|_| not_bytes(item))?;
+    let data = b.as_bytes();
+    if data.is_empty() {
+        return Ok(());
+    }
+    write_chunk(py, ctx, data, flush)
+}
+
+/// Sends the iterable: lists and tuples unflushed (Apache batches them), anything else flushed
+/// per chunk (streaming), a file wrapper over a regular file through the host's file path.
+fn send_result(py: Python<'_>, ctx: &RequestCtx, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    if let Ok(fw) = result.cast::<FileWrapper>() {
+        if send_file(py, ctx, fw)? {
+            return Ok(());
+        }
+    }
+    if let Ok(list) = result.cast::<PyList>() {
+        for item in list.iter() {
+            write_item(py, ctx, &item, false)?;
+        }
+    } else if let Ok(t) = result.cast::<PyTuple>() {
+        for item in t.iter() {
+            write_item(py, ctx, &item, false)?;
+        }
+    } else {
+        for item in result.try_iter()? {
+            write_item(py, ctx, &item?, true)?;
+        }
+    }
+    // Headers go out now if the body was empty; an app that never called start_response fails.
+    py.detach(|| ctx.write_body(b"", false)).map_err(write_error)
+}
+
+/// The `wsgi.file_wrapper` fast path. `Ok(false)`: not a regular file (or nothing may be sent
+/// this way), iterate instead.
+fn send_file(py: Python<'_>, ctx: &RequestCtx, fw: &Bound<'_, FileWrapper>) -> PyResult<bool> {
+    {
+        let g = ctx.lock();
+        if g.head.is_none() || g.head_sent || g.written > 0 {
+            return Ok(false);
+        }
+    }
+    let filelike = fw.borrow().filelike.clone_ref(py).into_bound(py);
+    let Some(fd) = filelike.call_method0("fileno").ok().and_then(|f| f.extract::<i32>().ok()) else {
+        return Ok(false);
+    };
+    let Some(offset) = filelike.call_method0("tell").ok().and_then(|t| t.extract::<u64>().ok()) else {
+        return Ok(false);
+    };
+    // SAFETY: fstat on a descriptor the file object owns; `st` is plain data.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+        return Ok(false);
+    }
+    let mut len = (st.st_size as u64).saturating_sub(offset);
+    {
+        let mut g = ctx.lock();
+        match g.content_length {
+            Some(cl) => len = len.min(cl),
+            None => {
+                if let Some(h) = g.head.as_mut() {
+                    h.headers.push((b"Content-Length".to_vec(), len.to_string().into_bytes()));
+                }
+                g.content_length = Some(len);
+            }
+        }
+    }
+    // The file object (and so `fd`) stays alive: `fw` holds it for the whole call.
+    let sent = py.detach(|| ctx.send_file(fd, offset, len)).map_err(write_error)?;
+    if sent {
+        // Leave the file position where reading the data would have left it.
+        let _ = filelike.call_method1("seek", (offset + len,));
+    }
+    Ok(sent)
+}

@@ -1,0 +1,48 @@
+//! Logging to Apache's error log. Messages carry a stable `RWSGInnnn:` code (README, "Error
+//! reference") and go through `"%s"`, never as a format string.
+use std::ffi::{CString, c_int};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use wsgi_rs_core::wsgi::LogLevel;
+
+use crate::ffi;
+
+/// The main server, for process-level lines logged outside a request (set in child_init).
+static MAIN_SERVER: AtomicPtr<ffi::server_rec> = AtomicPtr::new(ptr::null_mut());
+
+pub fn set_main_server(s: *mut ffi::server_rec) {
+    MAIN_SERVER.store(s, Ordering::Release);
+}
+
+fn level(l: LogLevel) -> c_int {
+    (match l {
+        LogLevel::Error => ffi::APLOG_ERR,
+        LogLevel::Warning => ffi::APLOG_WARNING,
+        LogLevel::Info => ffi::APLOG_INFO,
+        LogLevel::Debug => ffi::APLOG_DEBUG,
+    }) as c_int
+}
+
+fn cmsg(msg: &str) -> CString {
+    CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Logs about a request: Apache adds the `[client ...]` decoration.
+pub fn rlog(r: *const ffi::request_rec, l: LogLevel, msg: &str) {
+    let m = cmsg(msg);
+    // SAFETY: `r` is the live request; "%s" with a NUL-terminated argument.
+    unsafe { ffi::ap_log_rerror_(c"mod_wsgi_rs".as_ptr(), 0, crate::module_index(), level(l), 0, r, c"%s".as_ptr(), m.as_ptr()) }
+}
+
+/// Logs about the server (no client decoration); `s` may be NULL (then to stderr).
+pub fn slog(s: *const ffi::server_rec, l: LogLevel, msg: &str) {
+    let m = cmsg(msg);
+    // SAFETY: `s` is NULL or a live server_rec; "%s" with a NUL-terminated argument.
+    unsafe { ffi::ap_log_error_(c"mod_wsgi_rs".as_ptr(), 0, crate::module_index(), level(l), 0, s, c"%s".as_ptr(), m.as_ptr()) }
+}
+
+/// The process-wide logger handed to the WSGI core (sys.stderr, start-up messages).
+pub fn host_log(l: LogLevel, msg: &str) {
+    slog(MAIN_SERVER.load(Ordering::Acquire), l, msg);
+}

@@ -1,0 +1,36 @@
+//! C strings owned by Apache pools, seen as bytes.
+use std::ffi::{CStr, c_char};
+
+use crate::ffi;
+
+/// The bytes of a NUL-terminated string Apache owns, empty for NULL.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that outlives `'a` (a pool string).
+pub unsafe fn bytes<'a>(p: *const c_char) -> &'a [u8] {
+    if p.is_null() {
+        return b"";
+    }
+    // SAFETY: per the contract above.
+    unsafe { CStr::from_ptr(p) }.to_bytes()
+}
+
+/// Like [`bytes`] but `None` for NULL.
+///
+/// # Safety
+/// As [`bytes`].
+pub unsafe fn opt_bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
+    // SAFETY: per the contract of `bytes`.
+    if p.is_null() { None } else { Some(unsafe { bytes(p) }) }
+}
+
+/// Copies `s` into `pool` as a NUL-terminated string (the copy lives as long as the pool).
+/// Interior NULs cut the string (callers validate first).
+///
+/// # Safety
+/// `pool` is a live pool.
+pub unsafe fn pstrdup(pool: *mut ffi::apr_pool_t, s: &[u8]) -> *mut c_char {
+    let n = s.iter().position(|c| *c == 0).unwrap_or(s.len());
+    // SAFETY: apr_pstrmemdup copies n bytes and adds the NUL.
+    unsafe { ffi::apr_pstrmemdup(pool, s.as_ptr() as *const c_char, n) }
+}

@@ -1,0 +1,215 @@
+//! One handler per directive: Apache's arguments in, a `core::config` value stored in our
+//! config records out. An `Err` becomes the message `apachectl configtest` prints, prefixed by
+//! Apache with the file and line.
+pub mod config;
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ptr;
+
+use wsgi_rs_core::config::{
+    MapHead, parse_app_group, parse_map_head, parse_optimize, parse_process_group, parse_script_alias_options,
+};
+
+use crate::apache::guard::guard;
+use crate::apache::strings::bytes;
+use crate::ffi;
+use config::{DirConfig, ScriptAlias, ServerConfig, module_config};
+
+type Ret = *const c_char;
+
+/// Runs a directive handler body: `Ok` → NULL (accepted), `Err(msg)` → the message in the
+/// command pool; a panic → a generic message (never unwinds into Apache).
+fn run(cmd: *mut ffi::cmd_parms, f: impl FnOnce() -> Result<(), String>) -> Ret {
+    let r = guard("directive handler", Err("internal error in mod_wsgi_rs (see error log)".to_string()), f);
+    match r {
+        Ok(()) => ptr::null(),
+        Err(msg) => {
+            let c = CString::new(msg.replace('\0', "")).unwrap_or_default();
+            // SAFETY: cmd->pool lives as long as Apache needs the message.
+            unsafe { ffi::apr_pstrdup((*cmd).pool, c.as_ptr()) }
+        }
+    }
+}
+
+/// The directive's name as written in the command table.
+fn name(cmd: *mut ffi::cmd_parms) -> String {
+    // SAFETY: cmd->cmd points at our static command table entry.
+    unsafe { CStr::from_ptr((*(*cmd).cmd).name) }.to_string_lossy().into_owned()
+}
+
+fn arg(a: *const c_char) -> String {
+    // SAFETY: Apache passes NUL-terminated argument strings from cmd->pool.
+    String::from_utf8_lossy(unsafe { bytes(a) }).into_owned()
+}
+
+/// Refuses the directive inside <VirtualHost>/<Directory>/... (server-wide only).
+fn global_only(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
+    // SAFETY: ap_check_cmd_context only reads cmd.
+    let e = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY) };
+    if e.is_null() { Ok(()) } else { Err(arg(e)) }
+}
+
+/// The server config of the server being configured (mutable during configuration only).
+fn server_cfg<'a>(cmd: *mut ffi::cmd_parms) -> &'a mut ServerConfig {
+    // SAFETY: configuration is single-threaded; the record belongs to cmd->server.
+    unsafe { &mut *module_config::<ServerConfig>((*(*cmd).server).module_config) }
+}
+
+fn dir_cfg<'a>(mconfig: *mut c_void) -> &'a mut DirConfig {
+    // SAFETY: Apache passes our per-dir record for the current context.
+    unsafe { &mut *(mconfig as *mut DirConfig) }
+}
+
+/// Splits a RAW_ARGS line into words, honouring quotes (`ap_getword_conf`).
+fn words(cmd: *mut ffi::cmd_parms, args: *const c_char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut p = args;
+    loop {
+        // SAFETY: ap_getword_conf advances `p` through the NUL-terminated argument line.
+        let w = unsafe { ffi::ap_getword_conf((*cmd).pool, &mut p) };
+        // SAFETY: w is a pool string.
+        let s = unsafe { bytes(w) };
+        if s.is_empty() {
+            break;
+        }
+        out.push(String::from_utf8_lossy(s).into_owned());
+    }
+    out
+}
+
+/// `WSGIScriptAlias url target [options]` and `WSGIScriptAliasMatch regex target [options]`
+/// (`cmd->info` non-NULL for the Match form).
+pub unsafe extern "C" fn script_alias(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
+    run(cmd, || {
+        let d = name(cmd);
+        let w = words(cmd, args);
+        if w.len() < 2 {
+            return Err(format!("{d} requires a URL and a script path, e.g. '{d} / /srv/app/app.wsgi'"));
+        }
+        let opts: Vec<&str> = w[2..].iter().map(String::as_str).collect();
+        let options = parse_script_alias_options(&d, &opts)?;
+        // SAFETY: reading cmd->info, set in our command table.
+        let is_match = !unsafe { (*cmd).info }.is_null();
+        let regex = if is_match {
+            let pat = CString::new(w[0].as_str()).map_err(|_| format!("{d}: NUL in regular expression"))?;
+            // SAFETY: compiled into the config pool, which outlives every request.
+            let re = unsafe { ffi::ap_pregcomp((*cmd).pool, pat.as_ptr(), ffi::AP_REG_EXTENDED as c_int) };
+            if re.is_null() {
+                return Err(format!("{d}: invalid regular expression '{}'", w[0]));
+            }
+            re
+        } else {
+            if !w[0].starts_with('/') {
+                return Err(format!("{d}: URL path '{}' must start with '/'", w[0]));
+            }
+            ptr::null_mut()
+        };
+        let target = CString::new(w[1].as_str()).map_err(|_| format!("{d}: NUL in script path"))?;
+        if !w[1].starts_with('/') {
+            return Err(format!("{d}: script path '{}' must be absolute", w[1]));
+        }
+        server_cfg(cmd).aliases.push(ScriptAlias { url: w[0].clone().into_bytes(), target, regex, options });
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn callable_object(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || {
+        if arg(a).is_empty() {
+            return Err("WSGICallableObject: the callable name must not be empty".into());
+        }
+        dir_cfg(m).callable_object = a;
+        Ok(())
+    })
+}
+
+/// On/Off directives stored per directory; `cmd->info` selects the field (1..=3).
+pub unsafe extern "C" fn dir_flag(cmd: *mut ffi::cmd_parms, m: *mut c_void, on: c_int) -> Ret {
+    run(cmd, || {
+        let d = dir_cfg(m);
+        let v = (on != 0) as i8;
+        // SAFETY: reading cmd->info, set in our command table.
+        match unsafe { (*cmd).info } as usize {
+            1 => d.pass_authorization = v,
+            2 => d.script_reloading = v,
+            3 => d.chunked_request = v,
+            _ => return Err(format!("{}: internal table error", name(cmd))),
+        }
+        Ok(())
+    })
+}
+
+/// Server-wide On/Off directives; `cmd->info` selects the field (1..=3).
+pub unsafe extern "C" fn server_flag(cmd: *mut ffi::cmd_parms, _m: *mut c_void, on: c_int) -> Ret {
+    run(cmd, || {
+        global_only(cmd)?;
+        let s = server_cfg(cmd);
+        // SAFETY: reading cmd->info, set in our command table.
+        match unsafe { (*cmd).info } as usize {
+            1 => s.restrict_stdout = Some(on != 0),
+            2 => s.restrict_signal = Some(on != 0),
+            3 => s.restrict_embedded = Some(on != 0),
+            _ => return Err(format!("{}: internal table error", name(cmd))),
+        }
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn map_head(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || {
+        dir_cfg(m).map_head = match parse_map_head(&arg(a))? {
+            MapHead::Off => 0,
+            MapHead::On => 1,
+            MapHead::Auto => 2,
+        };
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn application_group(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || parse_app_group("WSGIApplicationGroup", &arg(a)).map(|_| ()))
+}
+
+pub unsafe extern "C" fn process_group(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || parse_process_group("WSGIProcessGroup", &arg(a)).map(|_| ()))
+}
+
+pub unsafe extern "C" fn python_home(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || {
+        global_only(cmd)?;
+        let v = arg(a);
+        if !v.starts_with('/') {
+            return Err(format!("WSGIPythonHome: '{v}' must be an absolute path"));
+        }
+        server_cfg(cmd).python_home = Some(v);
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn python_path(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || {
+        global_only(cmd)?;
+        let s = server_cfg(cmd);
+        s.python_path.extend(arg(a).split(':').filter(|p| !p.is_empty()).map(str::to_string));
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn python_optimize(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || {
+        global_only(cmd)?;
+        server_cfg(cmd).optimize = Some(parse_optimize(&arg(a))?);
+        Ok(())
+    })
+}
+
+/// Directives of later milestones: a clear configuration error, never silently ignored.
+pub unsafe extern "C" fn not_supported(cmd: *mut ffi::cmd_parms, _m: *mut c_void, _a: *const c_char) -> Ret {
+    run(cmd, || {
+        Err(format!(
+            "{}: daemon mode is not supported by this version of mod_wsgi_rs yet; run the \
+             application in embedded mode (remove the daemon directives)",
+            name(cmd)
+        ))
+    })
+}

@@ -1,0 +1,145 @@
+//! The `wsgi-script` content handler: checks the target, prepares the body, builds the environ
+//! and runs the application in this Apache child (embedded mode).
+use std::ffi::c_int;
+use std::path::Path;
+
+use wsgi_rs_core::environ;
+use wsgi_rs_core::wsgi::{AppSpec, LogLevel, Outcome, interp, run_request};
+
+use crate::apache::guard::guard;
+use crate::apache::log::rlog;
+use crate::apache::strings::bytes;
+use crate::apache::table::entries;
+use crate::directives::config::{DirConfig, module_config, server_config, tri};
+use crate::embedded::facts::{extras, request_facts};
+use crate::embedded::request_io::ApacheIo;
+use crate::embedded::translate::matched_alias;
+use crate::ffi;
+use wsgi_rs_core::config::MapHead;
+
+const HTTP_500: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+
+pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
+    guard("wsgi-script handler", HTTP_500, || {
+        // SAFETY: Apache calls the handler with a live request.
+        unsafe { handle(r) }
+    })
+}
+
+fn path_of(b: &[u8]) -> &Path {
+    use std::os::unix::ffi::OsStrExt;
+    Path::new(std::ffi::OsStr::from_bytes(b))
+}
+
+/// True when an output filter that may look at the body (a content filter such as DEFLATE) is
+/// installed: `WSGIMapHEADToGET Auto` then runs HEAD as GET so the filter sees the full body.
+unsafe fn has_content_filter(r: *mut ffi::request_rec) -> bool {
+    let mut f = unsafe { (*r).output_filters };
+    while !f.is_null() {
+        // SAFETY: walking Apache's filter chain of the live request.
+        unsafe {
+            if !(*f).frec.is_null() && (*(*f).frec).ftype < ffi::AP_FTYPE_PROTOCOL {
+                return true;
+            }
+            f = (*f).next;
+        }
+    }
+    false
+}
+
+unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
+    // SAFETY (whole function): `r` is live for the duration of the handler; config records
+    // belong to the server and per-dir config of this request.
+    unsafe {
+        let h = bytes((*r).handler);
+        if h != b"wsgi-script" && h != b"application/x-httpd-wsgi" {
+            return ffi::DECLINED as c_int;
+        }
+        let filename = bytes((*r).filename);
+        let script = String::from_utf8_lossy(filename).into_owned();
+        let alias = matched_alias(r);
+        let dir: &DirConfig = &*module_config::<DirConfig>((*r).per_dir_config);
+        let srv = server_config((*r).server);
+
+        if alias.is_none() && (ffi::ap_allow_options(r) & ffi::OPT_EXECCGI as c_int) == 0 {
+            rlog(r, LogLevel::Error, &format!("RWSGI0012: Options ExecCGI is off in this directory: {script}"));
+            return ffi::HTTP_FORBIDDEN as c_int;
+        }
+        match (*r).finfo.filetype {
+            ffi::APR_NOFILE => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0010: Target WSGI script not found or unable to stat: {script}"));
+                return ffi::HTTP_NOT_FOUND as c_int;
+            }
+            ffi::APR_DIR => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0011: Attempt to invoke directory as WSGI application: {script}"));
+                return ffi::HTTP_FORBIDDEN as c_int;
+            }
+            _ => {}
+        }
+        if !bytes((*r).path_info).is_empty() && (*r).used_path_info == ffi::AP_REQ_REJECT_PATH_INFO as c_int {
+            rlog(r, LogLevel::Error, &format!("RWSGI0013: AcceptPathInfo off disallows extra path info for: {script}"));
+            return ffi::HTTP_NOT_FOUND as c_int;
+        }
+        if srv.restrict_embedded == Some(true) {
+            rlog(r, LogLevel::Error, &format!("RWSGI0016: Embedded mode of mod_wsgi_rs disabled by runtime configuration (WSGIRestrictEmbedded On): {script}"));
+            return HTTP_500;
+        }
+        if !interp::is_initialized() {
+            rlog(r, LogLevel::Error, &format!("RWSGI0015: The Python interpreter is not available in this process (see RWSGI0002 at start-up); cannot run {script}"));
+            return HTTP_500;
+        }
+        let chunked_ok = tri(dir.chunked_request, false);
+        let policy = if chunked_ok { ffi::REQUEST_CHUNKED_DECHUNK } else { ffi::REQUEST_CHUNKED_ERROR };
+        let rv = ffi::ap_setup_client_block(r, policy as c_int);
+        if rv != ffi::OK as c_int {
+            if rv == ffi::HTTP_LENGTH_REQUIRED as c_int {
+                rlog(r, LogLevel::Error, &format!("RWSGI0014: Chunked request body refused (WSGIChunkedRequest Off): {script}"));
+            }
+            return rv;
+        }
+
+        let pass_auth = alias.and_then(|a| a.options.pass_authorization).unwrap_or(tri(dir.pass_authorization, false));
+        let callable = match alias.and_then(|a| a.options.callable_object.as_deref()) {
+            Some(c) => c.to_string(),
+            None if !dir.callable_object.is_null() => String::from_utf8_lossy(bytes(dir.callable_object)).into_owned(),
+            None => "application".to_string(),
+        };
+        let mut facts = request_facts(r, pass_auth);
+        if (*r).header_only != 0 {
+            let map = match dir.map_head() {
+                MapHead::On => true,
+                MapHead::Off => false,
+                MapHead::Auto => has_content_filter(r),
+            };
+            if map {
+                facts.method = b"GET";
+            }
+        }
+        let env = environ::build(&facts, entries((*r).headers_in), entries((*r).subprocess_env));
+        let x = extras(r, facts.https);
+        let spec = AppSpec { script: path_of(filename), callable: &callable, reload: tri(dir.script_reloading, true) };
+        match run_request(Box::new(ApacheIo::new(r)), &env, &x, &spec) {
+            Outcome::Done | Outcome::ClientGone => ffi::OK as c_int,
+            Outcome::ErrorBeforeHeaders => HTTP_500,
+            Outcome::ErrorAfterHeaders => {
+                abort_response(r);
+                ffi::OK as c_int
+            }
+        }
+    }
+}
+
+/// Ends a response whose headers already went out so the client sees it is broken: an error
+/// bucket makes Apache's HTTP filters close the connection and omit the last chunk.
+unsafe fn abort_response(r: *mut ffi::request_rec) {
+    // SAFETY: building and passing a brigade on the live request's connection.
+    unsafe {
+        let c = (*r).connection;
+        let bb = ffi::apr_brigade_create((*r).pool, (*c).bucket_alloc);
+        let e = ffi::ap_bucket_error_create(ffi::HTTP_BAD_GATEWAY as c_int, std::ptr::null(), (*r).pool, (*c).bucket_alloc);
+        ffi::wsgi_rs_brigade_insert_tail(bb, e);
+        ffi::wsgi_rs_brigade_insert_tail(bb, ffi::apr_bucket_eos_create((*c).bucket_alloc));
+        ffi::ap_pass_brigade((*r).output_filters, bb);
+        (*c).keepalive = ffi::AP_CONN_CLOSE;
+    }
+}

@@ -1,0 +1,60 @@
+//! Process life cycle hooks: version banner (post_config) and Python start/stop in each Apache
+//! child (child_init, child pool cleanup). The root parent never starts Python.
+use std::ffi::{CString, c_int, c_void};
+
+use wsgi_rs_core::wsgi::interp::{self, InitOptions};
+use wsgi_rs_core::wsgi::{LogLevel, log};
+
+use crate::apache::guard::guard;
+use crate::apache::log::{host_log, set_main_server, slog};
+use crate::directives::config::server_config;
+use crate::embedded::facts::mpm;
+use crate::ffi;
+
+pub const PYTHON_EXECUTABLE: &str = env!("WSGI_RS_PYTHON_EXECUTABLE");
+pub const PYTHON_VERSION: &str = env!("WSGI_RS_PYTHON_VERSION");
+
+pub unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, _s: *mut ffi::server_rec) -> c_int {
+    guard("post_config hook", ffi::OK as c_int, || {
+        let banner = CString::new(format!("mod_wsgi_rs/{} Python/{}", env!("CARGO_PKG_VERSION"), PYTHON_VERSION)).unwrap();
+        // SAFETY: the string is copied into pconf by Apache.
+        unsafe { ffi::ap_add_version_component(pconf, banner.as_ptr()) };
+        ffi::OK as c_int
+    })
+}
+
+unsafe extern "C" fn finalize_python(_data: *mut c_void) -> ffi::apr_status_t {
+    guard("child exit", (), interp::finalize);
+    0
+}
+
+pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+    guard("child_init hook", (), || {
+        set_main_server(s);
+        log::set_host_logger(host_log);
+        std::panic::set_hook(Box::new(|info| host_log(LogLevel::Error, &format!("RWSGI0040: internal error (panic): {info}"))));
+        // SAFETY: s is the main server, configured.
+        let cfg = unsafe { server_config(s) };
+        if cfg.restrict_embedded == Some(true) {
+            return;
+        }
+        let m = mpm();
+        let opts = InitOptions {
+            python_executable: PYTHON_EXECUTABLE.to_string(),
+            python_home: cfg.python_home.clone(),
+            python_path: cfg.python_path.clone(),
+            optimize: cfg.optimize.unwrap_or(0),
+            restrict_stdout: cfg.restrict_stdout.unwrap_or(false),
+            restrict_signal: cfg.restrict_signal.unwrap_or(true),
+            process_group: String::new(),
+            maximum_processes: m.max_daemons,
+            threads_per_process: m.threads,
+        };
+        match interp::initialize(&opts) {
+            Ok(banner) => slog(s, LogLevel::Info, &format!("RWSGI0001: Python initialised in Apache child pid {}: {banner}", std::process::id())),
+            Err(e) => slog(s, LogLevel::Error, &format!("RWSGI0002: Python initialisation failed in Apache child pid {}: {e}", std::process::id())),
+        }
+        // SAFETY: registering a cleanup on the child pool; it runs in this thread at child exit.
+        unsafe { ffi::apr_pool_cleanup_register(pchild, std::ptr::null(), Some(finalize_python), Some(ffi::apr_pool_cleanup_null)) };
+    })
+}

@@ -1,0 +1,123 @@
+//! [`RequestIo`] over an Apache request: body through the input filters, response through
+//! `ap_rwrite`/`ap_rflush`, files as APR file buckets.
+use std::ffi::{CString, c_int};
+use std::io;
+use std::os::fd::RawFd;
+
+use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
+
+use crate::apache::log::rlog;
+use crate::apache::strings::pstrdup;
+use crate::ffi;
+
+/// Borrows the request for the duration of the handler call.
+/// Contract: the WSGI core drops it (ctx.finish) before the handler returns, and calls it from
+/// one thread at a time, so the raw pointer is never used after the request or concurrently.
+pub struct ApacheIo {
+    r: *mut ffi::request_rec,
+    /// `ap_should_client_block` not called yet (it sends `100 Continue`, so only on first read).
+    body_started: bool,
+    body_expected: bool,
+}
+
+// SAFETY: see the contract on the struct: one thread at a time, within the request's lifetime.
+unsafe impl Send for ApacheIo {}
+
+impl ApacheIo {
+    pub fn new(r: *mut ffi::request_rec) -> Self {
+        ApacheIo { r, body_started: false, body_expected: false }
+    }
+}
+
+fn cstr(b: &[u8]) -> CString {
+    CString::new(b.iter().copied().filter(|c| *c != 0).collect::<Vec<u8>>()).unwrap_or_default()
+}
+
+impl RequestIo for ApacheIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.r;
+        if !self.body_started {
+            self.body_started = true;
+            // SAFETY: ap_setup_client_block ran in the handler; this sends 100-continue if asked.
+            self.body_expected = unsafe { ffi::ap_should_client_block(r) } != 0;
+        }
+        if !self.body_expected || buf.is_empty() {
+            return Ok(0);
+        }
+        // SAFETY: reads at most buf.len() bytes into buf.
+        let n = unsafe { ffi::ap_get_client_block(r, buf.as_mut_ptr() as *mut _, buf.len() as _) };
+        if n < 0 {
+            // SAFETY: reading the connection's abort flag.
+            let aborted = unsafe { (*(*r).connection).aborted } != 0;
+            return Err(io::Error::new(
+                if aborted { io::ErrorKind::ConnectionAborted } else { io::ErrorKind::TimedOut },
+                "error reading the request body from the client (connection closed or timed out)",
+            ));
+        }
+        Ok(n as usize)
+    }
+
+    fn send_head(&mut self, head: &ResponseHead) -> io::Result<()> {
+        let r = self.r;
+        // SAFETY: all strings handed to Apache are copied into r->pool (or by apr_table_add).
+        unsafe {
+            (*r).status = head.code as c_int;
+            (*r).status_line = pstrdup((*r).pool, &head.status);
+            for (k, v) in &head.headers {
+                if k.eq_ignore_ascii_case(b"content-type") {
+                    ffi::ap_set_content_type(r, pstrdup((*r).pool, v));
+                } else if k.eq_ignore_ascii_case(b"content-length") {
+                    let n = std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+                    ffi::ap_set_content_length(r, n);
+                } else {
+                    let (kc, vc) = (cstr(k), cstr(v));
+                    let t = if k.eq_ignore_ascii_case(b"www-authenticate") { (*r).err_headers_out } else { (*r).headers_out };
+                    ffi::apr_table_add(t, kc.as_ptr(), vc.as_ptr());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        // SAFETY: ap_rwrite copies or sends `data` before returning.
+        let n = unsafe { ffi::ap_rwrite(data.as_ptr() as *const _, data.len() as c_int, self.r) };
+        if n < 0 { Err(io::Error::new(io::ErrorKind::BrokenPipe, "client connection closed")) } else { Ok(()) }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // SAFETY: flushes the request's output filters.
+        let n = unsafe { ffi::ap_rflush(self.r) };
+        if n < 0 { Err(io::Error::new(io::ErrorKind::BrokenPipe, "client connection closed")) } else { Ok(()) }
+    }
+
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
+        let r = self.r;
+        // SAFETY: the apr_file_t wraps `fd` without owning it (apr_os_file_put registers no
+        // cleanup); the FLUSH bucket makes the core output filter send the file bucket before
+        // ap_pass_brigade returns, so `fd` is not used after this call.
+        unsafe {
+            let c = (*r).connection;
+            let mut file: *mut ffi::apr_file_t = std::ptr::null_mut();
+            let mut osfd: ffi::apr_os_file_t = fd;
+            if ffi::apr_os_file_put(&mut file, &mut osfd, ffi::APR_FOPEN_READ as i32, (*r).pool) != 0 {
+                return Ok(false);
+            }
+            let bb = ffi::apr_brigade_create((*r).pool, (*c).bucket_alloc);
+            if len > 0 {
+                ffi::apr_brigade_insert_file(bb, file, offset as ffi::apr_off_t, len as ffi::apr_off_t, (*r).pool);
+            }
+            ffi::wsgi_rs_brigade_insert_tail(bb, ffi::apr_bucket_flush_create((*c).bucket_alloc));
+            let rv = ffi::ap_pass_brigade((*r).output_filters, bb);
+            ffi::apr_brigade_cleanup(bb as *mut _);
+            if rv != 0 {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client connection closed while sending a file"));
+            }
+        }
+        Ok(true)
+    }
+
+    fn log(&self, level: LogLevel, msg: &str) {
+        rlog(self.r, level, msg);
+    }
+}

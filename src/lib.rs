@@ -1,0 +1,126 @@
+//! mod_wsgi_rs: an Apache httpd 2.4 module hosting Python WSGI applications, a drop-in
+//! replacement for mod_wsgi (`LoadModule wsgi_rs_module .../libmod_wsgi_rs.so`).
+//!
+//! This crate is the Apache side: the module record and directive table (they must be Rust
+//! statics: a C definition ends up a local symbol LoadModule cannot find), the hooks, and the
+//! `RequestIo` over `request_rec`. Everything host-independent lives in `wsgi_rs_core`.
+pub mod apache;
+pub mod directives;
+pub mod embedded;
+pub mod ffi;
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ptr::{null, null_mut};
+
+use directives::config::{create_dir_config, create_server_config, merge_dir_config, merge_server_config};
+use embedded::{handler, lifecycle, translate};
+
+/// The module record Apache looks up by name. `static mut` because Apache writes
+/// `module_index`, `next` and `dynamic_load_handle` into it; read it only through raw pointers.
+#[unsafe(no_mangle)]
+pub static mut wsgi_rs_module: ffi::module = ffi::module {
+    version: ffi::MODULE_MAGIC_NUMBER_MAJOR as c_int,
+    minor_version: ffi::MODULE_MAGIC_NUMBER_MINOR as c_int,
+    module_index: -1,
+    name: c"mod_wsgi_rs.c".as_ptr(),
+    dynamic_load_handle: null_mut(),
+    next: null_mut(),
+    magic: ffi::MODULE_MAGIC_COOKIE as _,
+    rewrite_args: None,
+    create_dir_config: Some(create_dir_config),
+    merge_dir_config: Some(merge_dir_config),
+    create_server_config: Some(create_server_config),
+    merge_server_config: Some(merge_server_config),
+    cmds: &raw const CMDS as *const ffi::command_rec,
+    register_hooks: Some(register_hooks),
+    flags: ffi::AP_MODULE_FLAG_NONE as c_int,
+};
+
+/// Our index into config vectors (assigned by Apache when the module is loaded).
+pub fn module_index() -> c_int {
+    // SAFETY: reading one field of the module record through a raw pointer.
+    unsafe { (*(&raw const wsgi_rs_module)).module_index }
+}
+
+type Take1 = unsafe extern "C" fn(*mut ffi::cmd_parms, *mut c_void, *const c_char) -> *const c_char;
+type Flag = unsafe extern "C" fn(*mut ffi::cmd_parms, *mut c_void, c_int) -> *const c_char;
+
+const fn raw(name: &'static CStr, f: Take1, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
+    ffi::command_rec {
+        name: name.as_ptr(),
+        func: ffi::cmd_func { raw_args: Some(f) },
+        cmd_data: info as *mut c_void,
+        req_override: ctx as c_int,
+        args_how: ffi::RAW_ARGS,
+        errmsg: help.as_ptr(),
+    }
+}
+
+const fn take1(name: &'static CStr, f: Take1, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
+    ffi::command_rec {
+        name: name.as_ptr(),
+        func: ffi::cmd_func { take1: Some(f) },
+        cmd_data: info as *mut c_void,
+        req_override: ctx as c_int,
+        args_how: ffi::TAKE1,
+        errmsg: help.as_ptr(),
+    }
+}
+
+const fn flag(name: &'static CStr, f: Flag, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
+    ffi::command_rec {
+        name: name.as_ptr(),
+        func: ffi::cmd_func { flag: Some(f) },
+        cmd_data: info as *mut c_void,
+        req_override: ctx as c_int,
+        args_how: ffi::FLAG,
+        errmsg: help.as_ptr(),
+    }
+}
+
+use directives as d;
+const S: u32 = ffi::RSRC_CONF;
+const SD: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
+const FILEINFO: u32 = ffi::OR_FILEINFO;
+
+/// The directive table (contexts as in mod_wsgi, see README). Ends with a zeroed entry.
+static mut CMDS: [ffi::command_rec; 18] = [
+    raw(c"WSGIScriptAlias", d::script_alias, 0, S, c"URL path, script file or directory, then options"),
+    raw(c"WSGIScriptAliasMatch", d::script_alias, 1, S, c"URL regex, script path, then options"),
+    take1(c"WSGICallableObject", d::callable_object, 0, FILEINFO, c"Name of the WSGI application callable"),
+    flag(c"WSGIPassAuthorization", d::dir_flag, 1, FILEINFO, c"Pass the Authorization header to the application"),
+    flag(c"WSGIScriptReloading", d::dir_flag, 2, FILEINFO, c"Re-import a WSGI script when it changes"),
+    flag(c"WSGIChunkedRequest", d::dir_flag, 3, FILEINFO, c"Accept chunked request bodies"),
+    take1(c"WSGIMapHEADToGET", d::map_head, 0, FILEINFO, c"On, Off or Auto"),
+    flag(c"WSGIRestrictStdout", d::server_flag, 1, S, c"Forbid output to sys.stdout"),
+    flag(c"WSGIRestrictSignal", d::server_flag, 2, S, c"Ignore signal handler registrations by applications"),
+    flag(c"WSGIRestrictEmbedded", d::server_flag, 3, S, c"Forbid embedded mode (Python is not started in Apache children)"),
+    take1(c"WSGIApplicationGroup", d::application_group, 0, SD, c"Application group (interpreter); only %{GLOBAL}"),
+    take1(c"WSGIProcessGroup", d::process_group, 0, SD, c"Process group; only %{GLOBAL} (embedded)"),
+    take1(c"WSGIPythonHome", d::python_home, 0, S, c"Python prefix or virtualenv root"),
+    take1(c"WSGIPythonPath", d::python_path, 0, S, c"Colon-separated directories added with site.addsitedir"),
+    take1(c"WSGIPythonOptimize", d::python_optimize, 0, S, c"Optimisation level 0, 1 or 2"),
+    raw(c"WSGIDaemonProcess", d::not_supported, 0, S, c"Daemon process group (not supported yet)"),
+    raw(c"WSGISocketPrefix", d::not_supported, 0, S, c"Daemon socket prefix (not supported yet)"),
+    ffi::command_rec {
+        name: null(),
+        func: ffi::cmd_func { raw_args: None },
+        cmd_data: null_mut(),
+        req_override: 0,
+        args_how: 0,
+        errmsg: null(),
+    },
+];
+
+unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
+    apache::guard::guard("register_hooks", (), || {
+        let mid = ffi::APR_HOOK_MIDDLE as c_int;
+        // SAFETY: registering static hook functions with Apache's hook API.
+        unsafe {
+            ffi::ap_hook_post_config(Some(lifecycle::post_config), null(), null(), mid);
+            ffi::ap_hook_child_init(Some(lifecycle::child_init), null(), null(), mid);
+            ffi::ap_hook_translate_name(Some(translate::translate_name), null(), null(), mid);
+            ffi::ap_hook_handler(Some(handler::handler), null(), null(), mid);
+        }
+    })
+}
