@@ -32,7 +32,6 @@ LogLevel ${LOGLEVEL:-info}
 $user
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule log_config_module /usr/lib/apache2/modules/mod_log_config.so
 LoadModule wsgi_rs_module $run/mod_wsgi_rs.so
 WSGIScriptAlias / $app
 <Directory $(dirname "$app")>

@@ -40,7 +40,8 @@ unsafe fn translate(r: *mut ffi::request_rec) -> c_int {
         let filename = if alias.regex.is_null() {
             let Some(n) = alias_match(uri, &alias.url) else { continue };
             let mut f = alias.target.as_bytes().to_vec();
-            f.extend_from_slice(&uri[n..]);
+            let rest = &uri[n..];
+            f.extend_from_slice(if f.ends_with(b"/") && rest.starts_with(b"/") { &rest[1..] } else { rest });
             // SAFETY: copy into the request pool.
             unsafe { pstrdup((*r).pool, &f) }
         } else {
