@@ -84,7 +84,7 @@ const SD: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 const FILEINFO: u32 = ffi::OR_FILEINFO;
 
 /// The directive table (contexts as in mod_wsgi, see README). Ends with a zeroed entry.
-static mut CMDS: [ffi::command_rec; 18] = [
+static mut CMDS: [ffi::command_rec; 17] = [
     raw(c"WSGIScriptAlias", d::script_alias, 0, S, c"URL path, script file or directory, then options"),
     raw(c"WSGIScriptAliasMatch", d::script_alias, 1, S, c"URL regex, script path, then options"),
     take1(c"WSGICallableObject", d::callable_object, 0, FILEINFO, c"Name of the WSGI application callable"),
@@ -101,7 +101,6 @@ static mut CMDS: [ffi::command_rec; 18] = [
     take1(c"WSGIPythonPath", d::python_path, 0, S, c"Colon-separated directories added with site.addsitedir"),
     take1(c"WSGIPythonOptimize", d::python_optimize, 0, S, c"Optimisation level 0, 1 or 2"),
     raw(c"WSGIDaemonProcess", d::not_supported, 0, S, c"Daemon process group (not supported yet)"),
-    raw(c"WSGISocketPrefix", d::not_supported, 0, S, c"Daemon socket prefix (not supported yet)"),
     ffi::command_rec {
         name: null(),
         func: ffi::cmd_func { raw_args: None },

@@ -88,6 +88,15 @@ pub unsafe fn request_facts<'a>(r: *mut ffi::request_rec, pass_authorization: bo
 /// `r` is a live request.
 pub unsafe fn extras<'a>(r: *mut ffi::request_rec, https: bool) -> WsgiExtras<'a> {
     let m = mpm();
+    // SAFETY: Apache only makes the log id (%L) when a log format asks for it; ask for it now
+    // so mod_wsgi.request_id is always set (the hook stores a pool string).
+    unsafe {
+        if (*r).log_id.is_null() {
+            let mut id: *const std::ffi::c_char = std::ptr::null();
+            ffi::ap_run_generate_log_id((*r).connection, r, &mut id);
+            (*r).log_id = id;
+        }
+    }
     // SAFETY: plain reads of the live request and its connection.
     unsafe {
         let c = (*r).connection;
@@ -103,6 +112,8 @@ pub unsafe fn extras<'a>(r: *mut ffi::request_rec, https: bool) -> WsgiExtras<'a
             request_id: bytes((*r).log_id),
             connection_id: Some((*c).id as i64),
             request_start: (*r).request_time as f64 / 1_000_000.0,
+            queue_start: 0.0,
+            daemon_start: 0.0,
             apache_version: m.version,
         }
     }

@@ -6,7 +6,7 @@ pub enum HeaderKey {
     ContentLength,
     /// `HTTP_` + upper-cased name with `-` turned into `_`.
     Http(Vec<u8>),
-    /// Never exposed: `Proxy` (httpoxy), `Authorization` unless passed, names with characters
+    /// Never exposed: `Proxy` (httpoxy), `Authorization` and `Proxy-Authorization` unless passed, names with characters
     /// outside `[A-Za-z0-9-]` (`X_Foo` would otherwise spoof `X-Foo`), empty names.
     Dropped,
 }
@@ -24,7 +24,7 @@ pub fn header_key(name: &[u8], pass_authorization: bool) -> HeaderKey {
     if name.eq_ignore_ascii_case(b"proxy") {
         return HeaderKey::Dropped;
     }
-    if !pass_authorization && name.eq_ignore_ascii_case(b"authorization") {
+    if !pass_authorization && (name.eq_ignore_ascii_case(b"authorization") || name.eq_ignore_ascii_case(b"proxy-authorization")) {
         return HeaderKey::Dropped;
     }
     let mut k = Vec::with_capacity(5 + name.len());

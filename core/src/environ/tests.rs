@@ -34,6 +34,7 @@ fn header_rules() {
     assert_eq!(header_key(b"X_Foo", false), HeaderKey::Dropped);
     assert_eq!(header_key(b"Proxy", true), HeaderKey::Dropped);
     assert_eq!(header_key(b"Authorization", false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"Proxy-Authorization", false), HeaderKey::Dropped);
     assert_eq!(header_key(b"authorization", true), HeaderKey::Http(b"HTTP_AUTHORIZATION".to_vec()));
     assert_eq!(header_key(b"Content-Type", false), HeaderKey::ContentType);
     assert_eq!(header_key(b"content-length", false), HeaderKey::ContentLength);

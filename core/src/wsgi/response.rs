@@ -9,10 +9,11 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use super::context::{RequestCtx, WriteError};
 use super::io::ResponseHead;
 
-/// `NNN reason`: three digits, a space, a reason without control characters. Returns the code.
+/// `NNN reason` (or a bare `NNN`, which mod_wsgi accepts): three digits, then a space and a
+/// reason without control characters. Returns the code.
 pub fn validate_status(status: &[u8]) -> Result<u16, String> {
     let bad = || format!("invalid status line {:?}: expected 'NNN reason'", String::from_utf8_lossy(status));
-    if status.len() < 4 || status[3] != b' ' || !status[..3].iter().all(u8::is_ascii_digit) {
+    if status.len() < 3 || (status.len() > 3 && status[3] != b' ') || !status[..3].iter().all(u8::is_ascii_digit) {
         return Err(bad());
     }
     if status.iter().any(|c| c.is_ascii_control()) {
@@ -162,7 +163,8 @@ mod tests {
     fn status_rules() {
         assert_eq!(validate_status(b"200 OK"), Ok(200));
         assert_eq!(validate_status(b"404 "), Ok(404));
-        assert!(validate_status(b"200").is_err());
+        assert_eq!(validate_status(b"200"), Ok(200));
+        assert!(validate_status(b"20").is_err());
         assert!(validate_status(b"20x OK").is_err());
         assert!(validate_status(b"200OK").is_err());
         assert!(validate_status(b"200 OK\r\nX: y").is_err());

@@ -39,6 +39,9 @@ pub struct WsgiExtras<'a> {
     pub connection_id: Option<i64>,
     /// Epoch seconds when the host received the request.
     pub request_start: f64,
+    /// Epoch seconds when the request was queued for / accepted by a daemon (0.0 embedded).
+    pub queue_start: f64,
+    pub daemon_start: f64,
     pub apache_version: (u32, u32, u32),
 }
 
@@ -181,8 +184,8 @@ fn environ<'py>(
     }
     d.set_item("mod_wsgi.thread_id", thread_id)?;
     d.set_item("mod_wsgi.request_start", x.request_start)?;
-    d.set_item("mod_wsgi.queue_start", 0.0)?;
-    d.set_item("mod_wsgi.daemon_start", 0.0)?;
+    d.set_item("mod_wsgi.queue_start", x.queue_start)?;
+    d.set_item("mod_wsgi.daemon_start", x.daemon_start)?;
     d.set_item("mod_wsgi.application_start", app_start)?;
     d.set_item("apache.version", x.apache_version)?;
     Ok(d)

@@ -1,0 +1,1 @@
+from flaskapp import app as application

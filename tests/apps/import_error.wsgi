@@ -1,0 +1,2 @@
+# A script that raises while being imported.
+raise ImportError("IMPORT-TIME-MARKER")

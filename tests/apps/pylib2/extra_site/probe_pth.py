@@ -1,0 +1,1 @@
+WHERE = "extra_site via extra.pth"

@@ -1,0 +1,3 @@
+# A script that does not compile.
+def application(environ, start_response:
+    return [b"never"]

@@ -1,0 +1,83 @@
+"""WSGIScriptReloading: a changed script (newer mtime) is re-imported on the next request; with
+reloading Off the loaded module stays. Module state survives between unchanged requests."""
+import os
+
+import pytest
+
+from codes import code
+from harness import serve
+
+SCRIPT = '''
+VERSION = "{version}"
+COUNT = [0]
+
+
+def application(environ, start_response):
+    COUNT[0] += 1
+    body = ("%s %d" % (VERSION, COUNT[0])).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+'''
+
+CONF = """
+WSGIScriptAlias /reload @APPS@/reload.wsgi
+WSGIScriptAlias /noreload @APPS@/noreload.wsgi
+<Location /noreload>
+    WSGIScriptReloading Off
+</Location>
+"""
+
+srv = serve("reload", CONF, files={"apps/reload.wsgi": SCRIPT.format(version="v1"),
+                                   "apps/noreload.wsgi": SCRIPT.format(version="v1")})
+
+
+def rewrite(path, text):
+    old = os.stat(path).st_mtime
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    os.utime(path, (old + 10, old + 10))
+
+
+def body(srv, path):
+    r = srv.get(path)
+    assert r.status == 200, (r.status, r.body[:200])
+    return r.text
+
+
+@pytest.mark.smoke
+def test_changed_script_is_reimported(srv):
+    path = os.path.join(srv.apps, "reload.wsgi")
+    assert body(srv, "/reload") == "v1 1"
+    assert body(srv, "/reload") == "v1 2"  # not re-imported while unchanged
+    rewrite(path, SCRIPT.format(version="v2"))
+    assert body(srv, "/reload") == "v2 1"
+    assert body(srv, "/reload") == "v2 2"
+
+
+def test_touch_alone_triggers_reimport(srv):
+    path = os.path.join(srv.apps, "reload.wsgi")
+    n1 = int(body(srv, "/reload").split()[1])
+    n2 = int(body(srv, "/reload").split()[1])
+    assert n2 == n1 + 1
+    st = os.stat(path)
+    os.utime(path, (st.st_atime, st.st_mtime + 10))
+    assert body(srv, "/reload").endswith(" 1")
+
+
+def test_reload_recovers_from_broken_script(srv):
+    path = os.path.join(srv.apps, "reload.wsgi")
+    body(srv, "/reload")
+    mark = srv.log_mark()
+    rewrite(path, "def application(environ, start_response:\n")
+    assert srv.get("/reload").status == 500
+    srv.wait_log(code("script_load_failed"), since=mark)
+    rewrite(path, SCRIPT.format(version="v3"))
+    assert body(srv, "/reload") == "v3 1"
+
+
+def test_reloading_off_keeps_loaded_module(srv):
+    path = os.path.join(srv.apps, "noreload.wsgi")
+    assert body(srv, "/noreload") == "v1 1"
+    rewrite(path, SCRIPT.format(version="v2"))
+    assert body(srv, "/noreload") == "v1 2"
