@@ -5,6 +5,7 @@
 //! statics: a C definition ends up a local symbol LoadModule cannot find), the hooks, and the
 //! `RequestIo` over `request_rec`. Everything host-independent lives in `wsgi_rs_core`.
 pub mod apache;
+pub mod daemon;
 pub mod directives;
 pub mod embedded;
 pub mod ffi;
@@ -84,7 +85,7 @@ const SD: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 const FILEINFO: u32 = ffi::OR_FILEINFO;
 
 /// The directive table (contexts as in mod_wsgi, see README). Ends with a zeroed entry.
-static mut CMDS: [ffi::command_rec; 17] = [
+static mut CMDS: [ffi::command_rec; 20] = [
     raw(c"WSGIScriptAlias", d::script_alias, 0, S, c"URL path, script file or directory, then options"),
     raw(c"WSGIScriptAliasMatch", d::script_alias, 1, S, c"URL regex, script path, then options"),
     take1(c"WSGICallableObject", d::callable_object, 0, FILEINFO, c"Name of the WSGI application callable"),
@@ -100,7 +101,10 @@ static mut CMDS: [ffi::command_rec; 17] = [
     take1(c"WSGIPythonHome", d::python_home, 0, S, c"Python prefix or virtualenv root"),
     take1(c"WSGIPythonPath", d::python_path, 0, S, c"Colon-separated directories added with site.addsitedir"),
     take1(c"WSGIPythonOptimize", d::python_optimize, 0, S, c"Optimisation level 0, 1 or 2"),
-    raw(c"WSGIDaemonProcess", d::not_supported, 0, S, c"Daemon process group (not supported yet)"),
+    raw(c"WSGIDaemonProcess", d::daemon::daemon_process, 0, S, c"Daemon process group: name, then options"),
+    take1(c"WSGISocketPrefix", d::daemon::socket_prefix, 0, S, c"Path prefix of daemon sockets (relative to ServerRoot)"),
+    raw(c"WSGIImportScript", d::daemon::import_script, 0, S, c"Script preloaded in a daemon group: path process-group= application-group="),
+    raw(c"WSGIRestrictProcess", d::daemon::restrict_process, 0, SD, c"Daemon process groups allowed here"),
     ffi::command_rec {
         name: null(),
         func: ffi::cmd_func { raw_args: None },
@@ -116,6 +120,7 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
         let mid = ffi::APR_HOOK_MIDDLE as c_int;
         // SAFETY: registering static hook functions with Apache's hook API.
         unsafe {
+            ffi::ap_hook_check_config(Some(lifecycle::check_config), null(), null(), mid);
             ffi::ap_hook_post_config(Some(lifecycle::post_config), null(), null(), mid);
             ffi::ap_hook_child_init(Some(lifecycle::child_init), null(), null(), mid);
             ffi::ap_hook_translate_name(Some(translate::translate_name), null(), null(), mid);

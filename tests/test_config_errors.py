@@ -132,31 +132,25 @@ def test_other_application_groups_not_supported_yet(snippet, word):
     assert re.search(r"(?i)not (yet )?supported|unsupported", out), out
 
 
-def test_process_group_option_fails_clearly():
-    """process-group= is parsed (it is not an unknown option) but cannot work before daemon
-    mode exists: either configtest fails saying so, or requests fail with a coded log line."""
-    snippet = "WSGIScriptAlias /pg @APPS@/environ.wsgi process-group=mygroup"
-    rc, out = configtest(snippet)
-    if rc != 0:
-        assert "process-group" in out or "WSGIScriptAlias" in out, out
-        assert re.search(r"(?i)daemon|process.group", out), out
-        assert not re.search(r"(?i)unknown|unrecognized|invalid option", out), out
-        return
-    with Apache("process-group", snippet) as a:
-        mark = a.log_mark()
-        r = a.get("/pg")
-        assert r.status in (500, 503), r.status
-        line = a.wait_log(ANY + r".*(?i:daemon|process.group)", since=mark)
-        assert line
+def test_undefined_process_group_fails_configtest():
+    """process-group= naming no WSGIDaemonProcess fails configtest with the file and line."""
+    rc, out = configtest("WSGIScriptAlias /pg @APPS@/environ.wsgi process-group=mygroup")
+    assert rc != 0, out
+    assert "mygroup" in out and re.search(r"(?i)no WSGIDaemonProcess group", out), out
+    assert re.search(r"httpd\.conf:\d+", out), out
 
 
 @pytest.mark.parametrize("snippet", [
-    "WSGIDaemonProcess mygroup threads=5",
     "WSGIProcessGroup mygroup",
-    "WSGIDaemonProcess mygroup\nWSGIProcessGroup mygroup\nWSGIScriptAlias /x /tmp/x.wsgi",
+    "<Location /x>\nWSGIProcessGroup mygroup\n</Location>",
 ])
-def test_daemon_mode_directives_fail_clearly(snippet):
+def test_undefined_group_in_process_group_directive(snippet):
     rc, out = configtest(snippet)
     assert rc != 0, out
-    assert re.search(r"WSGIDaemonProcess|WSGIProcessGroup", out), out
-    assert re.search(r"(?i)daemon", out) and re.search(r"(?i)not (yet )?supported", out), out
+    assert "WSGIProcessGroup" in out and "mygroup" in out, out
+
+
+def test_defined_group_passes_configtest():
+    rc, out = configtest("WSGIDaemonProcess mygroup threads=5\nWSGIProcessGroup mygroup\n"
+                         "WSGIScriptAlias /x @APPS@/environ.wsgi")
+    assert rc == 0, out

@@ -5,6 +5,9 @@
 //! - [`wsgi`]: the Python side: interpreter start-up, the WSGI objects, running an application.
 //!   It talks to its host (an Apache request, later a daemon socket) only through
 //!   [`wsgi::RequestIo`].
+//! - [`wire`]: the daemon wire protocol codec (pure).
 pub mod config;
+pub mod daemon;
 pub mod environ;
+pub mod wire;
 pub mod wsgi;

@@ -47,6 +47,10 @@ pub struct DirConfig {
     pub chunked_request: Tri,
     /// `WSGIMapHEADToGET`: -1 unset, 0 Off, 1 On, 2 Auto.
     pub map_head: Tri,
+    /// `WSGIProcessGroup` as written (validated at configuration time), NULL when unset.
+    pub process_group: *const c_char,
+    /// `WSGIRestrictProcess`: space-separated allowed groups, NULL when unset.
+    pub restrict_process: *const c_char,
 }
 
 impl DirConfig {
@@ -114,7 +118,15 @@ pub unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c
         // SAFETY: palloc from the pool Apache passes; every field is written before use.
         unsafe {
             let d = ffi::apr_palloc(p, std::mem::size_of::<DirConfig>()) as *mut DirConfig;
-            d.write(DirConfig { callable_object: ptr::null(), pass_authorization: UNSET, script_reloading: UNSET, chunked_request: UNSET, map_head: UNSET });
+            d.write(DirConfig {
+                callable_object: ptr::null(),
+                pass_authorization: UNSET,
+                script_reloading: UNSET,
+                chunked_request: UNSET,
+                map_head: UNSET,
+                process_group: ptr::null(),
+                restrict_process: ptr::null(),
+            });
             d as *mut c_void
         }
     })
@@ -133,6 +145,8 @@ pub unsafe extern "C" fn merge_dir_config(p: *mut ffi::apr_pool_t, base: *mut c_
                 script_reloading: pick(a.script_reloading, b.script_reloading),
                 chunked_request: pick(a.chunked_request, b.chunked_request),
                 map_head: pick(a.map_head, b.map_head),
+                process_group: if a.process_group.is_null() { b.process_group } else { a.process_group },
+                restrict_process: if a.restrict_process.is_null() { b.restrict_process } else { a.restrict_process },
             });
             d as *mut c_void
         }

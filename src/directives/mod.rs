@@ -2,12 +2,13 @@
 //! config records out. An `Err` becomes the message `apachectl configtest` prints, prefixed by
 //! Apache with the file and line.
 pub mod config;
+pub mod daemon;
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr;
 
 use wsgi_rs_core::config::{
-    MapHead, parse_app_group, parse_map_head, parse_optimize, parse_process_group, parse_script_alias_options,
+    MapHead, ProcessGroup, parse_app_group, parse_map_head, parse_optimize, parse_process_group, parse_script_alias_options,
 };
 
 use crate::apache::guard::guard;
@@ -15,11 +16,11 @@ use crate::apache::strings::bytes;
 use crate::ffi;
 use config::{DirConfig, ScriptAlias, ServerConfig, module_config};
 
-type Ret = *const c_char;
+pub(crate) type Ret = *const c_char;
 
 /// Runs a directive handler body: `Ok` → NULL (accepted), `Err(msg)` → the message in the
 /// command pool; a panic → a generic message (never unwinds into Apache).
-fn run(cmd: *mut ffi::cmd_parms, f: impl FnOnce() -> Result<(), String>) -> Ret {
+pub(crate) fn run(cmd: *mut ffi::cmd_parms, f: impl FnOnce() -> Result<(), String>) -> Ret {
     let r = guard("directive handler", Err("internal error in mod_wsgi_rs (see error log)".to_string()), f);
     match r {
         Ok(()) => ptr::null(),
@@ -32,18 +33,18 @@ fn run(cmd: *mut ffi::cmd_parms, f: impl FnOnce() -> Result<(), String>) -> Ret 
 }
 
 /// The directive's name as written in the command table.
-fn name(cmd: *mut ffi::cmd_parms) -> String {
+pub(crate) fn name(cmd: *mut ffi::cmd_parms) -> String {
     // SAFETY: cmd->cmd points at our static command table entry.
     unsafe { CStr::from_ptr((*(*cmd).cmd).name) }.to_string_lossy().into_owned()
 }
 
-fn arg(a: *const c_char) -> String {
+pub(crate) fn arg(a: *const c_char) -> String {
     // SAFETY: Apache passes NUL-terminated argument strings from cmd->pool.
     String::from_utf8_lossy(unsafe { bytes(a) }).into_owned()
 }
 
 /// Refuses the directive inside <VirtualHost>/<Directory>/... (server-wide only).
-fn global_only(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
+pub(crate) fn global_only(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
     // SAFETY: ap_check_cmd_context only reads cmd.
     let e = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY) };
     if e.is_null() { Ok(()) } else { Err(arg(e)) }
@@ -55,13 +56,13 @@ fn server_cfg<'a>(cmd: *mut ffi::cmd_parms) -> &'a mut ServerConfig {
     unsafe { &mut *module_config::<ServerConfig>((*(*cmd).server).module_config) }
 }
 
-fn dir_cfg<'a>(mconfig: *mut c_void) -> &'a mut DirConfig {
+pub(crate) fn dir_cfg<'a>(mconfig: *mut c_void) -> &'a mut DirConfig {
     // SAFETY: Apache passes our per-dir record for the current context.
     unsafe { &mut *(mconfig as *mut DirConfig) }
 }
 
 /// Splits a RAW_ARGS line into words, honouring quotes (`ap_getword_conf`).
-fn words(cmd: *mut ffi::cmd_parms, args: *const c_char) -> Vec<String> {
+pub(crate) fn words(cmd: *mut ffi::cmd_parms, args: *const c_char) -> Vec<String> {
     let mut out = Vec::new();
     let mut p = args;
     loop {
@@ -107,6 +108,14 @@ pub unsafe extern "C" fn script_alias(cmd: *mut ffi::cmd_parms, _m: *mut c_void,
         let target = CString::new(w[1].as_str()).map_err(|_| format!("{d}: NUL in script path"))?;
         if !w[1].starts_with('/') {
             return Err(format!("{d}: script path '{}' must be absolute", w[1]));
+        }
+        if let Some(ProcessGroup::Named(n)) = &options.process_group {
+            daemon::note_ref(cmd, n);
+            if options.application_group.is_some() && !is_match {
+                // Both groups given literally: mod_wsgi preloads the script at daemon start.
+                let callable = options.callable_object.clone().unwrap_or_else(|| "application".into());
+                daemon::note_import(cmd, n, &w[1], &callable);
+            }
         }
         server_cfg(cmd).aliases.push(ScriptAlias { url: w[0].clone().into_bytes(), target, regex, options });
         Ok(())
@@ -170,8 +179,14 @@ pub unsafe extern "C" fn application_group(cmd: *mut ffi::cmd_parms, _m: *mut c_
     run(cmd, || parse_app_group("WSGIApplicationGroup", &arg(a)).map(|_| ()))
 }
 
-pub unsafe extern "C" fn process_group(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
-    run(cmd, || parse_process_group("WSGIProcessGroup", &arg(a)).map(|_| ()))
+pub unsafe extern "C" fn process_group(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || {
+        if let ProcessGroup::Named(n) = parse_process_group("WSGIProcessGroup", &arg(a))? {
+            daemon::note_ref(cmd, &n);
+        }
+        dir_cfg(m).process_group = a;
+        Ok(())
+    })
 }
 
 pub unsafe extern "C" fn python_home(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
@@ -203,13 +218,4 @@ pub unsafe extern "C" fn python_optimize(cmd: *mut ffi::cmd_parms, _m: *mut c_vo
     })
 }
 
-/// Directives of later milestones: a clear configuration error, never silently ignored.
-pub unsafe extern "C" fn not_supported(cmd: *mut ffi::cmd_parms, _m: *mut c_void, _a: *const c_char) -> Ret {
-    run(cmd, || {
-        Err(format!(
-            "{}: daemon mode is not supported by this version of mod_wsgi_rs yet; run the \
-             application in embedded mode (remove the daemon directives)",
-            name(cmd)
-        ))
-    })
-}
+

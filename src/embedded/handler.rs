@@ -15,9 +15,54 @@ use crate::embedded::facts::{extras, request_facts};
 use crate::embedded::request_io::ApacheIo;
 use crate::embedded::translate::matched_alias;
 use crate::ffi;
-use wsgi_rs_core::config::MapHead;
+use wsgi_rs_core::config::{MapHead, ProcessGroup, parse_process_group};
+use wsgi_rs_core::daemon::RequestMeta;
+
+use crate::daemon::client;
+use crate::daemon::registry::{DaemonGroup, child_registry, server_name};
 
 const HTTP_500: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+
+/// The daemon group that serves this request (`None`: embedded), from the alias option or
+/// `WSGIProcessGroup`, checked against `WSGIRestrictProcess` and the group's virtual host.
+unsafe fn select_group<'a>(r: *mut ffi::request_rec, from_alias: Option<ProcessGroup>, dir: &DirConfig) -> Result<Option<&'a DaemonGroup>, c_int> {
+    // SAFETY (whole function): live request; dir config strings are pool strings.
+    unsafe {
+        let pg = match from_alias {
+            Some(p) => p,
+            None if dir.process_group.is_null() => return Ok(None),
+            None => parse_process_group("WSGIProcessGroup", &String::from_utf8_lossy(bytes(dir.process_group))).map_err(|_| HTTP_500)?,
+        };
+        let name = match pg {
+            ProcessGroup::Embedded => return Ok(None),
+            ProcessGroup::Named(n) => n,
+            ProcessGroup::Env(var) => {
+                let v = std::ffi::CString::new(var).unwrap_or_default();
+                let val = bytes(ffi::apr_table_get((*r).subprocess_env, v.as_ptr()));
+                if val.is_empty() || val == b"%{GLOBAL}" {
+                    return Ok(None);
+                }
+                String::from_utf8_lossy(val).into_owned()
+            }
+        };
+        if !dir.restrict_process.is_null() {
+            let allowed = String::from_utf8_lossy(bytes(dir.restrict_process)).into_owned();
+            if !allowed.split(' ').any(|a| a == name) {
+                rlog(r, LogLevel::Error, &format!("RWSGI0119: Daemon process group '{name}' is not allowed here (WSGIRestrictProcess {allowed})."));
+                return Err(HTTP_500);
+            }
+        }
+        let Some(g) = child_registry().and_then(|reg| reg.find(&name)) else {
+            rlog(r, LogLevel::Error, &format!("RWSGI0118: No WSGI daemon process group called '{name}' has been configured."));
+            return Err(HTTP_500);
+        };
+        if !g.global && server_name(g.defined_in) != server_name((*r).server) {
+            rlog(r, LogLevel::Error, &format!("RWSGI0118: WSGI daemon process group '{name}' is defined in another virtual host and cannot be used from '{}'.", server_name((*r).server)));
+            return Err(HTTP_500);
+        }
+        Ok(Some(g))
+    }
+}
 
 pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     guard("wsgi-script handler", HTTP_500, || {
@@ -80,14 +125,6 @@ unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
             rlog(r, LogLevel::Error, &format!("RWSGI0013: AcceptPathInfo off disallows extra path info for: {script}"));
             return ffi::HTTP_NOT_FOUND as c_int;
         }
-        if srv.restrict_embedded == Some(true) {
-            rlog(r, LogLevel::Error, &format!("RWSGI0016: Embedded mode of mod_wsgi_rs disabled by runtime configuration (WSGIRestrictEmbedded On): {script}"));
-            return HTTP_500;
-        }
-        if !interp::is_initialized() {
-            rlog(r, LogLevel::Error, &format!("RWSGI0015: The Python interpreter is not available in this process (see RWSGI0002 at start-up); cannot run {script}"));
-            return HTTP_500;
-        }
         let chunked_ok = tri(dir.chunked_request, false);
         let policy = if chunked_ok { ffi::REQUEST_CHUNKED_DECHUNK } else { ffi::REQUEST_CHUNKED_ERROR };
         let rv = ffi::ap_setup_client_block(r, policy as c_int);
@@ -117,6 +154,36 @@ unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
         }
         let env = environ::build(&facts, entries((*r).headers_in), entries((*r).subprocess_env));
         let x = extras(r, facts.https);
+        match select_group(r, alias.and_then(|a| a.options.process_group.clone()), dir) {
+            Err(status) => return status,
+            Ok(Some(g)) => {
+                let mut meta = RequestMeta {
+                    script: filename.to_vec(),
+                    callable: callable.clone(),
+                    reload: tri(dir.script_reloading, true),
+                    https: x.https,
+                    listener_host: x.listener_host.to_vec(),
+                    listener_port: x.listener_port,
+                    server_pid: x.server_pid,
+                    request_id: x.request_id.to_vec(),
+                    connection_id: x.connection_id,
+                    request_start_us: (*r).request_time,
+                    queue_start_us: 0,
+                    client: format!("{}:{}", String::from_utf8_lossy(facts.remote_addr), facts.remote_port).into_bytes(),
+                };
+                return client::forward(r, g, &env, &mut meta);
+            }
+            Ok(None) => {}
+        }
+        if srv.restrict_embedded == Some(true) {
+            rlog(r, LogLevel::Error, &format!("RWSGI0016: Embedded mode of mod_wsgi_rs disabled by runtime configuration (WSGIRestrictEmbedded On): {script}"));
+            return HTTP_500;
+        }
+        if !interp::is_initialized() {
+            rlog(r, LogLevel::Error, &format!("RWSGI0015: The Python interpreter is not available in this process (see RWSGI0002 at start-up); cannot run {script}"));
+            return HTTP_500;
+        }
+
         let spec = AppSpec { script: path_of(filename), callable: &callable, reload: tri(dir.script_reloading, true) };
         match run_request(Box::new(ApacheIo::new(r)), &env, &x, &spec) {
             Outcome::Done | Outcome::ClientGone => ffi::OK as c_int,
@@ -131,7 +198,7 @@ unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
 
 /// Ends a response whose headers already went out so the client sees it is broken: an error
 /// bucket makes Apache's HTTP filters close the connection and omit the last chunk.
-unsafe fn abort_response(r: *mut ffi::request_rec) {
+pub unsafe fn abort_response(r: *mut ffi::request_rec) {
     // SAFETY: building and passing a brigade on the live request's connection.
     unsafe {
         let c = (*r).connection;

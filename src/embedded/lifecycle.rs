@@ -7,6 +7,8 @@ use wsgi_rs_core::wsgi::{LogLevel, log};
 
 use crate::apache::guard::guard;
 use crate::apache::log::{host_log, set_main_server, slog};
+use crate::daemon::registry::{registry, server_name, set_child_registry};
+use crate::daemon::supervisor;
 use crate::directives::config::server_config;
 use crate::embedded::facts::mpm;
 use crate::ffi;
@@ -14,12 +16,59 @@ use crate::ffi;
 pub const PYTHON_EXECUTABLE: &str = env!("WSGI_RS_PYTHON_EXECUTABLE");
 pub const PYTHON_VERSION: &str = env!("WSGI_RS_PYTHON_VERSION");
 
-pub unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, _s: *mut ffi::server_rec) -> c_int {
-    guard("post_config hook", ffi::OK as c_int, || {
+pub unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int {
+    guard("post_config hook", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
         let banner = CString::new(format!("mod_wsgi_rs/{} Python/{}", env!("CARGO_PKG_VERSION"), PYTHON_VERSION)).unwrap();
-        // SAFETY: the string is copied into pconf by Apache.
-        unsafe { ffi::ap_add_version_component(pconf, banner.as_ptr()) };
+        // SAFETY: the string is copied into pconf by Apache; start_groups runs in the parent.
+        unsafe {
+            ffi::ap_add_version_component(pconf, banner.as_ptr());
+            if let Err(e) = supervisor::start_groups(pconf, s) {
+                slog(s, LogLevel::Error, &e);
+                return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+            }
+        }
         ffi::OK as c_int
+    })
+}
+
+/// check_config (also run by `apachectl configtest`): every group used is defined and
+/// reachable from where it is used; preload lists are attached to their groups.
+pub unsafe extern "C" fn check_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int {
+    guard("check_config hook", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
+        // SAFETY: the registry of this configuration generation.
+        let reg = unsafe { registry(pconf) };
+        let mut errors = Vec::new();
+        for r in &reg.refs {
+            match reg.find(&r.name) {
+                None => errors.push(format!(
+                    "{} at {}:{}: no WSGIDaemonProcess group called '{}' is defined", r.directive, r.file, r.line, r.name
+                )),
+                Some(g) if !g.global && unsafe { server_name(g.defined_in) != server_name(r.server) } => errors.push(format!(
+                    "{} at {}:{}: daemon process group '{}' is defined inside another virtual host ('{}') and can only be used there",
+                    r.directive, r.file, r.line, r.name, unsafe { server_name(g.defined_in) }
+                )),
+                Some(_) => {}
+            }
+        }
+        let imports = std::mem::take(&mut reg.imports);
+        for (group, script, callable) in imports {
+            if let Some(g) = reg.groups.iter_mut().find(|g| g.opts.name == group) {
+                if !g.preload.iter().any(|(p, _)| *p == script) {
+                    g.preload.push((script, callable));
+                }
+            }
+        }
+        if errors.is_empty() {
+            return ffi::OK as c_int;
+        }
+        for e in &errors {
+            // SAFETY: startup logging to the console and error log.
+            unsafe {
+                let m = CString::new(format!("mod_wsgi_rs: {e}")).unwrap_or_default();
+                ffi::ap_log_error_(c"mod_wsgi_rs".as_ptr(), 0, crate::module_index(), (ffi::APLOG_STARTUP | ffi::APLOG_EMERG) as c_int, 0, s, c"%s".as_ptr(), m.as_ptr());
+            }
+        }
+        ffi::HTTP_INTERNAL_SERVER_ERROR as c_int
     })
 }
 
@@ -33,8 +82,18 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
         set_main_server(s);
         log::set_host_logger(host_log);
         std::panic::set_hook(Box::new(|info| host_log(LogLevel::Error, &format!("RWSGI0040: internal error (panic): {info}"))));
-        // SAFETY: s is the main server, configured.
+        // SAFETY: s is the main server, configured; the registry belongs to this generation.
         let cfg = unsafe { server_config(s) };
+        unsafe {
+            let reg = registry((*(*s).process).pconf);
+            // Apache children talk to daemons by path; they need no listening socket.
+            for g in &reg.groups {
+                if g.listen_fd >= 0 {
+                    libc::close(g.listen_fd);
+                }
+            }
+            set_child_registry(reg as *mut _);
+        }
         if cfg.restrict_embedded == Some(true) {
             return;
         }

@@ -88,9 +88,9 @@ mod tests {
     }
 
     #[test]
-    fn process_group_fails_clearly_until_daemon_mode() {
-        let e = parse_script_alias_options("WSGIScriptAlias", &["process-group=shop"]).unwrap_err();
-        assert!(e.contains("daemon mode"), "{e}");
+    fn process_group_option() {
+        let o = parse_script_alias_options("WSGIScriptAlias", &["process-group=shop"]).unwrap();
+        assert_eq!(o.process_group, Some(ProcessGroup::Named("shop".into())));
         let o = parse_script_alias_options("WSGIScriptAlias", &["process-group=%{GLOBAL}"]).unwrap();
         assert_eq!(o.process_group, Some(ProcessGroup::Embedded));
     }

@@ -48,22 +48,25 @@ pub fn parse_app_group(directive: &str, arg: &str) -> Result<AppGroup, String> {
     }
 }
 
-/// Which process runs the application: embedded (`%{GLOBAL}` or empty) or a named daemon group.
+/// Which process runs the application: embedded (`%{GLOBAL}` or empty) or a daemon group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessGroup {
     Embedded,
+    /// A `WSGIDaemonProcess` group by name.
+    Named(String),
+    /// `%{ENV:var}`: the group named by a request environment variable (SetEnv, RewriteRule
+    /// [E=]…); empty or unset means embedded.
+    Env(String),
 }
 
-/// Daemon process groups are not implemented yet: a named group is a configuration error that
-/// says so, never a silent fallback to embedded mode.
 pub fn parse_process_group(directive: &str, arg: &str) -> Result<ProcessGroup, String> {
     match arg {
         "%{GLOBAL}" | "" => Ok(ProcessGroup::Embedded),
-        other => Err(format!(
-            "{directive}: process group '{other}' cannot be used: daemon mode \
-             (WSGIDaemonProcess) is not supported by this version of mod_wsgi_rs yet; remove the \
-             process group to run the application in embedded mode"
+        a if a.starts_with("%{ENV:") && a.ends_with('}') && a.len() > 7 => Ok(ProcessGroup::Env(a[6..a.len() - 1].to_string())),
+        a if a.starts_with("%{") => Err(format!(
+            "{directive}: process group '{a}' is not supported (use a group name, %{{GLOBAL}} or %{{ENV:variable}})"
         )),
+        a => Ok(ProcessGroup::Named(a.to_string())),
     }
 }
 
@@ -102,8 +105,10 @@ mod tests {
         let e = parse_app_group("WSGIApplicationGroup", "%{RESOURCE}").unwrap_err();
         assert!(e.contains("not supported yet") && e.contains("%{RESOURCE}"), "{e}");
         assert_eq!(parse_process_group("WSGIProcessGroup", "%{GLOBAL}"), Ok(ProcessGroup::Embedded));
-        let e = parse_process_group("WSGIScriptAlias", "shop").unwrap_err();
-        assert!(e.contains("daemon mode") && e.contains("shop"), "{e}");
+        assert_eq!(parse_process_group("WSGIProcessGroup", "shop"), Ok(ProcessGroup::Named("shop".into())));
+        assert_eq!(parse_process_group("WSGIProcessGroup", "%{ENV:GRP}"), Ok(ProcessGroup::Env("GRP".into())));
+        let e = parse_process_group("WSGIProcessGroup", "%{SERVER}").unwrap_err();
+        assert!(e.contains("not supported") && e.contains("%{SERVER}"), "{e}");
     }
 
     #[test]

@@ -17,4 +17,4 @@ mod scripts;
 
 pub use io::{LogLevel, RequestIo, ResponseHead};
 pub use response::{validate_header, validate_status};
-pub use run::{AppSpec, Outcome, WsgiExtras, run_request};
+pub use run::{AppSpec, Outcome, WsgiExtras, preload, run_request};

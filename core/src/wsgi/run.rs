@@ -272,3 +272,19 @@ fn send_file(py: Python<'_>, ctx: &RequestCtx, fw: &Bound<'_, FileWrapper>) -> P
     }
     Ok(sent)
 }
+
+/// Imports `script` at process start (daemon preloading: `WSGIImportScript`, or a
+/// `WSGIScriptAlias` naming both process and application group). Failures are logged; a missing
+/// callable is not one (import scripts need not define an application).
+pub fn preload(script: &Path, callable: &str) {
+    prime_thread();
+    let shown = script.display().to_string();
+    let log = |level: LogLevel, msg: &str| super::log::host_log(level, msg);
+    Python::attach(|py| match load_app(py, script, callable, false) {
+        Ok(_) | Err(LoadError::NoCallable(_)) => log(LogLevel::Info, &format!("RWSGI0051: Preloaded WSGI script '{shown}'.")),
+        Err(LoadError::Exec(e)) => {
+            log(LogLevel::Error, &format!("RWSGI0020: Failed to exec Python script file '{shown}'."));
+            log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
+        }
+    });
+}

@@ -1,0 +1,109 @@
+//! Request facts that travel beside the environ in a daemon request head (the `meta` pairs of
+//! `wire::RequestHead`): which script to run and the `mod_wsgi.*` values the Apache child knows.
+use crate::wire::Pairs;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestMeta {
+    pub script: Vec<u8>,
+    pub callable: String,
+    pub reload: bool,
+    pub https: bool,
+    pub listener_host: Vec<u8>,
+    pub listener_port: u16,
+    /// PID of the Apache child that forwarded the request.
+    pub server_pid: u32,
+    pub request_id: Vec<u8>,
+    pub connection_id: Option<i64>,
+    /// Microseconds since the epoch: when Apache read the request line.
+    pub request_start_us: i64,
+    /// Microseconds since the epoch: when the Apache child connected to the daemon.
+    pub queue_start_us: i64,
+    /// `ip:port` of the client, for error-log decoration.
+    pub client: Vec<u8>,
+}
+
+fn num<T: std::str::FromStr>(k: &str, v: &[u8]) -> Result<T, String> {
+    std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad meta value for {k}"))
+}
+
+impl RequestMeta {
+    pub fn to_pairs(&self) -> Pairs {
+        let mut p: Pairs = vec![
+            (b"script".to_vec(), self.script.clone()),
+            (b"callable".to_vec(), self.callable.clone().into_bytes()),
+            (b"reload".to_vec(), if self.reload { b"1".to_vec() } else { b"0".to_vec() }),
+            (b"https".to_vec(), if self.https { b"1".to_vec() } else { b"0".to_vec() }),
+            (b"listener_host".to_vec(), self.listener_host.clone()),
+            (b"listener_port".to_vec(), self.listener_port.to_string().into_bytes()),
+            (b"server_pid".to_vec(), self.server_pid.to_string().into_bytes()),
+            (b"request_id".to_vec(), self.request_id.clone()),
+            (b"request_start_us".to_vec(), self.request_start_us.to_string().into_bytes()),
+            (b"queue_start_us".to_vec(), self.queue_start_us.to_string().into_bytes()),
+            (b"client".to_vec(), self.client.clone()),
+        ];
+        if let Some(c) = self.connection_id {
+            p.push((b"connection_id".to_vec(), c.to_string().into_bytes()));
+        }
+        p
+    }
+
+    /// Unknown keys are ignored (forward compatibility); `script` and `callable` are required.
+    pub fn from_pairs(pairs: &Pairs) -> Result<Self, String> {
+        let mut m = RequestMeta::default();
+        let (mut has_script, mut has_callable) = (false, false);
+        for (k, v) in pairs {
+            let k = std::str::from_utf8(k).unwrap_or("");
+            match k {
+                "script" => {
+                    m.script = v.clone();
+                    has_script = true;
+                }
+                "callable" => {
+                    m.callable = String::from_utf8(v.clone()).map_err(|_| "callable is not UTF-8".to_string())?;
+                    has_callable = true;
+                }
+                "reload" => m.reload = v == b"1",
+                "https" => m.https = v == b"1",
+                "listener_host" => m.listener_host = v.clone(),
+                "listener_port" => m.listener_port = num(k, v)?,
+                "server_pid" => m.server_pid = num(k, v)?,
+                "request_id" => m.request_id = v.clone(),
+                "connection_id" => m.connection_id = Some(num(k, v)?),
+                "request_start_us" => m.request_start_us = num(k, v)?,
+                "queue_start_us" => m.queue_start_us = num(k, v)?,
+                "client" => m.client = v.clone(),
+                _ => {}
+            }
+        }
+        if !has_script || !has_callable || m.callable.is_empty() {
+            return Err("request head lacks the script or callable".into());
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let m = RequestMeta {
+            script: b"/srv/app.wsgi".to_vec(),
+            callable: "application".into(),
+            reload: true,
+            https: false,
+            listener_host: b"127.0.0.1".to_vec(),
+            listener_port: 8000,
+            server_pid: 42,
+            request_id: b"abc".to_vec(),
+            connection_id: Some(7),
+            request_start_us: 1_700_000_000_000_000,
+            queue_start_us: 1_700_000_000_000_100,
+            client: b"127.0.0.1:5000".to_vec(),
+        };
+        assert_eq!(RequestMeta::from_pairs(&m.to_pairs()).unwrap(), m);
+        assert!(RequestMeta::from_pairs(&vec![]).is_err());
+        assert!(RequestMeta::from_pairs(&vec![(b"script".to_vec(), b"/x".to_vec()), (b"callable".to_vec(), b"app".to_vec()), (b"server_pid".to_vec(), b"x".to_vec())]).is_err());
+    }
+}

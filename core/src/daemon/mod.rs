@@ -1,0 +1,13 @@
+//! The daemon process's own loop (DESIGN §3/§4): worker threads accept connections from Apache
+//! children on the group's listening socket and run requests through the same WSGI core as
+//! embedded mode; the main thread watches the recycling conditions.
+//!
+//! The caller (src/daemon/child.rs) has already dropped privileges and started Python.
+mod meta;
+mod monitor;
+mod server;
+mod socket_io;
+mod state;
+
+pub use meta::RequestMeta;
+pub use server::{DaemonConfig, ShutdownReason, serve};

@@ -1,0 +1,119 @@
+//! The daemon's main thread: checks the recycling conditions a few times a second and runs the
+//! graceful shutdown (stop accepting, wait for running requests, give up after graceful-timeout).
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::server::{DaemonConfig, ShutdownReason};
+use super::state::{State, now_us};
+use crate::wire::{self, Frame};
+use crate::wsgi::LogLevel;
+use crate::wsgi::log::host_log;
+
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_term(_sig: libc::c_int) {
+    SIGNALLED.store(true, Ordering::Release);
+}
+
+fn install_signals() {
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe {
+        let h = on_term as *const () as libc::sighandler_t;
+        libc::signal(libc::SIGTERM, h);
+        libc::signal(libc::SIGINT, h);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+fn secs(n: u64) -> i64 {
+    (n as i64).saturating_mul(1_000_000)
+}
+
+/// Answers 504 to a request stuck past request-timeout and closes its connection.
+fn abandon(cfg: &DaemonConfig, state: &State, i: usize, elapsed_us: i64) {
+    let slot = &state.slots[i];
+    slot.abandoned.store(true, Ordering::Release);
+    host_log(LogLevel::Error, &format!(
+        "RWSGI0115: Request in daemon process '{}' (pid {}) exceeded request-timeout={} s after {:.1} s; answering 504 and recycling the process.",
+        cfg.group, std::process::id(), cfg.request_timeout, elapsed_us as f64 / 1e6
+    ));
+    if let Some((stream, head_sent)) = slot.conn.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if !head_sent.load(Ordering::Acquire) {
+            let mut buf = Vec::new();
+            wire::encode(&Frame::ResponseError { code: 504, message: "request-timeout expired".into() }, &mut buf);
+            let _ = std::io::Write::write_all(&mut &stream, &buf);
+        }
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
+    install_signals();
+    // SAFETY: getppid has no preconditions.
+    let ppid = unsafe { libc::getppid() };
+    let mut stuck = 0usize;
+    let reason = loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = now_us();
+        if SIGNALLED.load(Ordering::Acquire) {
+            break ShutdownReason::Signal;
+        }
+        // SAFETY: as above.
+        if unsafe { libc::getppid() } != ppid {
+            break ShutdownReason::ParentGone;
+        }
+        if cfg.maximum_requests > 0 && state.served.load(Ordering::Acquire) >= cfg.maximum_requests {
+            break ShutdownReason::MaximumRequests;
+        }
+        if cfg.restart_interval > 0 && now - state.started_us >= secs(cfg.restart_interval) {
+            break ShutdownReason::RestartInterval;
+        }
+        if cfg.inactivity_timeout > 0
+            && state.active.load(Ordering::Acquire) == 0
+            && now - state.last_activity_us.load(Ordering::Acquire) >= secs(cfg.inactivity_timeout)
+        {
+            break ShutdownReason::InactivityTimeout;
+        }
+        if state.script_changed.load(Ordering::Acquire) {
+            break ShutdownReason::ScriptChanged;
+        }
+        if cfg.request_timeout > 0 {
+            for (i, slot) in state.slots.iter().enumerate() {
+                let start = slot.start_us.load(Ordering::Acquire);
+                if start > 0 && now - start >= secs(cfg.request_timeout) && !slot.abandoned.load(Ordering::Acquire) {
+                    abandon(cfg, state, i, now - start);
+                    stuck += 1;
+                }
+            }
+            if stuck > 0 {
+                break ShutdownReason::RequestTimeout;
+            }
+        }
+    };
+    state.stopping.store(true, Ordering::Release);
+    host_log(LogLevel::Info, &format!(
+        "RWSGI0103: Daemon process '{}' (pid {}) shutting down: {}; {} request(s) served.",
+        cfg.group, std::process::id(), reason.describe(), state.served.load(Ordering::Acquire)
+    ));
+    // Apache gives its subprocesses 3 s after SIGTERM before SIGKILL: stay inside that.
+    let grace = match reason {
+        ShutdownReason::Signal => 2_500_000,
+        ShutdownReason::ParentGone => 0,
+        _ => secs(cfg.graceful_timeout),
+    };
+    let deadline = now_us() + grace;
+    loop {
+        let busy = state.active.load(Ordering::Acquire).saturating_sub(stuck);
+        if busy == 0 {
+            return (reason, stuck == 0);
+        }
+        if now_us() >= deadline {
+            host_log(LogLevel::Info, &format!(
+                "RWSGI0106: Daemon process '{}' (pid {}) stops with {busy} request(s) still running (graceful time over).",
+                cfg.group, std::process::id()
+            ));
+            return (reason, false);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,231 @@
+//! Worker threads: accept a connection, authenticate the request head, run the request.
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::meta::RequestMeta;
+use super::monitor::monitor;
+use super::socket_io::SocketIo;
+use super::state::{State, now_us};
+use crate::environ::{Environ, Key};
+use crate::wire::{self, Frame, FrameReader};
+use crate::wsgi::log::host_log;
+use crate::wsgi::{AppSpec, LogLevel, Outcome, WsgiExtras, run_request};
+
+/// What the daemon process needs to know about its group.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub group: String,
+    pub socket_path: String,
+    pub threads: u32,
+    /// `processes=` was given: `wsgi.multiprocess` is True.
+    pub multiprocess: bool,
+    pub token: [u8; wire::TOKEN_LEN],
+    pub maximum_requests: u64,
+    pub restart_interval: u64,
+    pub inactivity_timeout: u64,
+    pub request_timeout: u64,
+    pub graceful_timeout: u64,
+    pub queue_timeout: u64,
+    /// Seconds of silence tolerated on a connection from an Apache child.
+    pub socket_timeout: u64,
+    pub stack_size: Option<usize>,
+    pub apache_version: (u32, u32, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownReason {
+    MaximumRequests,
+    RestartInterval,
+    InactivityTimeout,
+    RequestTimeout,
+    ScriptChanged,
+    /// SIGTERM/SIGINT: Apache restarts or stops.
+    Signal,
+    ParentGone,
+}
+
+impl ShutdownReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ShutdownReason::MaximumRequests => "maximum-requests reached",
+            ShutdownReason::RestartInterval => "restart-interval expired",
+            ShutdownReason::InactivityTimeout => "inactivity-timeout expired",
+            ShutdownReason::RequestTimeout => "request-timeout expired for a request",
+            ShutdownReason::ScriptChanged => "a WSGI script changed (WSGIScriptReloading On)",
+            ShutdownReason::Signal => "Apache asked it to stop (restart, graceful or stop)",
+            ShutdownReason::ParentGone => "the Apache parent process is gone",
+        }
+    }
+}
+
+/// Serves until a recycling condition or a signal; returns why, once no request is running
+/// (or the graceful time ran out). `listener` is the group's listening socket, inherited.
+/// Returns the reason and whether every request finished (so Python may be finalised).
+pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
+    // SAFETY: setting O_NONBLOCK on the inherited listening socket: every process of the group
+    // polls before accepting, so a lost race gives EAGAIN instead of blocking.
+    unsafe {
+        let fl = libc::fcntl(listener, libc::F_GETFL);
+        libc::fcntl(listener, libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    let cfg = Arc::new(cfg);
+    let state = State::new(cfg.threads.max(1) as usize);
+    for i in 0..cfg.threads.max(1) as usize {
+        let (cfg, state) = (cfg.clone(), state.clone());
+        let mut b = std::thread::Builder::new().name(format!("wsgi-{i}"));
+        if let Some(s) = cfg.stack_size {
+            b = b.stack_size(s);
+        }
+        let group = cfg.group.clone();
+        if let Err(e) = b.spawn(move || worker(listener, i, &cfg, &state)) {
+            host_log(LogLevel::Error, &format!("RWSGI0105: Daemon process '{group}' could not start worker thread {i}: {e}"));
+        }
+    }
+    monitor(&cfg, &state)
+}
+
+fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
+    while !state.stopping() {
+        let mut pfd = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
+        // SAFETY: polling one descriptor we own for up to 500 ms.
+        let n = unsafe { libc::poll(&mut pfd, 1, 500) };
+        if n <= 0 || state.stopping() {
+            continue;
+        }
+        // SAFETY: accept4 on the listening socket; the result is a new descriptor we own.
+        let fd = unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+        if fd < 0 {
+            continue; // another thread or process took it
+        }
+        // SAFETY: `fd` is a fresh connected socket owned by nobody else.
+        let stream = unsafe { UnixStream::from_raw_fd(fd) };
+        state.active.fetch_add(1, Ordering::AcqRel);
+        let slot = &state.slots[index];
+        slot.start_us.store(now_us(), Ordering::Release);
+        state.last_activity_us.store(now_us(), Ordering::Release);
+        handle(stream, index, cfg, state);
+        slot.start_us.store(0, Ordering::Release);
+        *slot.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        state.last_activity_us.store(now_us(), Ordering::Release);
+        if slot.abandoned.swap(false, Ordering::AcqRel) {
+            // The monitor already answered for us and counts us as stuck: stop serving.
+            return;
+        }
+        state.active.fetch_sub(1, Ordering::AcqRel);
+        let served = state.served.fetch_add(1, Ordering::AcqRel) + 1;
+        if cfg.maximum_requests > 0 && served >= cfg.maximum_requests {
+            // The monitor notices and recycles the process; stop taking new work here.
+            return;
+        }
+    }
+}
+
+fn send(stream: &UnixStream, f: &Frame) {
+    let mut buf = Vec::new();
+    wire::encode(f, &mut buf);
+    let _ = std::io::Write::write_all(&mut &*stream, &buf);
+}
+
+fn stamp(p: &Path) -> Option<(i64, i64)> {
+    std::fs::metadata(p).ok().map(|m| (m.mtime(), m.mtime_nsec()))
+}
+
+fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
+    let g = &cfg.group;
+    let t = Some(Duration::from_secs(cfg.socket_timeout.max(1)));
+    let _ = stream.set_read_timeout(t);
+    let _ = stream.set_write_timeout(t);
+    let mut reader = FrameReader::new(&stream);
+    let head = match reader.read_frame() {
+        Ok(Some(Frame::RequestHead(h))) => h,
+        Ok(None) => return,
+        Ok(Some(_)) => {
+            host_log(LogLevel::Error, &format!("RWSGI0113: Daemon process '{g}' refused a connection on '{}': the first frame is not a request head.", cfg.socket_path));
+            return;
+        }
+        Err(e) => {
+            host_log(LogLevel::Error, &format!("RWSGI0113: Daemon process '{g}' refused a malformed request on '{}': {e}", cfg.socket_path));
+            return;
+        }
+    };
+    if !wire::token_eq(&head.token, &cfg.token) {
+        host_log(LogLevel::Error, &format!("RWSGI0112: Daemon process '{g}' refused a request on '{}': invalid authentication token (not sent by this Apache).", cfg.socket_path));
+        return;
+    }
+    let meta = match RequestMeta::from_pairs(&head.meta) {
+        Ok(m) => m,
+        Err(e) => {
+            host_log(LogLevel::Error, &format!("RWSGI0113: Daemon process '{g}' refused a malformed request on '{}': {e}", cfg.socket_path));
+            return;
+        }
+    };
+    let accepted_us = now_us();
+    if cfg.queue_timeout > 0 && accepted_us - meta.request_start_us > (cfg.queue_timeout as i64) * 1_000_000 {
+        host_log(LogLevel::Error, &format!(
+            "RWSGI0114: [client {}] Queue timeout expired for WSGI daemon process '{g}' (waited {:.1} s, queue-timeout={}).",
+            String::from_utf8_lossy(&meta.client), (accepted_us - meta.request_start_us) as f64 / 1e6, cfg.queue_timeout
+        ));
+        send(&stream, &Frame::ResponseError { code: 504, message: "queue-timeout expired".into() });
+        return;
+    }
+    let script = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&meta.script));
+    if meta.reload {
+        if let Some(now) = stamp(&script) {
+            let mut known = state.script_stamps.lock().unwrap_or_else(|e| e.into_inner());
+            match known.get(&script) {
+                Some(s) if *s != now => {
+                    state.script_changed.store(true, Ordering::Release);
+                    known.insert(script.clone(), now);
+                }
+                Some(_) => {}
+                None => {
+                    known.insert(script.clone(), now);
+                }
+            }
+        }
+    }
+    let head_sent = Arc::new(AtomicBool::new(false));
+    if let Ok(c) = stream.try_clone() {
+        *state.slots[index].conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((c, head_sent.clone()));
+    }
+    let client = String::from_utf8_lossy(&meta.client).into_owned();
+    let io = match SocketIo::new(&stream, head_sent, client) {
+        Ok(io) => io,
+        Err(_) => return,
+    };
+    let env = Environ { vars: head.env.iter().map(|(k, v)| (Key::Borrowed(k.as_slice()), std::borrow::Cow::Borrowed(v.as_slice()))).collect() };
+    let x = WsgiExtras {
+        https: meta.https,
+        multithread: cfg.threads > 1,
+        multiprocess: cfg.multiprocess,
+        process_group: g,
+        application_group: "",
+        listener_host: &meta.listener_host,
+        listener_port: meta.listener_port,
+        server_pid: meta.server_pid,
+        request_id: &meta.request_id,
+        connection_id: meta.connection_id,
+        request_start: meta.request_start_us as f64 / 1e6,
+        queue_start: meta.queue_start_us as f64 / 1e6,
+        daemon_start: accepted_us as f64 / 1e6,
+        apache_version: cfg.apache_version,
+    };
+    let spec = AppSpec { script: &script, callable: &meta.callable, reload: meta.reload };
+    let outcome = run_request(Box::new(io), &env, &x, &spec);
+    // The SocketIo was dropped (and flushed) by run_request: the final frame goes last.
+    if state.slots[index].abandoned.load(Ordering::Acquire) {
+        return;
+    }
+    match outcome {
+        Outcome::Done => send(&stream, &Frame::ResponseEnd),
+        Outcome::ErrorBeforeHeaders => send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() }),
+        Outcome::ErrorAfterHeaders => send(&stream, &Frame::ResponseAbort("application error after headers".into())),
+        Outcome::ClientGone => {}
+    }
+    let _ = stream.as_raw_fd();
+}

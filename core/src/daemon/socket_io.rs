@@ -1,0 +1,131 @@
+//! [`RequestIo`] over the daemon's end of a connection from an Apache child: the body is
+//! pulled chunk by chunk (`BodyRequest`), so neither side ever buffers a whole body and the two
+//! can never both block writing.
+use std::io::{self, BufWriter, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK};
+use crate::wsgi::log::host_log;
+use crate::wsgi::{LogLevel, RequestIo, ResponseHead};
+
+pub struct SocketIo {
+    reader: FrameReader<UnixStream>,
+    writer: BufWriter<UnixStream>,
+    body_done: bool,
+    /// Shared with the monitor: once set, the monitor may no longer answer 504 for this request.
+    head_sent: Arc<AtomicBool>,
+    client: String,
+    scratch: Vec<u8>,
+}
+
+impl SocketIo {
+    pub fn new(stream: &UnixStream, head_sent: Arc<AtomicBool>, client: String) -> io::Result<Self> {
+        Ok(SocketIo {
+            reader: FrameReader::new(stream.try_clone()?),
+            writer: BufWriter::with_capacity(64 * 1024, stream.try_clone()?),
+            body_done: false,
+            head_sent,
+            client,
+            scratch: Vec::with_capacity(256),
+        })
+    }
+
+    fn frame(&mut self, f: &Frame) -> io::Result<()> {
+        self.scratch.clear();
+        wire::encode(f, &mut self.scratch);
+        self.writer.write_all(&self.scratch)
+    }
+}
+
+fn protocol(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+impl RequestIo for SocketIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.body_done || buf.is_empty() {
+            return Ok(0);
+        }
+        let max = buf.len().min(MAX_CHUNK) as u32;
+        self.frame(&Frame::BodyRequest(max))?;
+        self.writer.flush()?;
+        match self.reader.read_frame()? {
+            Some(Frame::BodyChunk(data)) if data.len() <= buf.len() => {
+                buf[..data.len()].copy_from_slice(&data);
+                Ok(data.len())
+            }
+            Some(Frame::BodyEnd) => {
+                self.body_done = true;
+                Ok(0)
+            }
+            Some(Frame::BodyError(msg)) => {
+                self.body_done = true;
+                Err(io::Error::new(io::ErrorKind::ConnectionAborted, msg))
+            }
+            Some(_) => Err(protocol("unexpected frame from the Apache child while reading the request body")),
+            None => Err(io::Error::new(io::ErrorKind::ConnectionAborted, "Apache child closed the connection")),
+        }
+    }
+
+    fn send_head(&mut self, head: &ResponseHead) -> io::Result<()> {
+        self.head_sent.store(true, Ordering::Release);
+        let f = Frame::ResponseHead { code: head.code, status: head.status.clone(), headers: head.headers.clone() };
+        self.frame(&f)
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        for piece in data.chunks(MAX_CHUNK) {
+            self.writer.write_all(&wire::chunk_header(T_RESPONSE_CHUNK, piece.len()))?;
+            self.writer.write_all(piece)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.frame(&Frame::Flush)?;
+        self.writer.flush()
+    }
+
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
+        self.writer.flush()?;
+        let sock = self.writer.get_ref().as_raw_fd();
+        let mut off = offset as libc::off_t;
+        let mut left = len;
+        while left > 0 {
+            let piece = left.min(MAX_CHUNK as u64) as usize;
+            self.writer.get_mut().write_all(&wire::chunk_header(T_RESPONSE_CHUNK, piece))?;
+            let mut sent = 0usize;
+            while sent < piece {
+                // SAFETY: sendfile between two descriptors we hold open; `off` is advanced by it.
+                let n = unsafe { libc::sendfile(sock, fd, &mut off, piece - sent) };
+                if n < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(e);
+                }
+                if n == 0 {
+                    // The file shrank under us: the frame can no longer be completed.
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than announced"));
+                }
+                sent += n as usize;
+            }
+            left -= piece as u64;
+        }
+        Ok(true)
+    }
+
+    fn log(&self, level: LogLevel, msg: &str) {
+        host_log(level, &format!("[client {}] {msg}", self.client));
+    }
+}
+
+impl Drop for SocketIo {
+    fn drop(&mut self) {
+        let _ = self.writer.flush();
+    }
+}

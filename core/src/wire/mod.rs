@@ -1,0 +1,44 @@
+//! The daemon wire protocol (v1): the frames an Apache child and a daemon process exchange over
+//! a Unix stream socket, one connection per request (DESIGN §4).
+//!
+//! Every frame is `[u8 type][u32 big-endian payload length][payload]`; integers are big-endian
+//! and byte strings are `u32 len + bytes`.
+//!
+//! ```text
+//! client -> daemon                          daemon -> client
+//! 0x01 RequestHead  u16 version, [u8;32]    0x05 BodyRequest    u32 max (1..=MAX_CHUNK)
+//!      token, u32 n_env, n_env × (k, v),    0x10 ResponseHead   u16 code, bytes status,
+//!      u32 n_meta, n_meta × (k, v)               u32 n, n × (name, value)
+//! 0x02 BodyChunk    raw bytes (1..=MAX_CHUNK) 0x11 ResponseChunk raw bytes (1..=MAX_CHUNK)
+//! 0x03 BodyEnd      empty                   0x12 Flush          empty
+//! 0x04 BodyError    UTF-8 message           0x13 ResponseEnd    empty
+//!                                           0x14 ResponseAbort  UTF-8 message
+//!                                           0x15 ResponseError  u16 code, bytes message
+//! ```
+//!
+//! The body is pulled: the daemon sends `BodyRequest(max)` and the client answers with one
+//! `BodyChunk`, `BodyEnd` or `BodyError`. Decoding is strict and canonical: lengths are checked
+//! against their limits and against the bytes present before any allocation, trailing bytes,
+//! unknown types, other versions and non-UTF-8 messages are errors, and a decoded frame
+//! re-encodes to exactly the bytes it was decoded from.
+mod decode;
+mod encode;
+mod frame;
+mod io;
+#[cfg(test)]
+mod tests;
+
+pub use decode::decode;
+pub use encode::{chunk_header, encode, encode_request_head};
+pub use frame::*;
+pub use io::FrameReader;
+
+/// Compares two tokens in time independent of where they differ.
+pub fn token_eq(a: &[u8; TOKEN_LEN], b: &[u8; TOKEN_LEN]) -> bool {
+    let mut diff = 0u8;
+    for i in 0..TOKEN_LEN {
+        diff |= a[i] ^ b[i];
+    }
+    // Keep the optimiser from turning the loop into an early-exit comparison.
+    std::hint::black_box(diff) == 0
+}

@@ -1,0 +1,177 @@
+//! The Apache-child side of daemon mode: forward one request to the group's socket and relay
+//! the response. The body is read from Apache's input filters only when the daemon asks for it
+//! (`BodyRequest`), so the app controls how much is read, as in embedded mode.
+//!
+//! Failure mapping (mod_wsgi 6): daemon unreachable → 503, connection lost before the response
+//! head → 502, queue/request/socket timeout → 504; after the head, the response is cut.
+use std::ffi::c_int;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use wsgi_rs_core::daemon::RequestMeta;
+use wsgi_rs_core::environ::Environ;
+use wsgi_rs_core::wire::{self, Frame, FrameReader, T_BODY_CHUNK};
+use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
+
+use crate::apache::log::rlog;
+use crate::daemon::registry::DaemonGroup;
+use crate::embedded::handler::abort_response;
+use crate::embedded::request_io::ApacheIo;
+use crate::ffi;
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Connects, retrying while the backlog is full or the socket is being re-created by a
+/// graceful restart, for at most connect-timeout.
+fn connect(g: &DaemonGroup) -> std::io::Result<UnixStream> {
+    let path = std::path::Path::new(std::ffi::OsStr::new(&*g.socket_path.to_string_lossy()).to_owned().as_os_str()).to_owned();
+    let start = Instant::now();
+    let limit = Duration::from_secs(g.opts.connect_timeout.max(1));
+    loop {
+        match UnixStream::connect(&path) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                let retry = match e.raw_os_error() {
+                    Some(libc::ECONNREFUSED) | Some(libc::EAGAIN) => start.elapsed() < limit,
+                    // During a restart the socket file is briefly absent.
+                    Some(libc::ENOENT) => start.elapsed() < limit.min(Duration::from_secs(2)),
+                    _ => false,
+                };
+                if !retry {
+                    return Err(e);
+                }
+                let pause = if start.elapsed() < Duration::from_secs(2) { 50 } else { 500 };
+                std::thread::sleep(Duration::from_millis(pause));
+            }
+        }
+    }
+}
+
+/// Forwards the request. Returns the handler's status.
+///
+/// # Safety
+/// `r` is the live request; `ap_setup_client_block` was called.
+pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'_>, meta: &mut RequestMeta) -> c_int {
+    let name = &g.opts.name;
+    let sock = g.socket_path.to_string_lossy();
+    let stream = match connect(g) {
+        Ok(s) => s,
+        Err(e) => {
+            rlog(r, LogLevel::Error, &format!(
+                "RWSGI0110: Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
+                // SAFETY: getuid has no preconditions.
+                unsafe { libc::getuid() }
+            ));
+            return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+        }
+    };
+    // SAFETY: reading the server's Timeout (µs) of the live request.
+    let server_timeout = unsafe { (*(*r).server).timeout } / 1_000_000;
+    let timeout = Duration::from_secs(g.opts.socket_timeout.unwrap_or(server_timeout.max(1) as u64).max(1));
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    meta.queue_start_us = now_us();
+    let mut out = Vec::with_capacity(4096);
+    let pairs = meta.to_pairs();
+    wire::encode_request_head(
+        &g.token,
+        env.vars.iter().map(|(k, v)| (k.as_bytes(), v.as_ref())),
+        pairs.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        &mut out,
+    );
+    if let Err(e) = (&stream).write_all(&out) {
+        rlog(r, LogLevel::Error, &format!("RWSGI0111: Cannot send the request to WSGI daemon process '{name}' on '{sock}': {e}"));
+        return ffi::HTTP_BAD_GATEWAY as c_int;
+    }
+    let mut io = ApacheIo::new(r);
+    let mut reader = FrameReader::new(&stream);
+    let mut head_sent = false;
+    let mut body = Vec::new();
+    loop {
+        let frame = match reader.read_frame() {
+            Ok(f) => f,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0116: Timeout when reading the response from WSGI daemon process '{name}' on '{sock}' (socket-timeout {} s).", timeout.as_secs()));
+                if head_sent {
+                    unsafe { abort_response(r) };
+                    return ffi::OK as c_int;
+                }
+                return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
+            }
+            Err(e) => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0111: Error reading the response from WSGI daemon process '{name}' on '{sock}': {e}"));
+                if head_sent {
+                    unsafe { abort_response(r) };
+                    return ffi::OK as c_int;
+                }
+                return ffi::HTTP_BAD_GATEWAY as c_int;
+            }
+        };
+        match frame {
+            Some(Frame::BodyRequest(max)) => {
+                body.resize(max as usize, 0);
+                let reply = match io.read(&mut body) {
+                    Ok(0) => (&stream).write_all(&[wire::T_BODY_END, 0, 0, 0, 0]),
+                    Ok(n) => (&stream).write_all(&wire::chunk_header(T_BODY_CHUNK, n)).and_then(|_| (&stream).write_all(&body[..n])),
+                    Err(e) => {
+                        rlog(r, LogLevel::Error, &format!("RWSGI0117: Request data read error when proxying data to WSGI daemon process '{name}': {e}"));
+                        let mut b = Vec::new();
+                        wire::encode(&Frame::BodyError(e.to_string()), &mut b);
+                        (&stream).write_all(&b)
+                    }
+                };
+                if let Err(e) = reply {
+                    rlog(r, LogLevel::Error, &format!("RWSGI0111: Cannot send request data to WSGI daemon process '{name}': {e}"));
+                    return ffi::HTTP_BAD_GATEWAY as c_int;
+                }
+            }
+            Some(Frame::ResponseHead { code, status, headers }) => {
+                let _ = io.send_head(&ResponseHead { status, code, headers });
+                head_sent = true;
+            }
+            Some(Frame::ResponseChunk(data)) => {
+                if io.write(&data).is_err() {
+                    rlog(r, LogLevel::Info, &format!("RWSGI0041: Client closed the connection while a response from daemon process '{name}' was sent."));
+                    return ffi::OK as c_int;
+                }
+            }
+            Some(Frame::Flush) => {
+                let _ = io.flush();
+            }
+            Some(Frame::ResponseEnd) => return ffi::OK as c_int,
+            Some(Frame::ResponseAbort(_)) => {
+                unsafe { abort_response(r) };
+                return ffi::OK as c_int;
+            }
+            Some(Frame::ResponseError { code, .. }) => {
+                if head_sent {
+                    unsafe { abort_response(r) };
+                    return ffi::OK as c_int;
+                }
+                return if (400..600).contains(&code) { code as c_int } else { ffi::HTTP_INTERNAL_SERVER_ERROR as c_int };
+            }
+            None => {
+                rlog(r, LogLevel::Error, &format!(
+                    "RWSGI0111: WSGI daemon process '{name}' on '{sock}' closed the connection before sending the complete response{}.",
+                    if head_sent { "" } else { " headers" }
+                ));
+                if head_sent {
+                    unsafe { abort_response(r) };
+                    return ffi::OK as c_int;
+                }
+                return ffi::HTTP_BAD_GATEWAY as c_int;
+            }
+            Some(_) => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0113: Unexpected frame from WSGI daemon process '{name}' on '{sock}'."));
+                if head_sent {
+                    unsafe { abort_response(r) };
+                    return ffi::OK as c_int;
+                }
+                return ffi::HTTP_BAD_GATEWAY as c_int;
+            }
+        }
+    }
+}

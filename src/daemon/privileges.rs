@@ -1,0 +1,93 @@
+//! Dropping root in a daemon process: setgid, groups, setuid, then verification. Any failure is
+//! fatal for the process (CVE-2014-0240: a failed setuid must never leave the app running as
+//! root).
+use std::ffi::CString;
+
+pub struct Target<'a> {
+    pub uid: u32,
+    pub gid: u32,
+    /// For initgroups when no explicit supplementary list is given.
+    pub user_name: Option<&'a CString>,
+    pub supplementary: &'a [u32],
+}
+
+fn err(what: &str) -> String {
+    format!("{what} failed: {}", std::io::Error::last_os_error())
+}
+
+/// Switches the process to `t`. Only call as root.
+pub fn drop_to(t: &Target<'_>) -> Result<(), String> {
+    // SAFETY: plain credential syscalls on this single-threaded, freshly forked process.
+    unsafe {
+        if libc::setgid(t.gid) != 0 {
+            return Err(err(&format!("setgid({})", t.gid)));
+        }
+        if !t.supplementary.is_empty() {
+            let max = libc::sysconf(libc::_SC_NGROUPS_MAX).max(1) as usize;
+            if t.supplementary.len() > max {
+                return Err(format!("{} supplementary groups exceed NGROUPS_MAX ({max})", t.supplementary.len()));
+            }
+            if libc::setgroups(t.supplementary.len(), t.supplementary.as_ptr()) != 0 {
+                return Err(err("setgroups"));
+            }
+        } else if let Some(name) = t.user_name {
+            if libc::initgroups(name.as_ptr(), t.gid) != 0 {
+                return Err(err("initgroups"));
+            }
+        } else if libc::setgroups(1, &t.gid) != 0 {
+            return Err(err("setgroups"));
+        }
+        if libc::setuid(t.uid) != 0 {
+            return Err(err(&format!("setuid({})", t.uid)));
+        }
+        // Verify, do not trust.
+        if libc::getuid() != t.uid || libc::geteuid() != t.uid || libc::getgid() != t.gid || libc::getegid() != t.gid {
+            return Err("credentials after the switch do not match the target".into());
+        }
+        if t.uid != 0 && libc::setuid(0) == 0 {
+            return Err("root privileges could be regained after setuid".into());
+        }
+    }
+    Ok(())
+}
+
+/// (uid, primary gid, home) of a user name or `#uid`.
+pub fn lookup_user(spec: &str) -> Result<(u32, u32, String), String> {
+    if let Some(n) = spec.strip_prefix('#') {
+        let uid: u32 = n.parse().map_err(|_| format!("invalid user id '{spec}'"))?;
+        // SAFETY: getpwuid returns NULL or a pointer to static storage, read at once.
+        let pw = unsafe { libc::getpwuid(uid) };
+        let (gid, home) = if pw.is_null() { (uid, "/".to_string()) } else { unsafe { ((*pw).pw_gid, cstr((*pw).pw_dir)) } };
+        return Ok((uid, gid, home));
+    }
+    let c = CString::new(spec).map_err(|_| "user name contains NUL".to_string())?;
+    // SAFETY: as above.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    if pw.is_null() {
+        return Err(format!("user '{spec}' does not exist"));
+    }
+    // SAFETY: pw is valid until the next getpw* call; we copy out at once.
+    unsafe { Ok(((*pw).pw_uid, (*pw).pw_gid, cstr((*pw).pw_dir))) }
+}
+
+pub fn lookup_group(spec: &str) -> Result<u32, String> {
+    if let Some(n) = spec.strip_prefix('#') {
+        return n.parse().map_err(|_| format!("invalid group id '{spec}'"));
+    }
+    let c = CString::new(spec).map_err(|_| "group name contains NUL".to_string())?;
+    // SAFETY: getgrnam returns NULL or static storage, read at once.
+    let gr = unsafe { libc::getgrnam(c.as_ptr()) };
+    if gr.is_null() {
+        return Err(format!("group '{spec}' does not exist"));
+    }
+    // SAFETY: as above.
+    Ok(unsafe { (*gr).gr_gid })
+}
+
+fn cstr(p: *const libc::c_char) -> String {
+    if p.is_null() {
+        return "/".into();
+    }
+    // SAFETY: NUL-terminated C string from libc.
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}

@@ -1,0 +1,117 @@
+//! Every `WSGIDaemonProcess` group of the current configuration generation, plus the places
+//! that refer to a group (checked in check_config). The registry lives in `pconf` (pool
+//! userdata): a new generation, a new registry; Rust statics would not survive Apache
+//! reloading the module between generations.
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use wsgi_rs_core::config::DaemonOptions;
+use wsgi_rs_core::wire::TOKEN_LEN;
+
+use crate::directives::config::pool_box;
+use crate::ffi;
+
+/// One daemon process of a group. Boxed: Apache keeps pointers to `proc_` (other-child and
+/// subprocess lists), so it must not move.
+pub struct ProcSlot {
+    pub proc_: ffi::apr_proc_t,
+    pub group: *mut DaemonGroup,
+    pub index: usize,
+    /// When this slot's current process was forked (seconds since the epoch).
+    pub started: u64,
+    /// Seconds the next process of this slot waits before starting (grows while processes die
+    /// right after start, so a broken group cannot turn into a fork loop).
+    pub backoff: u64,
+}
+
+pub struct DaemonGroup {
+    pub opts: DaemonOptions,
+    /// Index in the registry (names the socket).
+    pub id: usize,
+    /// The server where the directive appeared; `global` when outside any <VirtualHost>.
+    pub defined_in: *mut ffi::server_rec,
+    pub global: bool,
+    /// Resolved at configuration time (None: Apache's User/Group).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub user_name: Option<CString>,
+    pub user_home: Option<String>,
+    pub supplementary_gids: Vec<u32>,
+    /// Set in post_config by the parent.
+    pub socket_path: CString,
+    pub listen_fd: c_int,
+    /// The Apache parent that created the socket: only it removes the file.
+    pub parent_pid: i32,
+    pub token: [u8; TOKEN_LEN],
+    /// Scripts imported when a process starts: (path, callable).
+    pub preload: Vec<(String, String)>,
+    pub slots: Vec<Box<ProcSlot>>,
+}
+
+/// Where a group is named (`WSGIProcessGroup`, `process-group=`, `WSGIImportScript`).
+pub struct GroupRef {
+    pub name: String,
+    pub server: *mut ffi::server_rec,
+    pub directive: String,
+    pub file: String,
+    pub line: u32,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    pub groups: Vec<Box<DaemonGroup>>,
+    pub refs: Vec<GroupRef>,
+    /// Scripts to preload: (group, script, callable), attached to groups in check_config.
+    pub imports: Vec<(String, String, String)>,
+    /// `WSGISocketPrefix`, resolved against ServerRoot.
+    pub socket_prefix: Option<String>,
+    /// PID of the Apache parent that created the sockets (cleanups only act there).
+    pub parent_pid: i32,
+}
+
+impl Registry {
+    pub fn find(&self, name: &str) -> Option<&DaemonGroup> {
+        self.groups.iter().find(|g| g.opts.name == name).map(|g| &**g)
+    }
+}
+
+const KEY: &std::ffi::CStr = c"mod_wsgi_rs.registry";
+
+/// The registry of `pconf`, created on first use.
+///
+/// # Safety
+/// `pconf` is the configuration pool of the current generation.
+pub unsafe fn registry<'a>(pconf: *mut ffi::apr_pool_t) -> &'a mut Registry {
+    // SAFETY: userdata set below is a pool-owned Registry box.
+    unsafe {
+        let mut p: *mut c_void = std::ptr::null_mut();
+        ffi::apr_pool_userdata_get(&mut p, KEY.as_ptr(), pconf);
+        if p.is_null() {
+            p = pool_box(pconf, Registry::default()) as *mut c_void;
+            ffi::apr_pool_userdata_setn(p, KEY.as_ptr(), None, pconf);
+        }
+        &mut *(p as *mut Registry)
+    }
+}
+
+/// The registry as seen by an Apache child (set in child_init; children never reload the .so).
+static CHILD_REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
+
+pub fn set_child_registry(r: *mut Registry) {
+    CHILD_REGISTRY.store(r, Ordering::Release);
+}
+
+pub fn child_registry<'a>() -> Option<&'a Registry> {
+    let p = CHILD_REGISTRY.load(Ordering::Acquire);
+    // SAFETY: set in child_init to the generation's registry, which outlives the child.
+    if p.is_null() { None } else { Some(unsafe { &*p }) }
+}
+
+/// The server's name, for the "same ServerName" rule of vhost-defined groups.
+///
+/// # Safety
+/// `s` is a configured server_rec.
+pub unsafe fn server_name(s: *const ffi::server_rec) -> String {
+    // SAFETY: server_hostname is a pool string or NULL.
+    unsafe { String::from_utf8_lossy(crate::apache::strings::bytes((*s).server_hostname as *const c_char)).into_owned() }
+}

@@ -1,0 +1,160 @@
+//! Daemon-mode directives: `WSGIDaemonProcess`, `WSGISocketPrefix`, `WSGIImportScript`,
+//! `WSGIRestrictProcess`, and the bookkeeping of where groups are used (checked once the whole
+//! configuration is read, in check_config).
+use std::ffi::{CString, c_char, c_void};
+
+use wsgi_rs_core::config::{ProcessGroup, parse_app_group, parse_daemon_process, parse_process_group};
+
+use super::{Ret, arg, dir_cfg, global_only, run, words};
+use crate::apache::strings::bytes;
+use crate::daemon::privileges::{lookup_group, lookup_user};
+use crate::daemon::registry::{DaemonGroup, GroupRef, registry};
+use crate::ffi;
+
+/// (file, line) of the directive being processed.
+fn location(cmd: *mut ffi::cmd_parms) -> (String, u32) {
+    // SAFETY: cmd->directive is the current config node (file name is a pool string).
+    unsafe {
+        let d = (*cmd).directive;
+        if d.is_null() {
+            return (String::new(), 0);
+        }
+        (String::from_utf8_lossy(bytes((*d).filename)).into_owned(), (*d).line_num as u32)
+    }
+}
+
+/// Records a use of group `name`, validated in check_config.
+pub fn note_ref(cmd: *mut ffi::cmd_parms, name: &str) {
+    let (file, line) = location(cmd);
+    // SAFETY: cmd->pool is pconf during configuration; cmd->cmd is our table entry.
+    unsafe {
+        let directive = String::from_utf8_lossy(bytes((*(*cmd).cmd).name)).into_owned();
+        registry((*cmd).pool).refs.push(GroupRef { name: name.to_string(), server: (*cmd).server, directive, file, line });
+    }
+}
+
+/// Records a script to import when the processes of group `name` start.
+pub fn note_import(cmd: *mut ffi::cmd_parms, name: &str, script: &str, callable: &str) {
+    // SAFETY: as in note_ref.
+    unsafe { registry((*cmd).pool).imports.push((name.to_string(), script.to_string(), callable.to_string())) };
+}
+
+pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
+    run(cmd, || {
+        let w = words(cmd, args);
+        let refs: Vec<&str> = w.iter().map(String::as_str).collect();
+        let opts = parse_daemon_process(&refs)?;
+        let name = opts.name.clone();
+        // SAFETY: cmd->pool is pconf; cmd->server the server being configured.
+        let (reg, server) = unsafe { (registry((*cmd).pool), (*cmd).server) };
+        if reg.find(&name).is_some() {
+            return Err(format!("WSGIDaemonProcess: the name '{name}' is already used by another daemon process group (names must be unique server-wide)"));
+        }
+        let mut uid = None;
+        let mut gid = None;
+        let mut user_name = None;
+        let mut user_home = None;
+        if let Some(u) = &opts.user {
+            let (id, primary, home) = lookup_user(u).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?;
+            if id == 0 {
+                return Err(format!("WSGIDaemonProcess {name}: user '{u}' is root; daemon processes must not run as root"));
+            }
+            uid = Some(id);
+            gid = Some(primary);
+            user_home = Some(home);
+            if !u.starts_with('#') {
+                user_name = CString::new(u.as_str()).ok();
+            }
+        }
+        if let Some(gr) = &opts.group {
+            gid = Some(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
+        }
+        let mut supplementary = Vec::new();
+        for gr in &opts.supplementary_groups {
+            supplementary.push(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
+        }
+        if !supplementary.is_empty() {
+            if let Some(g) = gid {
+                supplementary.insert(0, g);
+            }
+        }
+        // SAFETY: reading the command context.
+        let global = unsafe { ffi::ap_check_cmd_context(cmd, ffi::NOT_IN_VIRTUALHOST) }.is_null();
+        let id = reg.groups.len();
+        reg.groups.push(Box::new(DaemonGroup {
+            opts,
+            id,
+            defined_in: server,
+            global,
+            uid,
+            gid,
+            user_name,
+            user_home,
+            supplementary_gids: supplementary,
+            socket_path: CString::default(),
+            listen_fd: -1,
+            parent_pid: 0,
+            token: [0; 32],
+            preload: Vec::new(),
+            slots: Vec::new(),
+        }));
+        Ok(())
+    })
+}
+
+pub unsafe extern "C" fn socket_prefix(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || {
+        global_only(cmd)?;
+        // SAFETY: resolves against ServerRoot into cmd->pool.
+        let p = unsafe { ffi::ap_server_root_relative((*cmd).pool, a) };
+        if p.is_null() {
+            return Err(format!("WSGISocketPrefix: invalid path '{}'", arg(a)));
+        }
+        // SAFETY: p is a pool string; cmd->pool is pconf.
+        unsafe { registry((*cmd).pool).socket_prefix = Some(String::from_utf8_lossy(bytes(p)).into_owned()) };
+        Ok(())
+    })
+}
+
+/// `WSGIImportScript path process-group=NAME application-group=%{GLOBAL}`.
+pub unsafe extern "C" fn import_script(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
+    run(cmd, || {
+        let w = words(cmd, args);
+        let Some(path) = w.first() else {
+            return Err("WSGIImportScript requires a script path and the process-group= and application-group= options".into());
+        };
+        let (mut pg, mut ag) = (None, None);
+        for o in &w[1..] {
+            match o.split_once('=') {
+                Some(("process-group", v)) => pg = Some(parse_process_group("WSGIImportScript", v)?),
+                Some(("application-group", v)) => ag = Some(parse_app_group("WSGIImportScript", v)?),
+                _ => return Err(format!("WSGIImportScript: unknown option '{o}' (expected process-group= and application-group=)")),
+            }
+        }
+        if ag.is_none() {
+            return Err("WSGIImportScript: the application-group= option is required".into());
+        }
+        match pg {
+            Some(ProcessGroup::Named(n)) => {
+                super::daemon::note_ref(cmd, &n);
+                note_import(cmd, &n, path, "application");
+                Ok(())
+            }
+            Some(_) => Err("WSGIImportScript: process-group= must name a WSGIDaemonProcess group (embedded preloading is not supported)".into()),
+            None => Err("WSGIImportScript: the process-group= option is required".into()),
+        }
+    })
+}
+
+pub unsafe extern "C" fn restrict_process(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> Ret {
+    run(cmd, || {
+        let w = words(cmd, args);
+        if w.is_empty() {
+            return Err("WSGIRestrictProcess requires at least one process group name".into());
+        }
+        let joined = CString::new(w.join(" ")).map_err(|_| "WSGIRestrictProcess: NUL in argument".to_string())?;
+        // SAFETY: copy into the config pool, referenced by the per-dir record.
+        dir_cfg(m).restrict_process = unsafe { ffi::apr_pstrdup((*cmd).pool, joined.as_ptr()) };
+        Ok(())
+    })
+}
