@@ -11,7 +11,7 @@ SO := target/release/libmod_wsgi_rs.so
 export PYO3_PYTHON := $(PYTHON)
 export APXS
 
-.PHONY: all deps build run test test-unit test-integration venv install bench lint clean
+.PHONY: all deps build run test test-unit test-integration venv install bench fuzz lint clean
 
 all: build
 
@@ -52,6 +52,9 @@ bench: build
 	@WITH_WRK=1 PYTHON=$(PYTHON) scripts/install-deps.sh
 	@[ -d $(BENCH_DIR) ] || { echo "bench: $(BENCH_DIR) not found (set BENCH_DIR)"; exit 1; }
 	MOD_WSGI_RS_SO=$(abspath $(SO)) $(BENCH_DIR)/run-anchors.sh | tee bench.md
+
+fuzz:
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh
 
 lint:
 	$(CARGO) clippy --workspace --release -- -D warnings
