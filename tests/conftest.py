@@ -7,12 +7,31 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import CRASH_RE, Apache  # noqa: E402
+from harness import CRASH_RE, DAEMON, Apache  # noqa: E402
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: large bodies, framework set-up (still run by default)")
     config.addinivalue_line("markers", "smoke: the subset run-unprivileged.sh runs as nobody")
+    config.addinivalue_line(
+        "markers", "embedded_only: checks embedded-mode behaviour or only runs configtest; "
+        "skipped when WSGI_RS_MODE=daemon")
+    config.addinivalue_line(
+        "markers", "daemon: a daemon-mode test with its own WSGIDaemonProcess configuration "
+        "(test_daemon_*.py); runs in the default pass, skipped when WSGI_RS_MODE=daemon")
+
+
+def pytest_report_header(config):
+    return f"mod_wsgi_rs mode: {'daemon (WSGI_RS_MODE=daemon)' if DAEMON else 'embedded'}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not DAEMON:
+        return
+    skip = pytest.mark.skip(reason="WSGI_RS_MODE=daemon: embedded-only or own daemon config")
+    for item in items:
+        if item.get_closest_marker("embedded_only") or item.get_closest_marker("daemon"):
+            item.add_marker(skip)
 
 
 @pytest.hookimpl(hookwrapper=True)

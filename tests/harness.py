@@ -27,6 +27,15 @@ MODULE_TAG = "[" + MODULE_NAME[:-len("_module")] + ":"  # e.g. "[wsgi_rs:" in er
 IS_ROOT = os.geteuid() == 0
 RUN_USER = "www-data"
 
+# WSGI_RS_MODE=daemon: every Apache of the suite also gets a daemon process group that serves
+# everything at server level (see daemon_lines()), so the WSGI contract tests run against
+# daemon mode unchanged. Tests marked `embedded_only` or `daemon` are skipped then.
+MODE = os.environ.get("WSGI_RS_MODE", "embedded").strip().lower() or "embedded"
+if MODE not in ("embedded", "daemon"):
+    raise SystemExit(f"WSGI_RS_MODE must be 'embedded' or 'daemon', not {MODE!r}")
+DAEMON = MODE == "daemon"
+DAEMON_GROUP = "wsgitest"
+
 STD_MODULES = [
     "mpm_event", "authz_core", "authz_host", "mime", "env", "setenvif", "headers", "filter",
     "deflate", "auth_basic", "authn_core", "authn_file", "authz_user", "alias", "dir",
@@ -104,6 +113,27 @@ DocumentRoot "@ROOT@/htdocs"
 """
 
 
+def _directive_arg(snippet, name):
+    """The argument of a server-level `name` directive in `snippet` (quotes removed), or None."""
+    m = re.search(r"^[ \t]*" + name + r"[ \t]+(\"[^\"]*\"|\S+)", snippet, re.M | re.I)
+    return m.group(1).strip('"') if m else None
+
+
+def daemon_lines(snippet):
+    """WSGI_RS_MODE=daemon: the group every request of the suite is sent to. In daemon mode the
+    group's python-home/python-path apply (WSGIPythonPath is not used by daemon processes), so
+    WSGIPythonHome/WSGIPythonPath of the snippet are mirrored as options."""
+    opts = [f"WSGIDaemonProcess {DAEMON_GROUP}", "processes=1", "threads=25"]
+    home = _directive_arg(snippet, "WSGIPythonHome")
+    if home:
+        opts.append(f"python-home={home}")
+    path = _directive_arg(snippet, "WSGIPythonPath")
+    if path:
+        opts.append(f"python-path={path}")
+    return ("\n# ---- WSGI_RS_MODE=daemon ----\n" + " ".join(opts) + "\n"
+            f"WSGIProcessGroup {DAEMON_GROUP}\n")
+
+
 class Apache:
     """One httpd instance. Use as a context manager, or call start()/stop()."""
 
@@ -162,6 +192,8 @@ class Apache:
         user = f"User {RUN_USER}\nGroup {RUN_USER}" if IS_ROOT else ""
         text = (BASE_CONF.replace("@MODULES@", mods).replace("@USER@", user)
                 .replace("@MODNAME@", MODULE_NAME).replace("@LOGLEVEL@", self.loglevel))
+        if DAEMON:
+            text += daemon_lines(snippet)
         text += "\n# ---- test snippet ----\n" + snippet + "\n"
         with open(self.conf, "w") as f:
             f.write(self.subst(text))

@@ -8,6 +8,8 @@ import pytest
 from codes import ANY
 from harness import Apache, configtest
 
+pytestmark = pytest.mark.embedded_only  # configtest only: nothing to run in daemon mode
+
 PER_DIR = """
     WSGIApplicationGroup %{GLOBAL}
     WSGICallableObject alt

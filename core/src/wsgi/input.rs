@@ -10,8 +10,11 @@ use super::context::RequestCtx;
 const CHUNK: usize = 64 * 1024;
 
 struct State {
+    /// Storage; the unread data is `buf[pos..end]`. Only grown (zero-filled once), never
+    /// shrunk, so repeated reads do not pay for clearing memory again.
     buf: Vec<u8>,
     pos: usize,
+    end: usize,
     eof: bool,
     /// Set by the first failed read; every later read raises.
     error: Option<String>,
@@ -32,57 +35,66 @@ enum Want {
     Line(isize),
 }
 
+impl State {
+    /// How many buffered bytes satisfy `want`, or None if more must be read first.
+    fn ready(&self, want: Want) -> Option<usize> {
+        let avail = &self.buf[self.pos..self.end];
+        let n = match want {
+            Want::Bytes(n) if n >= 0 => {
+                if avail.len() >= n as usize { n as usize } else { return self.eof.then_some(avail.len()) }
+            }
+            Want::Bytes(_) => return self.eof.then_some(avail.len()),
+            Want::Line(n) => {
+                let limit = if n >= 0 { (n as usize).min(avail.len()) } else { avail.len() };
+                match avail[..limit].iter().position(|c| *c == b'\n') {
+                    Some(i) => i + 1,
+                    None if n >= 0 && avail.len() >= n as usize => n as usize,
+                    None => return self.eof.then_some(avail.len()),
+                }
+            }
+        };
+        Some(n)
+    }
+}
+
 impl Input {
     pub(crate) fn new(ctx: Arc<RequestCtx>) -> Self {
-        Input { ctx, state: Mutex::new(State { buf: Vec::new(), pos: 0, eof: false, error: None }) }
+        Input { ctx, state: Mutex::new(State { buf: Vec::new(), pos: 0, end: 0, eof: false, error: None }) }
     }
 
-    /// Fills the buffer until `want` can be satisfied and returns the bytes. Runs without the GIL:
-    /// it locks `state`, then `ctx` for each host read.
-    fn take(&self, want: Want) -> Result<Vec<u8>, String> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+    /// Reads from the host until `want` can be satisfied. Runs without the GIL: it locks
+    /// `state`, then `ctx` for each host read.
+    fn fill(&self, want: Want) -> Result<(), String> {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = &mut *guard;
         if let Some(e) = &st.error {
             return Err(format!("mod_wsgi_rs input is already in error state: {e}"));
         }
-        loop {
-            let avail = &st.buf[st.pos..];
-            let ready = match want {
-                Want::Bytes(n) => n >= 0 && avail.len() >= n as usize,
-                Want::Line(n) => avail.contains(&b'\n') || (n >= 0 && avail.len() >= n as usize),
-            };
-            if ready || st.eof {
-                break;
-            }
-            // Compact before growing.
+        while st.ready(want).is_none() {
             if st.pos > 0 {
-                let pos = st.pos;
-                st.buf.drain(..pos);
+                st.buf.copy_within(st.pos..st.end, 0);
+                st.end -= st.pos;
                 st.pos = 0;
             }
-            let old = st.buf.len();
             let grow = match want {
-                Want::Bytes(n) if n >= 0 => (n as usize - old).clamp(1, 1 << 20),
+                Want::Bytes(n) if n >= 0 => (n as usize - st.end).clamp(1, 1 << 20),
                 _ => CHUNK,
             };
-            st.buf.resize(old + grow, 0);
+            if st.buf.len() < st.end + grow {
+                st.buf.resize(st.end + grow, 0);
+            }
             let r = {
                 let mut g = self.ctx.lock();
                 match g.io.as_mut() {
-                    Some(io) => io.read(&mut st.buf[old..]),
+                    Some(io) => io.read(&mut st.buf[st.end..st.end + grow]),
                     None => Err(std::io::Error::other("request has already completed")),
                 }
             };
             match r {
-                Ok(0) => {
-                    st.buf.truncate(old);
-                    st.eof = true;
-                }
-                Ok(k) => st.buf.truncate(old + k),
+                Ok(0) => st.eof = true,
+                Ok(k) => st.end += k,
                 Err(e) => {
-                    st.buf.truncate(old);
-                    let msg = if e.kind() == std::io::ErrorKind::ConnectionAborted
-                        || e.kind() == std::io::ErrorKind::TimedOut
-                    {
+                    let msg = if e.kind() == std::io::ErrorKind::ConnectionAborted || e.kind() == std::io::ErrorKind::TimedOut {
                         format!("connection was terminated: {e}")
                     } else {
                         e.to_string()
@@ -92,27 +104,23 @@ impl Input {
                 }
             }
         }
-        let avail = &st.buf[st.pos..];
-        let n = match want {
-            Want::Bytes(n) if n >= 0 => avail.len().min(n as usize),
-            Want::Bytes(_) => avail.len(),
-            Want::Line(n) => {
-                let end = avail.iter().position(|c| *c == b'\n').map(|i| i + 1).unwrap_or(avail.len());
-                if n >= 0 { end.min(n as usize) } else { end }
-            }
-        };
-        let out = avail[..n].to_vec();
-        st.pos += n;
-        if st.pos == st.buf.len() {
-            st.buf.clear();
-            st.pos = 0;
-        }
-        Ok(out)
+        Ok(())
     }
 
     fn read_py<'py>(&self, py: Python<'py>, want: Want) -> PyResult<Bound<'py, PyBytes>> {
-        let data = py.detach(|| self.take(want)).map_err(PyOSError::new_err)?;
-        Ok(PyBytes::new(py, &data))
+        py.detach(|| self.fill(want)).map_err(PyOSError::new_err)?;
+        // Copy out with the GIL held: creating a bytes object runs no Python code, so holding
+        // `state` here cannot deadlock. Another thread may have consumed data meanwhile, so
+        // recompute what is ready.
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let n = st.ready(want).unwrap_or(st.end - st.pos);
+        let out = PyBytes::new(py, &st.buf[st.pos..st.pos + n]);
+        st.pos += n;
+        if st.pos == st.end {
+            st.pos = 0;
+            st.end = 0;
+        }
+        Ok(out)
     }
 }
 
