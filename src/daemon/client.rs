@@ -5,13 +5,13 @@
 //! Failure mapping (mod_wsgi 6): daemon unreachable → 503, connection lost before the response
 //! head → 502, queue/request/socket timeout → 504; after the head, the response is cut.
 use std::ffi::c_int;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use wsgi_rs_core::daemon::RequestMeta;
 use wsgi_rs_core::environ::Environ;
-use wsgi_rs_core::wire::{self, Frame, FrameReader, T_BODY_CHUNK};
+use wsgi_rs_core::wire::{self, Frame, T_BODY_CHUNK};
 use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
 
 use crate::apache::log::rlog;
@@ -27,7 +27,7 @@ fn now_us() -> i64 {
 /// Connects, retrying while the backlog is full or the socket is being re-created by a
 /// graceful restart, for at most connect-timeout.
 fn connect(g: &DaemonGroup) -> std::io::Result<UnixStream> {
-    let path = std::path::Path::new(std::ffi::OsStr::new(&*g.socket_path.to_string_lossy()).to_owned().as_os_str()).to_owned();
+    let path = std::path::PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(g.socket_path.as_bytes()));
     let start = Instant::now();
     let limit = Duration::from_secs(g.opts.connect_timeout.max(1));
     loop {
@@ -87,35 +87,46 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
         return ffi::HTTP_BAD_GATEWAY as c_int;
     }
     let mut io = ApacheIo::new(r);
-    let mut reader = FrameReader::new(&stream);
     let mut head_sent = false;
-    let mut body = Vec::new();
+    let mut buf = vec![0u8; RELAY_PIECE];
+    // What to do when the conversation with the daemon breaks.
+    let broken = |head_sent: bool, status: c_int| -> c_int {
+        if head_sent {
+            // SAFETY: r is live; the head already went out, so the response is cut.
+            unsafe { abort_response(r) };
+            ffi::OK as c_int
+        } else {
+            status
+        }
+    };
     loop {
-        let frame = match reader.read_frame() {
+        let frame = match read_frame(&stream, &mut buf, &mut |piece| io.write(piece)) {
             Ok(f) => f,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0116: Timeout when reading the response from WSGI daemon process '{name}' on '{sock}' (socket-timeout {} s).", timeout.as_secs()));
-                if head_sent {
-                    unsafe { abort_response(r) };
-                    return ffi::OK as c_int;
-                }
-                return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
+            Err(Broken::ClientGone) => {
+                rlog(r, LogLevel::Info, &format!("RWSGI0041: Client closed the connection while a response from daemon process '{name}' was sent."));
+                return ffi::OK as c_int;
             }
-            Err(e) => {
+            Err(Broken::Timeout) => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0116: Timeout when reading the response from WSGI daemon process '{name}' on '{sock}' (socket-timeout {} s).", timeout.as_secs()));
+                return broken(head_sent, ffi::HTTP_GATEWAY_TIME_OUT as c_int);
+            }
+            Err(Broken::Io(e)) => {
                 rlog(r, LogLevel::Error, &format!("RWSGI0111: Error reading the response from WSGI daemon process '{name}' on '{sock}': {e}"));
-                if head_sent {
-                    unsafe { abort_response(r) };
-                    return ffi::OK as c_int;
-                }
-                return ffi::HTTP_BAD_GATEWAY as c_int;
+                return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
+            }
+            Err(Broken::Protocol(e)) => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0113: Malformed response from WSGI daemon process '{name}' on '{sock}': {e}"));
+                return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
             }
         };
         match frame {
-            Some(Frame::BodyRequest(max)) => {
-                body.resize(max as usize, 0);
-                let reply = match io.read(&mut body) {
+            // A response chunk was relayed piece by piece inside read_frame.
+            Some(None) => {}
+            Some(Some(Frame::BodyRequest(max))) => {
+                let max = (max as usize).min(buf.len());
+                let reply = match io.read(&mut buf[..max]) {
                     Ok(0) => (&stream).write_all(&[wire::T_BODY_END, 0, 0, 0, 0]),
-                    Ok(n) => (&stream).write_all(&wire::chunk_header(T_BODY_CHUNK, n)).and_then(|_| (&stream).write_all(&body[..n])),
+                    Ok(n) => (&stream).write_all(&wire::chunk_header(T_BODY_CHUNK, n)).and_then(|_| (&stream).write_all(&buf[..n])),
                     Err(e) => {
                         rlog(r, LogLevel::Error, &format!("RWSGI0117: Request data read error when proxying data to WSGI daemon process '{name}': {e}"));
                         let mut b = Vec::new();
@@ -125,53 +136,100 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
                 };
                 if let Err(e) = reply {
                     rlog(r, LogLevel::Error, &format!("RWSGI0111: Cannot send request data to WSGI daemon process '{name}': {e}"));
-                    return ffi::HTTP_BAD_GATEWAY as c_int;
+                    return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
                 }
             }
-            Some(Frame::ResponseHead { code, status, headers }) => {
+            Some(Some(Frame::ResponseHead { code, status, headers })) => {
                 let _ = io.send_head(&ResponseHead { status, code, headers });
                 head_sent = true;
             }
-            Some(Frame::ResponseChunk(data)) => {
-                if io.write(&data).is_err() {
-                    rlog(r, LogLevel::Info, &format!("RWSGI0041: Client closed the connection while a response from daemon process '{name}' was sent."));
-                    return ffi::OK as c_int;
-                }
-            }
-            Some(Frame::Flush) => {
+            Some(Some(Frame::Flush)) => {
                 let _ = io.flush();
             }
-            Some(Frame::ResponseEnd) => return ffi::OK as c_int,
-            Some(Frame::ResponseAbort(_)) => {
-                unsafe { abort_response(r) };
-                return ffi::OK as c_int;
+            Some(Some(Frame::ResponseEnd)) => return ffi::OK as c_int,
+            Some(Some(Frame::ResponseAbort(_))) => return broken(true, ffi::OK as c_int),
+            Some(Some(Frame::ResponseError { code, .. })) => {
+                let code = if (400..600).contains(&code) { code as c_int } else { ffi::HTTP_INTERNAL_SERVER_ERROR as c_int };
+                return broken(head_sent, code);
             }
-            Some(Frame::ResponseError { code, .. }) => {
-                if head_sent {
-                    unsafe { abort_response(r) };
-                    return ffi::OK as c_int;
-                }
-                return if (400..600).contains(&code) { code as c_int } else { ffi::HTTP_INTERNAL_SERVER_ERROR as c_int };
+            Some(Some(_)) => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0113: Unexpected frame from WSGI daemon process '{name}' on '{sock}'."));
+                return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
             }
             None => {
                 rlog(r, LogLevel::Error, &format!(
                     "RWSGI0111: WSGI daemon process '{name}' on '{sock}' closed the connection before sending the complete response{}.",
                     if head_sent { "" } else { " headers" }
                 ));
-                if head_sent {
-                    unsafe { abort_response(r) };
-                    return ffi::OK as c_int;
-                }
-                return ffi::HTTP_BAD_GATEWAY as c_int;
-            }
-            Some(_) => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0113: Unexpected frame from WSGI daemon process '{name}' on '{sock}'."));
-                if head_sent {
-                    unsafe { abort_response(r) };
-                    return ffi::OK as c_int;
-                }
-                return ffi::HTTP_BAD_GATEWAY as c_int;
+                return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
             }
         }
+    }
+}
+
+/// Response chunks are relayed to the client in pieces of this size (no per-chunk allocation).
+const RELAY_PIECE: usize = 64 * 1024;
+
+enum Broken {
+    ClientGone,
+    Timeout,
+    Io(std::io::Error),
+    Protocol(String),
+}
+
+fn io_broken(e: std::io::Error) -> Broken {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Broken::Timeout,
+        _ => Broken::Io(e),
+    }
+}
+
+/// Reads one frame from the daemon. `Ok(None)`: clean end of stream; `Ok(Some(None))`: a
+/// response chunk, already passed to `relay` piece by piece through `buf`; otherwise the frame.
+fn read_frame(
+    mut stream: &UnixStream,
+    buf: &mut [u8],
+    relay: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<Option<Option<Frame>>, Broken> {
+    let mut hdr = [0u8; wire::HEADER_LEN];
+    let mut got = 0;
+    while got < hdr.len() {
+        match stream.read(&mut hdr[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(Broken::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_broken(e)),
+        }
+    }
+    let len = u32::from_be_bytes([hdr[1], hdr[2], hdr[3], hdr[4]]) as usize;
+    if hdr[0] == wire::T_RESPONSE_CHUNK {
+        if len == 0 || len > wire::MAX_CHUNK {
+            return Err(Broken::Protocol(format!("response chunk of {len} bytes")));
+        }
+        let mut left = len;
+        let mut client_ok = true;
+        while left > 0 {
+            let n = left.min(buf.len());
+            stream.read_exact(&mut buf[..n]).map_err(io_broken)?;
+            if client_ok && relay(&buf[..n]).is_err() {
+                client_ok = false;
+            }
+            left -= n;
+        }
+        return if client_ok { Ok(Some(None)) } else { Err(Broken::ClientGone) };
+    }
+    // Every other frame is small (heads are bounded by MAX_HEAD): decode it whole.
+    if len > wire::MAX_HEAD {
+        return Err(Broken::Protocol(format!("frame of {len} bytes")));
+    }
+    let mut whole = Vec::with_capacity(hdr.len() + len);
+    whole.extend_from_slice(&hdr);
+    whole.resize(hdr.len() + len, 0);
+    stream.read_exact(&mut whole[hdr.len()..]).map_err(io_broken)?;
+    match wire::decode(&whole) {
+        Ok(Some((f, _))) => Ok(Some(Some(f))),
+        Ok(None) => Err(Broken::Protocol("truncated frame".into())),
+        Err(e) => Err(Broken::Protocol(e.to_string())),
     }
 }
