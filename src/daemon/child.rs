@@ -179,6 +179,8 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
             inactivity_timeout: g.opts.inactivity_timeout,
             request_timeout: g.opts.request_timeout,
             graceful_timeout: g.opts.graceful_timeout,
+            startup_timeout: g.opts.startup_timeout,
+            deadlock_timeout: g.opts.deadlock_timeout,
             queue_timeout: g.opts.queue_timeout,
             socket_timeout: timeout,
             stack_size: g.opts.stack_size.map(|v| v as usize),

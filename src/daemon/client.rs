@@ -88,6 +88,7 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
     }
     let mut io = ApacheIo::new(r);
     let mut head_sent = false;
+    let mut unflushed = 0usize;
     let mut buf = vec![0u8; RELAY_PIECE];
     // What to do when the conversation with the daemon breaks.
     let broken = |head_sent: bool, status: c_int| -> c_int {
@@ -100,7 +101,17 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
         }
     };
     loop {
-        let frame = match read_frame(&stream, &mut buf, &mut |piece| io.write(piece)) {
+        // response-buffer-size: force a flush once that much was written without one.
+        let flush_every = g.opts.response_buffer_size as usize;
+        let frame = match read_frame(&stream, &mut buf, &mut |piece| {
+            io.write(piece)?;
+            unflushed += piece.len();
+            if unflushed >= flush_every {
+                unflushed = 0;
+                io.flush()?;
+            }
+            Ok(())
+        }) {
             Ok(f) => f,
             Err(Broken::ClientGone) => {
                 rlog(r, LogLevel::Info, &format!("RWSGI0041: Client closed the connection while a response from daemon process '{name}' was sent."));
@@ -140,10 +151,19 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
                 }
             }
             Some(Some(Frame::ResponseHead { code, status, headers })) => {
+                let limit = g.opts.header_buffer_size as usize;
+                if let Some((k, v)) = headers.iter().find(|(k, v)| k.len() + v.len() + 2 > limit) {
+                    rlog(r, LogLevel::Error, &format!(
+                        "RWSGI0122: Response header '{}' from WSGI daemon process '{name}' is {} bytes, over header-buffer-size={limit}.",
+                        String::from_utf8_lossy(k), k.len() + v.len() + 2
+                    ));
+                    return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+                }
                 let _ = io.send_head(&ResponseHead { status, code, headers });
                 head_sent = true;
             }
             Some(Some(Frame::Flush)) => {
+                unflushed = 0;
                 let _ = io.flush();
             }
             Some(Some(Frame::ResponseEnd)) => return ffi::OK as c_int,

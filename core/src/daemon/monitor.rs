@@ -1,6 +1,6 @@
 //! The daemon's main thread: checks the recycling conditions a few times a second and runs the
 //! graceful shutdown (stop accepting, wait for running requests, give up after graceful-timeout).
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use super::server::{DaemonConfig, ShutdownReason};
@@ -47,8 +47,28 @@ fn abandon(cfg: &DaemonConfig, state: &State, i: usize, elapsed_us: i64) {
     }
 }
 
+/// Last time (µs) the GIL probe thread managed to take the GIL.
+static GIL_OK_US: AtomicI64 = AtomicI64::new(0);
+
+/// deadlock-timeout: a thread that takes the GIL once a second. If it cannot for too long, the
+/// interpreter is wedged (a C extension holding the GIL forever) and the process is replaced.
+fn start_gil_probe() {
+    GIL_OK_US.store(now_us(), Ordering::Release);
+    let _ = std::thread::Builder::new().name("wsgi-gil-probe".into()).spawn(|| {
+        crate::wsgi::interp::prime_thread();
+        loop {
+            pyo3::Python::attach(|_py| ());
+            GIL_OK_US.store(now_us(), Ordering::Release);
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+}
+
 pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
     install_signals();
+    if cfg.deadlock_timeout > 0 {
+        start_gil_probe();
+    }
     // SAFETY: getppid has no preconditions.
     let ppid = unsafe { libc::getppid() };
     let mut stuck = 0usize;
@@ -77,6 +97,13 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
         if state.script_changed.load(Ordering::Acquire) {
             break ShutdownReason::ScriptChanged;
         }
+        let failing = crate::wsgi::failing_since_us();
+        if cfg.startup_timeout > 0 && failing > 0 && now - failing >= secs(cfg.startup_timeout) {
+            break ShutdownReason::StartupTimeout;
+        }
+        if cfg.deadlock_timeout > 0 && now - GIL_OK_US.load(Ordering::Acquire) >= secs(cfg.deadlock_timeout) {
+            break ShutdownReason::Deadlock;
+        }
         if cfg.request_timeout > 0 {
             for (i, slot) in state.slots.iter().enumerate() {
                 let start = slot.start_us.load(Ordering::Acquire);
@@ -98,7 +125,7 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
     // Apache gives its subprocesses 3 s after SIGTERM before SIGKILL: stay inside that.
     let grace = match reason {
         ShutdownReason::Signal => 2_500_000,
-        ShutdownReason::ParentGone => 0,
+        ShutdownReason::ParentGone | ShutdownReason::Deadlock => 0,
         _ => secs(cfg.graceful_timeout),
     };
     let deadline = now_us() + grace;

@@ -30,6 +30,10 @@ pub struct DaemonConfig {
     pub inactivity_timeout: u64,
     pub request_timeout: u64,
     pub graceful_timeout: u64,
+    /// Replace the process if a script import keeps failing this long (0: off).
+    pub startup_timeout: u64,
+    /// Replace the process if the GIL cannot be taken for this long (0: off).
+    pub deadlock_timeout: u64,
     pub queue_timeout: u64,
     /// Seconds of silence tolerated on a connection from an Apache child.
     pub socket_timeout: u64,
@@ -44,6 +48,8 @@ pub enum ShutdownReason {
     InactivityTimeout,
     RequestTimeout,
     ScriptChanged,
+    StartupTimeout,
+    Deadlock,
     /// SIGTERM/SIGINT: Apache restarts or stops.
     Signal,
     ParentGone,
@@ -57,6 +63,8 @@ impl ShutdownReason {
             ShutdownReason::InactivityTimeout => "inactivity-timeout expired",
             ShutdownReason::RequestTimeout => "request-timeout expired for a request",
             ShutdownReason::ScriptChanged => "a WSGI script changed (WSGIScriptReloading On)",
+            ShutdownReason::StartupTimeout => "startup-timeout expired: the WSGI script still fails to load",
+            ShutdownReason::Deadlock => "deadlock-timeout expired: the Python GIL could not be acquired",
             ShutdownReason::Signal => "Apache asked it to stop (restart, graceful or stop)",
             ShutdownReason::ParentGone => "the Apache parent process is gone",
         }

@@ -14,6 +14,7 @@ pub mod log;
 mod response;
 mod run;
 mod scripts;
+pub use scripts::failing_since_us;
 
 pub use io::{LogLevel, RequestIo, ResponseHead};
 pub use response::{validate_header, validate_status};

@@ -6,6 +6,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use once_cell::sync::Lazy;
 use pyo3::exceptions::{PyAttributeError, PyValueError};
@@ -23,6 +24,23 @@ struct Loaded {
 /// Contract: never held while Python code runs (module execution can release the GIL and another
 /// thread could then block here while holding it). Look up, unlock, load, lock, insert.
 static CACHE: Lazy<Mutex<HashMap<PathBuf, Loaded>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+/// Microseconds since the epoch of the first failed script import not yet followed by a
+/// successful one (0: none). Read by the daemon monitor for `startup-timeout`.
+static FAILING_SINCE_US: AtomicI64 = AtomicI64::new(0);
+
+pub fn failing_since_us() -> i64 {
+    FAILING_SINCE_US.load(Ordering::Acquire)
+}
+
+fn note_load(ok: bool) {
+    if ok {
+        FAILING_SINCE_US.store(0, Ordering::Release);
+    } else {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(1);
+        let _ = FAILING_SINCE_US.compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
 
 /// Why an application could not be obtained; each maps to its own log line.
 pub(crate) enum LoadError {
@@ -67,7 +85,11 @@ pub(crate) fn load_app<'py>(py: Python<'py>, path: &Path, callable: &str, reload
     let (module, loaded) = match cached {
         Some(m) => (m.into_bound(py), false),
         None => {
-            let m = exec_script(py, path).map_err(LoadError::Exec)?;
+            let m = exec_script(py, path).map_err(|e| {
+                note_load(false);
+                LoadError::Exec(e)
+            })?;
+            note_load(true);
             let st = current.unwrap_or((0, 0));
             let old = CACHE
                 .lock()
