@@ -309,6 +309,47 @@ class Apache:
                 pids.append(int(d))
         return pids
 
+    # ----- daemon processes ------------------------------------------------------------
+    def daemon_pids(self, title=None):
+        """PIDs of this Apache's daemon processes: children of its parent with a `wsgi-N`
+        worker thread (optionally only those whose /proc cmdline contains `title`)."""
+        out = []
+        for pid in self.child_pids():
+            try:
+                comms = [open(f"/proc/{pid}/task/{t}/comm").read().strip()
+                         for t in os.listdir(f"/proc/{pid}/task")]
+            except OSError:
+                continue
+            if any(c.startswith("wsgi-") for c in comms):
+                if title is None or title in proc_cmdline(pid):
+                    out.append(pid)
+        return sorted(out)
+
+    def settle_daemons(self, group=None, processes=1, timeout=10.0):
+        """Wait until no recycling of `group`'s processes is under way: every process that
+        logged RWSGI0103 (shutting down) was seen gone by the parent (RWSGI0104) and every
+        process started (RWSGI0100) is one of `processes` live slots. A short pause first lets
+        the daemon's monitor (10 checks a second) notice a pending recycle."""
+        group = group or DAEMON_GROUP
+        q = re.escape(group)
+        rx_down = re.compile(rf"RWSGI0103: Daemon process '{q}'")
+        rx_gone = re.compile(rf"RWSGI0104: Daemon process '{q}'.*restarting")
+        rx_up = re.compile(rf"RWSGI0100: Daemon process '{q}'")
+        time.sleep(0.3)
+        deadline = time.time() + timeout
+        while True:
+            lines = self.error_log().splitlines()
+            down = sum(1 for l in lines if rx_down.search(l))
+            gone = sum(1 for l in lines if rx_gone.search(l))
+            up = sum(1 for l in lines if rx_up.search(l))
+            if down <= gone and up >= processes + gone:
+                return
+            if time.time() > deadline:
+                raise AssertionError(f"daemon group {group!r} did not settle in {timeout}s "
+                                     f"(shutting down {down}, replaced {gone}, started {up})\n"
+                                     + self.log_tail(40))
+            time.sleep(0.1)
+
     # ----- logs ----------------------------------------------------------------------
     def error_log(self):
         try:
@@ -389,6 +430,31 @@ class Apache:
 
     def post(self, path, body, headers=(), **kw):
         return self.request("POST", path, headers, body, **kw)
+
+
+def proc_cmdline(pid):
+    """What `ps -o args` shows for `pid` (NULs as spaces), "" if it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict (Uid/Gid: the four ids as ints), {} if it is gone."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = v.strip()
+    except OSError:
+        return {}
+    for k in ("Uid", "Gid"):
+        out[k] = [int(x) for x in out[k].split()]
+    out["PPid"] = int(out["PPid"])
+    return out
 
 
 def configtest(snippet, name="configtest"):

@@ -178,11 +178,9 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                     let mut state: c_int = 0;
                     ffi::ap_mpm_query(ffi::AP_MPMQ_MPM_STATE as c_int, &mut state);
                     let s = ffi::ap_server_conf;
-                    let how = if libc::WIFSIGNALED(status) {
-                        format!("terminated by signal {}", libc::WTERMSIG(status))
-                    } else {
-                        format!("exited with status {}", libc::WEXITSTATUS(status))
-                    };
+                    // Apache's MPM hands other-child callbacks the decoded number only (exit
+                    // status or signal number, without saying which).
+                    let how = format!("has died (exit status or signal {status})");
                     if state == ffi::AP_MPMQ_STOPPING as c_int {
                         slog(s, LogLevel::Info, &format!("RWSGI0104: Daemon process '{}' (pid {}) {how}; Apache is stopping.", g.opts.name, sl.proc_.pid));
                         return;
