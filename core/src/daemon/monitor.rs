@@ -97,6 +97,9 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
         if state.script_changed.load(Ordering::Acquire) {
             break ShutdownReason::ScriptChanged;
         }
+        if state.internal_error.load(Ordering::Acquire) {
+            break ShutdownReason::InternalError;
+        }
         let failing = crate::wsgi::failing_since_us();
         if cfg.startup_timeout > 0 && failing > 0 && now - failing >= secs(cfg.startup_timeout) {
             break ShutdownReason::StartupTimeout;

@@ -50,6 +50,7 @@ pub enum ShutdownReason {
     ScriptChanged,
     StartupTimeout,
     Deadlock,
+    InternalError,
     /// SIGTERM/SIGINT: Apache restarts or stops.
     Signal,
     ParentGone,
@@ -65,6 +66,7 @@ impl ShutdownReason {
             ShutdownReason::ScriptChanged => "a WSGI script changed (WSGIScriptReloading On)",
             ShutdownReason::StartupTimeout => "startup-timeout expired: the WSGI script still fails to load",
             ShutdownReason::Deadlock => "deadlock-timeout expired: the Python GIL could not be acquired",
+            ShutdownReason::InternalError => "internal error in a worker thread",
             ShutdownReason::Signal => "Apache asked it to stop (restart, graceful or stop)",
             ShutdownReason::ParentGone => "the Apache parent process is gone",
         }
@@ -90,7 +92,13 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
             b = b.stack_size(s);
         }
         let group = cfg.group.clone();
-        if let Err(e) = b.spawn(move || worker(listener, i, &cfg, &state)) {
+        if let Err(e) = b.spawn(move || {
+            // A panic must not silently shrink the pool: log it, and recycle the process.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(listener, i, &cfg, &state))).is_err() {
+                host_log(LogLevel::Error, &format!("RWSGI0040: Internal error in a worker thread of daemon process '{}' (pid {}); recycling the process.", cfg.group, std::process::id()));
+                state.internal_error.store(true, Ordering::Release);
+            }
+        }) {
             host_log(LogLevel::Error, &format!("RWSGI0105: Daemon process '{group}' could not start worker thread {i}: {e}"));
         }
     }

@@ -31,6 +31,8 @@ pub struct State {
     pub slots: Vec<Slot>,
     /// Set by a worker when a script changed on disk (WSGIScriptReloading On).
     pub script_changed: AtomicBool,
+    /// Set when a worker thread died of a panic.
+    pub internal_error: AtomicBool,
     /// Modification stamps of scripts at first use in this process.
     pub script_stamps: Mutex<HashMap<PathBuf, (i64, i64)>>,
 }
@@ -46,6 +48,7 @@ impl State {
             started_us: now,
             slots: (0..threads).map(|_| Slot::default()).collect(),
             script_changed: AtomicBool::new(false),
+            internal_error: AtomicBool::new(false),
             script_stamps: Mutex::new(HashMap::new()),
         })
     }
