@@ -11,7 +11,7 @@ SO := target/release/libmod_wsgi_rs.so
 export PYO3_PYTHON := $(PYTHON)
 export APXS
 
-.PHONY: all deps build run test test-unit test-integration venv install bench fuzz lint clean
+.PHONY: all deps build run test test-unit test-integration venv install install-files bench fuzz lint clean
 
 all: build
 
@@ -39,7 +39,10 @@ test-integration: build venv
 
 test: test-unit test-integration
 
-install: build
+install: build install-files
+
+# The install step alone (tests call it with DESTDIR).
+install-files:
 	$(eval LIBEXEC := $(shell $(APXS) -q LIBEXECDIR))
 	$(eval SYSCONF := $(shell $(APXS) -q SYSCONFDIR))
 	install -d $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SYSCONF)/mods-available

@@ -1,0 +1,28 @@
+"""`make install` lays the module out the Debian way, so `a2enmod wsgi_rs` works."""
+import os
+import subprocess
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def apxs(var):
+    return subprocess.run(["apxs", "-q", var], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_make_install_layout():
+    so = os.environ.get("MOD_WSGI_RS_SO", os.path.join(REPO, "target/release/libmod_wsgi_rs.so"))
+    with tempfile.TemporaryDirectory() as dest:
+        r = subprocess.run(["make", "-s", "-C", REPO, "install-files", f"DESTDIR={dest}", f"SO={so}"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        libexec, sysconf = apxs("LIBEXECDIR"), apxs("SYSCONFDIR")
+        module = dest + libexec + "/mod_wsgi_rs.so"
+        assert os.path.isfile(module)
+        with open(module, "rb") as a, open(so, "rb") as b:
+            assert a.read() == b.read()
+        with open(dest + sysconf + "/mods-available/wsgi_rs.load") as f:
+            assert f.read().strip() == f"LoadModule wsgi_rs_module {libexec}/mod_wsgi_rs.so"
+        with open(dest + sysconf + "/mods-available/wsgi_rs.conf") as f:
+            conf = f.read()
+        assert "<IfModule wsgi_rs_module>" in conf
