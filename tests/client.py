@@ -219,6 +219,7 @@ class Stream:
 
     def __init__(self, port, path, method="GET", headers=(), timeout=30):
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()  # the same instant on the wall clock (vs app timestamps)
         self.sock = connect(port, timeout)
         head, body = build_request(method, path, headers, host=f"127.0.0.1:{port}")
         self.sock.sendall(head + body)

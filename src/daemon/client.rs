@@ -34,12 +34,9 @@ fn connect(g: &DaemonGroup) -> std::io::Result<UnixStream> {
         match UnixStream::connect(&path) {
             Ok(s) => return Ok(s),
             Err(e) => {
-                let retry = match e.raw_os_error() {
-                    Some(libc::ECONNREFUSED) | Some(libc::EAGAIN) => start.elapsed() < limit,
-                    // During a restart the socket file is briefly absent.
-                    Some(libc::ENOENT) => start.elapsed() < limit.min(Duration::from_secs(2)),
-                    _ => false,
-                };
+                // A full backlog, or a graceful restart re-creating the socket file (it is
+                // absent while Apache waits up to 3 s for the old daemons to exit).
+                let retry = matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::EAGAIN | libc::ENOENT)) && start.elapsed() < limit;
                 if !retry {
                     return Err(e);
                 }
