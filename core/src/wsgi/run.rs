@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
@@ -71,7 +72,7 @@ fn now() -> f64 {
 }
 
 fn run_attached(py: Python<'_>, ctx: &Arc<RequestCtx>, env: &Environ<'_>, x: &WsgiExtras<'_>, app: &AppSpec<'_>, thread_id: u64) -> Outcome {
-    let script = app.script.display().to_string();
+    let script = app.script.display();
     let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
     let application = match load_app(py, app.script, app.callable, app.reload) {
         Ok((a, loaded)) => {
@@ -97,7 +98,7 @@ fn run_attached(py: Python<'_>, ctx: &Arc<RequestCtx>, env: &Environ<'_>, x: &Ws
     });
     let result = match result {
         Ok(r) => r,
-        Err(e) => return failed(py, ctx, &script, e),
+        Err(e) => return failed(py, ctx, &script.to_string(), e),
     };
     let sent = send_result(py, ctx, &result);
     // close() exactly once, whatever happened while iterating.
@@ -113,7 +114,7 @@ fn run_attached(py: Python<'_>, ctx: &Arc<RequestCtx>, env: &Environ<'_>, x: &Ws
                 log(LogLevel::Error, &format!("RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."));
                 log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &ce));
             }
-            failed(py, ctx, &script, e)
+            failed(py, ctx, &script.to_string(), e)
         }
         (Ok(()), Err(ce)) => {
             log(LogLevel::Error, &format!("RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."));
@@ -147,6 +148,8 @@ fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Keys are interned once per process (`intern!`): valid because everything runs in the main
+/// interpreter; sub-interpreters would need their own key objects.
 fn environ<'py>(
     py: Python<'py>,
     ctx: &Arc<RequestCtx>,
@@ -157,37 +160,36 @@ fn environ<'py>(
     app_start: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = cgi_dict(py, env)?;
-    d.set_item("wsgi.version", (1, 0))?;
-    d.set_item("wsgi.multithread", x.multithread)?;
-    d.set_item("wsgi.multiprocess", x.multiprocess)?;
-    d.set_item("wsgi.run_once", false)?;
-    d.set_item("wsgi.url_scheme", if x.https { "https" } else { "http" })?;
-    d.set_item("wsgi.input", Py::new(py, Input::new(ctx.clone()))?)?;
-    d.set_item("wsgi.input_terminated", true)?;
-    d.set_item("wsgi.errors", Py::new(py, LogStream::new("<wsgi.errors>", "RWSGI0030", Some(ctx.clone())))?)?;
-    d.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
-    d.set_item("mod_wsgi.version", (6, 1, 1))?;
-    d.set_item("mod_wsgi.process_group", x.process_group)?;
-    d.set_item("mod_wsgi.application_group", x.application_group)?;
-    d.set_item("mod_wsgi.callable_object", app.callable)?;
-    d.set_item("mod_wsgi.handler_script", "")?;
-    d.set_item("mod_wsgi.request_handler", "wsgi-script")?;
-    for (key, cgi) in [("mod_wsgi.script_name", "SCRIPT_NAME"), ("mod_wsgi.path_info", "PATH_INFO")] {
-        d.set_item(key, latin1_str(py, env.get(cgi).unwrap_or_default()))?;
-    }
-    d.set_item("mod_wsgi.listener_host", latin1_str(py, x.listener_host))?;
-    d.set_item("mod_wsgi.listener_port", x.listener_port.to_string())?;
-    d.set_item("mod_wsgi.server_pid", x.server_pid.to_string())?;
-    d.set_item("mod_wsgi.request_id", latin1_str(py, x.request_id))?;
+    d.set_item(intern!(py, "wsgi.version"), (1, 0))?;
+    d.set_item(intern!(py, "wsgi.multithread"), x.multithread)?;
+    d.set_item(intern!(py, "wsgi.multiprocess"), x.multiprocess)?;
+    d.set_item(intern!(py, "wsgi.run_once"), false)?;
+    d.set_item(intern!(py, "wsgi.url_scheme"), if x.https { "https" } else { "http" })?;
+    d.set_item(intern!(py, "wsgi.input"), Py::new(py, Input::new(ctx.clone()))?)?;
+    d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
+    d.set_item(intern!(py, "wsgi.errors"), Py::new(py, LogStream::new("<wsgi.errors>", "RWSGI0030", Some(ctx.clone())))?)?;
+    d.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
+    d.set_item(intern!(py, "mod_wsgi.version"), (6, 1, 1))?;
+    d.set_item(intern!(py, "mod_wsgi.process_group"), x.process_group)?;
+    d.set_item(intern!(py, "mod_wsgi.application_group"), x.application_group)?;
+    d.set_item(intern!(py, "mod_wsgi.callable_object"), app.callable)?;
+    d.set_item(intern!(py, "mod_wsgi.handler_script"), "")?;
+    d.set_item(intern!(py, "mod_wsgi.request_handler"), "wsgi-script")?;
+    d.set_item(intern!(py, "mod_wsgi.script_name"), latin1_str(py, env.get("SCRIPT_NAME").unwrap_or_default()))?;
+    d.set_item(intern!(py, "mod_wsgi.path_info"), latin1_str(py, env.get("PATH_INFO").unwrap_or_default()))?;
+    d.set_item(intern!(py, "mod_wsgi.listener_host"), latin1_str(py, x.listener_host))?;
+    d.set_item(intern!(py, "mod_wsgi.listener_port"), x.listener_port.to_string())?;
+    d.set_item(intern!(py, "mod_wsgi.server_pid"), x.server_pid.to_string())?;
+    d.set_item(intern!(py, "mod_wsgi.request_id"), latin1_str(py, x.request_id))?;
     if let Some(c) = x.connection_id {
-        d.set_item("mod_wsgi.connection_id", c.to_string())?;
+        d.set_item(intern!(py, "mod_wsgi.connection_id"), c.to_string())?;
     }
-    d.set_item("mod_wsgi.thread_id", thread_id)?;
-    d.set_item("mod_wsgi.request_start", x.request_start)?;
-    d.set_item("mod_wsgi.queue_start", x.queue_start)?;
-    d.set_item("mod_wsgi.daemon_start", x.daemon_start)?;
-    d.set_item("mod_wsgi.application_start", app_start)?;
-    d.set_item("apache.version", x.apache_version)?;
+    d.set_item(intern!(py, "mod_wsgi.thread_id"), thread_id)?;
+    d.set_item(intern!(py, "mod_wsgi.request_start"), x.request_start)?;
+    d.set_item(intern!(py, "mod_wsgi.queue_start"), x.queue_start)?;
+    d.set_item(intern!(py, "mod_wsgi.daemon_start"), x.daemon_start)?;
+    d.set_item(intern!(py, "mod_wsgi.application_start"), app_start)?;
+    d.set_item(intern!(py, "apache.version"), x.apache_version)?;
     Ok(d)
 }
 
