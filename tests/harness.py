@@ -41,8 +41,11 @@ STD_MODULES = [
     "deflate", "auth_basic", "authn_core", "authn_file", "authz_user", "alias", "dir",
 ]
 
-# Lines that mean an Apache child died or Rust panicked: never acceptable.
-CRASH_RE = re.compile(r"exit signal|Segmentation fault|panicked at|core dumped")
+# Lines that mean an Apache child died, Rust panicked (RWSGI0040: caught internal error), or a
+# daemon process died of SIGILL/SIGABRT/SIGBUS/SIGFPE/SIGSEGV (RWSGI0104 gives the number only;
+# the tests' own daemon exits use status 3 and SIGKILL): never acceptable.
+CRASH_RE = re.compile(r"exit signal|Segmentation fault|panicked at|core dumped|RWSGI0040"
+                      r"|RWSGI0104: .*signal (4|6|7|8|11)\b")
 
 
 def venv_dir():
@@ -263,11 +266,10 @@ class Apache:
             except subprocess.TimeoutExpired:
                 os.killpg(pgid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        # Children of our own Apache that outlived it (should not happen).
+        # Children of our own Apache that outlived it (daemon processes exit once they see
+        # their parent gone; zombies waiting for init to reap them do not count).
         for _ in range(50):
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
+            if not group_alive(pgid):
                 break
             time.sleep(0.1)
         else:
@@ -430,6 +432,21 @@ class Apache:
 
     def post(self, path, body, headers=(), **kw):
         return self.request("POST", path, headers, body, **kw)
+
+
+def group_alive(pgid):
+    """True while a process of process group `pgid` exists and is not a zombie."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def proc_cmdline(pid):

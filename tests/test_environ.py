@@ -148,6 +148,7 @@ def test_server_pid_is_apache_child(srv):
     pid = int(env(srv)["mod_wsgi.server_pid"])
     assert pid != srv.proc.pid
     assert pid in srv.child_pids()
+    assert pid not in srv.daemon_pids()  # daemon mode: the forwarding child, not the daemon
 
 
 def test_script_file_global(srv):

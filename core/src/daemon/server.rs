@@ -156,6 +156,9 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     let t = Some(Duration::from_secs(cfg.socket_timeout.max(1)));
     let _ = stream.set_read_timeout(t);
     let _ = stream.set_write_timeout(t);
+    // Our client sends the head right after connecting: a silent connection is not ours, and
+    // must not hold a worker thread for the whole socket-timeout.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(cfg.socket_timeout.clamp(1, 10))));
     let mut reader = FrameReader::new(&stream);
     let head = match reader.read_frame() {
         Ok(Some(Frame::RequestHead(h))) => h,
@@ -173,6 +176,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         host_log(LogLevel::Error, &format!("RWSGI0112: Daemon process '{g}' refused a request on '{}': invalid authentication token (not sent by this Apache).", cfg.socket_path));
         return;
     }
+    let _ = stream.set_read_timeout(t);
     let meta = match RequestMeta::from_pairs(&head.meta) {
         Ok(m) => m,
         Err(e) => {
