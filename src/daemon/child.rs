@@ -112,11 +112,24 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
             }
         }
         // Working directory and environment of the user.
-        let home = g.opts.home.clone().or_else(|| if g.uid.is_some() { g.user_home.clone() } else { None });
+        // home= must exist; a user's own home directory (the default when user= is given) may
+        // not (nobody: /nonexistent), then `/` is used, with a warning.
+        let mut home = g.opts.home.clone();
         if let Some(h) = &home {
             let c = CString::new(h.as_str()).unwrap_or_default();
             if libc::chdir(c.as_ptr()) != 0 {
-                fatal(&name, &format!("chdir('{h}'): {}", std::io::Error::last_os_error()));
+                fatal(&name, &format!("chdir to home='{h}': {}", std::io::Error::last_os_error()));
+            }
+        } else if let (Some(_), Some(h)) = (g.uid, &g.user_home) {
+            let c = CString::new(h.as_str()).unwrap_or_default();
+            if libc::chdir(c.as_ptr()) == 0 {
+                home = Some(h.clone());
+            } else {
+                host_log(LogLevel::Warning, &format!(
+                    "RWSGI0107: Daemon process '{name}' cannot use the home directory '{h}' of its user ({}); using '/' (set home= to choose one).",
+                    std::io::Error::last_os_error()
+                ));
+                libc::chdir(c"/".as_ptr());
             }
         }
         if let Some(m) = g.opts.umask {

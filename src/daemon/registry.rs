@@ -11,8 +11,10 @@ use wsgi_rs_core::wire::TOKEN_LEN;
 use crate::directives::config::pool_box;
 use crate::ffi;
 
-/// One daemon process of a group. Boxed: Apache keeps pointers to `proc_` (other-child and
-/// subprocess lists), so it must not move.
+/// One daemon process of a group. Plain data allocated in `pconf` itself (not a Rust box):
+/// APR keeps pointers to `proc_` in the pool's subprocess list, which it walks (SIGTERM, wait,
+/// SIGKILL) *after* the pool's cleanups ran, so the slot must outlive every cleanup, including
+/// the one that drops the registry.
 pub struct ProcSlot {
     pub proc_: ffi::apr_proc_t,
     pub group: *mut DaemonGroup,
@@ -45,7 +47,8 @@ pub struct DaemonGroup {
     pub token: [u8; TOKEN_LEN],
     /// Scripts imported when a process starts: (path, callable).
     pub preload: Vec<(String, String)>,
-    pub slots: Vec<Box<ProcSlot>>,
+    /// Pool-allocated slots (see [`ProcSlot`]).
+    pub slots: Vec<*mut ProcSlot>,
 }
 
 /// Where a group is named (`WSGIProcessGroup`, `process-group=`, `WSGIImportScript`).

@@ -239,10 +239,14 @@ pub unsafe fn start_groups(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec)
         for g in reg.groups.iter_mut() {
             let gp = &mut **g as *mut DaemonGroup;
             g.slots = (0..g.opts.processes as usize)
-                .map(|i| Box::new(ProcSlot { proc_: std::mem::zeroed(), group: gp, index: i, started: 0, backoff: 0 }))
+                .map(|i| {
+                    let p = ffi::apr_palloc(pconf, std::mem::size_of::<ProcSlot>()) as *mut ProcSlot;
+                    p.write(ProcSlot { proc_: std::mem::zeroed(), group: gp, index: i, started: 0, backoff: 0 });
+                    p
+                })
                 .collect();
-            for sl in g.slots.iter_mut() {
-                spawn(&mut **sl, pconf, s);
+            for &sl in &g.slots {
+                spawn(sl, pconf, s);
             }
         }
     }

@@ -1,0 +1,121 @@
+"""Helpers for the daemon-mode tests (test_daemon_*.py): who runs Apache's children, what `ps`
+shows, the group sockets, a load generator, and raw frames for the daemon socket."""
+import glob
+import grp
+import os
+import pwd
+import struct
+import subprocess
+import threading
+import time
+
+from harness import IS_ROOT, RUN_USER
+
+# Apache's User/Group: what daemon processes run as unless user=/group= say otherwise.
+APACHE_UID = pwd.getpwnam(RUN_USER).pw_uid if IS_ROOT else os.getuid()
+APACHE_GID = grp.getgrnam(RUN_USER).gr_gid if IS_ROOT else os.getgid()
+
+# As root the tests give some groups user=nobody group=nogroup (home= too: nobody's home,
+# /nonexistent, cannot be the working directory; mod_wsgi refuses to start there as well).
+if IS_ROOT:
+    OTHER_USER, OTHER_GROUP = "nobody", "nogroup"
+    OTHER_UID, OTHER_GID = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+    OTHER_OPTS = "user=nobody group=nogroup home=@APPS@"
+else:
+    OTHER_USER = OTHER_GROUP = None
+    OTHER_UID, OTHER_GID = os.getuid(), os.getgid()
+    OTHER_OPTS = "home=@APPS@"
+
+
+def ps(pid, fields="user=,group=,args="):
+    """`ps -o FIELDS -p PID` output (stripped), "" if the process is gone."""
+    p = subprocess.run(["ps", "-o", fields, "-p", str(pid)], capture_output=True, text=True)
+    return p.stdout.strip()
+
+
+def pid_alive(pid):
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def socket_files(apache, prefix=None):
+    """The daemon sockets of `apache`'s parent: <prefix>.<parent pid>.<group index>.sock."""
+    prefix = prefix or os.path.join(apache.root, "run", "wsgi-rs")
+    return sorted(glob.glob(f"{prefix}.{apache.proc.pid}.*.sock"))
+
+
+def wait_for(cond, timeout, what, interval=0.05):
+    deadline = time.time() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Load:
+    """`threads` clients requesting `path` in a loop until stop(); every request is recorded as
+    (t_start, t_end, status, pid or None, error) with time.time() stamps. Every request uses a
+    new connection (Connection: close), so a client never has to retry a dropped keep-alive."""
+
+    def __init__(self, apache, path, threads=4, timeout=20):
+        self.apache, self.path, self.timeout = apache, path, timeout
+        self.records = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        while not self.stopping.is_set():
+            t0 = time.time()
+            status, pid, err = 0, None, None
+            try:
+                r = self.apache.get(self.path, timeout=self.timeout)
+                status = r.status
+                if status == 200:
+                    pid = r.json()["pid"]
+            except Exception as e:  # noqa: BLE001 - recorded, the test decides
+                err = repr(e)
+            with self.lock:
+                self.records.append((t0, time.time(), status, pid, err))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(self.timeout + 5)
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def failures(self):
+        return [r for r in self.records if r[2] != 200]
+
+
+# ----- raw frames for the daemon socket (wire protocol v1) -------------------------------------
+T_REQUEST_HEAD = 0x01
+
+
+def frame(kind, payload):
+    return struct.pack(">BI", kind, len(payload)) + payload
+
+
+def request_head(token=b"\0" * 32, env=(), meta=()):
+    """A well-formed RequestHead frame: u16 version 1, 32-byte token, env pairs, meta pairs."""
+    def pairs(items):
+        out = struct.pack(">I", len(items))
+        for k, v in items:
+            out += struct.pack(">I", len(k)) + k + struct.pack(">I", len(v)) + v
+        return out
+    return frame(T_REQUEST_HEAD, struct.pack(">H", 1) + token + pairs(list(env))
+                 + pairs(list(meta)))
