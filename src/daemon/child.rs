@@ -66,6 +66,7 @@ unsafe fn close_inherited(s: *mut ffi::server_rec, keep: c_int) {
 /// # Safety
 /// Call only in the child of `apr_proc_fork` from the supervisor.
 pub unsafe fn run(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi::server_rec) -> ! {
+    // SAFETY: forwarded from this function's contract.
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { main(group, index, backoff, s) }));
     if r.is_err() {
         host_log(LogLevel::Error, &format!("RWSGI0040: Daemon process (pid {}) stopped by an internal error.", std::process::id()));

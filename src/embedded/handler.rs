@@ -1,5 +1,6 @@
 //! The `wsgi-script` content handler: checks the target, prepares the body, builds the environ
 //! and runs the application in this Apache child (embedded mode).
+use std::borrow::Cow;
 use std::ffi::c_int;
 use std::path::Path;
 
@@ -10,7 +11,7 @@ use crate::apache::guard::guard;
 use crate::apache::log::rlog;
 use crate::apache::strings::bytes;
 use crate::apache::table::entries;
-use crate::directives::config::{DirConfig, module_config, server_config, tri};
+use crate::directives::config::{DirConfig, ScriptAlias, module_config, server_config, tri};
 use crate::embedded::facts::{extras, request_facts};
 use crate::embedded::request_io::ApacheIo;
 use crate::embedded::translate::matched_alias;
@@ -79,6 +80,7 @@ fn path_of(b: &[u8]) -> &Path {
 /// True when an output filter that may look at the body (a content filter such as DEFLATE) is
 /// installed: `WSGIMapHEADToGET Auto` then runs HEAD as GET so the filter sees the full body.
 unsafe fn has_content_filter(r: *mut ffi::request_rec) -> bool {
+    // SAFETY: `r` is the live request of the handler.
     let mut f = unsafe { (*r).output_filters };
     while !f.is_null() {
         // SAFETY: walking Apache's filter chain of the live request.
@@ -92,6 +94,43 @@ unsafe fn has_content_filter(r: *mut ffi::request_rec) -> bool {
     false
 }
 
+/// The checks mod_wsgi makes before running anything: handler allowed here, target a file,
+/// path info accepted, request body acceptable. `Err` is the status to answer.
+unsafe fn preflight(r: *mut ffi::request_rec, alias: Option<&ScriptAlias>, dir: &DirConfig, script: &str) -> Result<(), c_int> {
+    // SAFETY (whole function): `r` is the live request of the handler.
+    unsafe {
+        if alias.is_none() && (ffi::ap_allow_options(r) & ffi::OPT_EXECCGI as c_int) == 0 {
+            rlog(r, LogLevel::Error, &format!("RWSGI0012: Options ExecCGI is off in this directory: {script}"));
+            return Err(ffi::HTTP_FORBIDDEN as c_int);
+        }
+        match (*r).finfo.filetype {
+            ffi::APR_NOFILE => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0010: Target WSGI script not found or unable to stat: {script}"));
+                return Err(ffi::HTTP_NOT_FOUND as c_int);
+            }
+            ffi::APR_DIR => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0011: Attempt to invoke directory as WSGI application: {script}"));
+                return Err(ffi::HTTP_FORBIDDEN as c_int);
+            }
+            _ => {}
+        }
+        if !bytes((*r).path_info).is_empty() && (*r).used_path_info == ffi::AP_REQ_REJECT_PATH_INFO as c_int {
+            rlog(r, LogLevel::Error, &format!("RWSGI0013: AcceptPathInfo off disallows extra path info for: {script}"));
+            return Err(ffi::HTTP_NOT_FOUND as c_int);
+        }
+        // Validates Content-Length (400) and Transfer-Encoding (411 unless WSGIChunkedRequest On).
+        let policy = if tri(dir.chunked_request, false) { ffi::REQUEST_CHUNKED_DECHUNK } else { ffi::REQUEST_CHUNKED_ERROR };
+        let rv = ffi::ap_setup_client_block(r, policy as c_int);
+        if rv != ffi::OK as c_int {
+            if rv == ffi::HTTP_LENGTH_REQUIRED as c_int {
+                rlog(r, LogLevel::Error, &format!("RWSGI0014: Chunked request body refused (WSGIChunkedRequest Off): {script}"));
+            }
+            return Err(rv);
+        }
+    }
+    Ok(())
+}
+
 unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
     // SAFETY (whole function): `r` is live for the duration of the handler; config records
     // belong to the server and per-dir config of this request.
@@ -101,46 +140,20 @@ unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
             return ffi::DECLINED as c_int;
         }
         let filename = bytes((*r).filename);
-        let script = String::from_utf8_lossy(filename).into_owned();
+        let script = String::from_utf8_lossy(filename);
         let alias = matched_alias(r);
         let dir: &DirConfig = &*module_config::<DirConfig>((*r).per_dir_config);
-        let srv = server_config((*r).server);
-
-        if alias.is_none() && (ffi::ap_allow_options(r) & ffi::OPT_EXECCGI as c_int) == 0 {
-            rlog(r, LogLevel::Error, &format!("RWSGI0012: Options ExecCGI is off in this directory: {script}"));
-            return ffi::HTTP_FORBIDDEN as c_int;
-        }
-        match (*r).finfo.filetype {
-            ffi::APR_NOFILE => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0010: Target WSGI script not found or unable to stat: {script}"));
-                return ffi::HTTP_NOT_FOUND as c_int;
-            }
-            ffi::APR_DIR => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0011: Attempt to invoke directory as WSGI application: {script}"));
-                return ffi::HTTP_FORBIDDEN as c_int;
-            }
-            _ => {}
-        }
-        if !bytes((*r).path_info).is_empty() && (*r).used_path_info == ffi::AP_REQ_REJECT_PATH_INFO as c_int {
-            rlog(r, LogLevel::Error, &format!("RWSGI0013: AcceptPathInfo off disallows extra path info for: {script}"));
-            return ffi::HTTP_NOT_FOUND as c_int;
-        }
-        let chunked_ok = tri(dir.chunked_request, false);
-        let policy = if chunked_ok { ffi::REQUEST_CHUNKED_DECHUNK } else { ffi::REQUEST_CHUNKED_ERROR };
-        let rv = ffi::ap_setup_client_block(r, policy as c_int);
-        if rv != ffi::OK as c_int {
-            if rv == ffi::HTTP_LENGTH_REQUIRED as c_int {
-                rlog(r, LogLevel::Error, &format!("RWSGI0014: Chunked request body refused (WSGIChunkedRequest Off): {script}"));
-            }
-            return rv;
+        if let Err(status) = preflight(r, alias, dir, &script) {
+            return status;
         }
 
         let pass_auth = alias.and_then(|a| a.options.pass_authorization).unwrap_or(tri(dir.pass_authorization, false));
         let callable = match alias.and_then(|a| a.options.callable_object.as_deref()) {
-            Some(c) => c.to_string(),
-            None if !dir.callable_object.is_null() => String::from_utf8_lossy(bytes(dir.callable_object)).into_owned(),
-            None => "application".to_string(),
+            Some(c) => Cow::Borrowed(c),
+            None if !dir.callable_object.is_null() => String::from_utf8_lossy(bytes(dir.callable_object)),
+            None => Cow::Borrowed("application"),
         };
+        let reload = tri(dir.script_reloading, true);
         let mut facts = request_facts(r, pass_auth);
         if (*r).header_only != 0 {
             let map = match dir.map_head() {
@@ -159,8 +172,8 @@ unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
             Ok(Some(g)) => {
                 let mut meta = RequestMeta {
                     script: filename.to_vec(),
-                    callable: callable.clone(),
-                    reload: tri(dir.script_reloading, true),
+                    callable: callable.into_owned(),
+                    reload,
                     https: x.https,
                     listener_host: x.listener_host.to_vec(),
                     listener_port: x.listener_port,
@@ -175,7 +188,7 @@ unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
             }
             Ok(None) => {}
         }
-        if srv.restrict_embedded == Some(true) {
+        if server_config((*r).server).restrict_embedded == Some(true) {
             rlog(r, LogLevel::Error, &format!("RWSGI0016: Embedded mode of mod_wsgi_rs disabled by runtime configuration (WSGIRestrictEmbedded On): {script}"));
             return HTTP_500;
         }
@@ -183,8 +196,7 @@ unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
             rlog(r, LogLevel::Error, &format!("RWSGI0015: The Python interpreter is not available in this process (see RWSGI0002 at start-up); cannot run {script}"));
             return HTTP_500;
         }
-
-        let spec = AppSpec { script: path_of(filename), callable: &callable, reload: tri(dir.script_reloading, true) };
+        let spec = AppSpec { script: path_of(filename), callable: &callable, reload };
         match run_request(Box::new(ApacheIo::new(r)), &env, &x, &spec) {
             Outcome::Done | Outcome::ClientGone => ffi::OK as c_int,
             Outcome::ErrorBeforeHeaders => HTTP_500,

@@ -38,6 +38,8 @@ pub unsafe extern "C" fn check_config(pconf: *mut ffi::apr_pool_t, _plog: *mut f
         // SAFETY: the registry of this configuration generation.
         let reg = unsafe { registry(pconf) };
         let mut errors = Vec::new();
+        // SAFETY (server_name calls below): group and reference servers are configured
+        // server_recs of this generation.
         for r in &reg.refs {
             match reg.find(&r.name) {
                 None => errors.push(format!(

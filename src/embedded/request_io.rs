@@ -18,6 +18,8 @@ pub struct ApacheIo {
     /// `ap_should_client_block` not called yet (it sends `100 Continue`, so only on first read).
     body_started: bool,
     body_expected: bool,
+    /// Reused for streamed chunks (r->pool), created on first use.
+    bb: *mut ffi::apr_bucket_brigade,
 }
 
 // SAFETY: see the contract on the struct: one thread at a time, within the request's lifetime.
@@ -25,7 +27,7 @@ unsafe impl Send for ApacheIo {}
 
 impl ApacheIo {
     pub fn new(r: *mut ffi::request_rec) -> Self {
-        ApacheIo { r, body_started: false, body_expected: false }
+        ApacheIo { r, body_started: false, body_expected: false, bb: std::ptr::null_mut() }
     }
 }
 
@@ -89,6 +91,34 @@ impl RequestIo for ApacheIo {
         // SAFETY: flushes the request's output filters.
         let n = unsafe { ffi::ap_rflush(self.r) };
         if n < 0 { Err(io::Error::new(io::ErrorKind::BrokenPipe, "client connection closed")) } else { Ok(()) }
+    }
+
+    /// One pass down the filter chain: the data as a transient bucket (no copy; the core
+    /// filter sets aside what it cannot write) followed by a FLUSH bucket, as mod_wsgi does
+    /// for streamed chunks. Anything buffered by earlier `ap_rwrite` calls goes first (the
+    /// OLD_WRITE filter prepends it).
+    fn write_and_flush(&mut self, data: &[u8]) -> io::Result<()> {
+        let r = self.r;
+        // SAFETY: the brigade lives in r->pool; `data` outlives the pass (transient buckets are
+        // consumed or set aside before ap_pass_brigade returns) and the brigade is emptied.
+        unsafe {
+            let c = (*r).connection;
+            if (*c).aborted != 0 {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client connection closed"));
+            }
+            if self.bb.is_null() {
+                self.bb = ffi::apr_brigade_create((*r).pool, (*c).bucket_alloc);
+            }
+            let b = ffi::apr_bucket_transient_create(data.as_ptr() as *const _, data.len(), (*c).bucket_alloc);
+            ffi::wsgi_rs_brigade_insert_tail(self.bb, b);
+            ffi::wsgi_rs_brigade_insert_tail(self.bb, ffi::apr_bucket_flush_create((*c).bucket_alloc));
+            let rv = ffi::ap_pass_brigade((*r).output_filters, self.bb);
+            ffi::apr_brigade_cleanup(self.bb as *mut _);
+            if rv != 0 || (*c).aborted != 0 {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client connection closed"));
+            }
+        }
+        Ok(())
     }
 
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {

@@ -55,6 +55,7 @@ unsafe fn translate(r: *mut ffi::request_rec) -> c_int {
             if t.is_null() {
                 continue;
             }
+            // SAFETY: t is the pool string ap_pregsub returned.
             let mut f = unsafe { bytes(t) }.to_vec();
             f.extend_from_slice(&uri[m[0].rm_eo as usize..]);
             // SAFETY: copy into the request pool.

@@ -79,8 +79,12 @@ impl RequestCtx {
                 data = &data[..room as usize];
             }
         }
-        let r = if data.is_empty() { Ok(()) } else { io.write(data) };
-        let r = r.and_then(|_| if flush { io.flush() } else { Ok(()) });
+        let r = match (data.is_empty(), flush) {
+            (true, false) => Ok(()),
+            (true, true) => io.flush(),
+            (false, false) => io.write(data),
+            (false, true) => io.write_and_flush(data),
+        };
         if let Err(e) = r {
             st.client_gone = true;
             return Err(WriteError::Io(e));

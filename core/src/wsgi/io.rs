@@ -37,6 +37,11 @@ pub trait RequestIo: Send {
     fn write(&mut self, data: &[u8]) -> io::Result<()>;
     /// Pushes everything written so far to the client.
     fn flush(&mut self) -> io::Result<()>;
+    /// `write` then `flush`; hosts that can do both in one step override it.
+    fn write_and_flush(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write(data)?;
+        self.flush()
+    }
     /// Sends `len` bytes of the regular file `fd` from `offset` without copying them through
     /// Python. `fd` stays owned by the caller and is only used during the call. `Ok(false)`: the
     /// host cannot, and the caller falls back to reading the file.
