@@ -83,10 +83,28 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
         rlog(r, LogLevel::Error, &format!("RWSGI0111: Cannot send the request to WSGI daemon process '{name}' on '{sock}': {e}"));
         return ffi::HTTP_BAD_GATEWAY as c_int;
     }
+    // Apache worker threads are long-lived: keep one relay buffer per thread instead of
+    // allocating and clearing 64 KiB for every request.
+    let mut buf = RELAY_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if buf.len() < RELAY_PIECE {
+        buf = vec![0u8; RELAY_PIECE];
+    }
+    let status = relay(r, g, &stream, &mut buf, timeout);
+    RELAY_BUF.with(|b| *b.borrow_mut() = buf);
+    status
+}
+
+thread_local! {
+    static RELAY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The conversation after the request head: answers body requests, relays the response.
+fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &mut [u8], timeout: Duration) -> c_int {
+    let name = &g.opts.name;
+    let sock = g.socket_path.to_string_lossy();
     let mut io = ApacheIo::new(r);
     let mut head_sent = false;
     let mut unflushed = 0usize;
-    let mut buf = vec![0u8; RELAY_PIECE];
     // What to do when the conversation with the daemon breaks.
     let broken = |head_sent: bool, status: c_int| -> c_int {
         if head_sent {
@@ -100,7 +118,7 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
     loop {
         // response-buffer-size: force a flush once that much was written without one.
         let flush_every = g.opts.response_buffer_size as usize;
-        let frame = match read_frame(&stream, &mut buf, &mut |piece| {
+        let frame = match read_frame(stream, buf, &mut |piece| {
             io.write(piece)?;
             unflushed += piece.len();
             if unflushed >= flush_every {
@@ -133,13 +151,13 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
             Some(Some(Frame::BodyRequest(max))) => {
                 let max = (max as usize).min(buf.len());
                 let reply = match io.read(&mut buf[..max]) {
-                    Ok(0) => (&stream).write_all(&[wire::T_BODY_END, 0, 0, 0, 0]),
-                    Ok(n) => (&stream).write_all(&wire::chunk_header(T_BODY_CHUNK, n)).and_then(|_| (&stream).write_all(&buf[..n])),
+                    Ok(0) => (&*stream).write_all(&[wire::T_BODY_END, 0, 0, 0, 0]),
+                    Ok(n) => (&*stream).write_all(&wire::chunk_header(T_BODY_CHUNK, n)).and_then(|_| (&*stream).write_all(&buf[..n])),
                     Err(e) => {
                         rlog(r, LogLevel::Error, &format!("RWSGI0117: Request data read error when proxying data to WSGI daemon process '{name}': {e}"));
                         let mut b = Vec::new();
                         wire::encode(&Frame::BodyError(e.to_string()), &mut b);
-                        (&stream).write_all(&b)
+                        (&*stream).write_all(&b)
                     }
                 };
                 if let Err(e) = reply {
