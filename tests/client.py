@@ -85,6 +85,23 @@ def _send_background(sock, data):
     return t, err
 
 
+def post_expect_continue(port, path, body, timeout=10):
+    """POST with `Expect: 100-continue`: asserts the interim 100 arrives before the body is
+    sent, then returns the final response."""
+    s = connect(port, timeout=timeout)
+    try:
+        head, _ = build_request("POST", path,
+                                [("Expect", "100-continue"), ("Content-Length", str(len(body)))],
+                                host=f"127.0.0.1:{port}")
+        s.sendall(head)
+        interim = s.recv(4096)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        s.sendall(body)
+        return parse_response(recv_all(s))
+    finally:
+        s.close()
+
+
 def recv_all(sock):
     chunks = []
     while True:

@@ -1,12 +1,12 @@
 """`apache2 -t` (apachectl configtest): every directive in its mod_wsgi context passes; a directive
 in the wrong context, with a bad value or an unknown option fails with a message naming it;
-application groups other than %{GLOBAL} and process-group= fail clearly (not supported yet)."""
+application groups other than %{GLOBAL} fail clearly (not supported yet), and so does a process
+group no WSGIDaemonProcess defines."""
 import re
 
 import pytest
 
-from codes import ANY
-from harness import Apache, configtest
+from harness import configtest
 
 pytestmark = pytest.mark.embedded_only  # configtest only: nothing to run in daemon mode
 

@@ -14,6 +14,7 @@ import pytest
 
 from daemon_util import Load, frame, request_head, wait_for
 from codes import ANY
+from client import recv_all
 from harness import IS_ROOT, MODULE_TAG, serve
 
 pytestmark = pytest.mark.daemon
@@ -213,16 +214,7 @@ def raw_exchange(path, data, timeout=5):
     try:
         s.connect(path)
         s.sendall(data)
-        chunks = []
-        while True:
-            try:
-                d = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not d:
-                break
-            chunks.append(d)
-        return b"".join(chunks)
+        return recv_all(s)
     finally:
         s.close()
 

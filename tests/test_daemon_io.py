@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from client import Stream, build_request, connect, parse_response, recv_all
+from client import Stream, post_expect_continue
 from harness import serve
 
 pytestmark = pytest.mark.daemon
@@ -106,18 +106,7 @@ def test_file_wrapper_non_file_objects(srv, kind):
 
 def test_expect_100_continue(srv):
     body = b"continued-body"
-    s = connect(srv.port, timeout=10)
-    try:
-        head, _ = build_request("POST", "/input?mode=read",
-                                [("Expect", "100-continue"), ("Content-Length", str(len(body)))],
-                                host=f"127.0.0.1:{srv.port}")
-        s.sendall(head)
-        interim = s.recv(4096)
-        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
-        s.sendall(body)
-        r = parse_response(recv_all(s))
-    finally:
-        s.close()
+    r = post_expect_continue(srv.port, "/input?mode=read", body)
     assert r.status == 200 and r.json()["sha256"] == sha(body)
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from client import build_request, connect, read_one, recv_all, parse_response
+from client import build_request, connect, post_expect_continue, read_one, recv_all, parse_response
 from codes import code
 from harness import serve
 
@@ -125,18 +125,7 @@ def test_limit_request_body_413(srv):
 
 def test_expect_100_continue(srv):
     body = b"continued-body"
-    s = connect(srv.port, timeout=10)
-    try:
-        head, _ = build_request("POST", "/input?mode=read",
-                                [("Expect", "100-continue"), ("Content-Length", str(len(body)))],
-                                host=f"127.0.0.1:{srv.port}")
-        s.sendall(head)
-        interim = s.recv(4096)
-        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
-        s.sendall(body)
-        r = parse_response(recv_all(s))
-    finally:
-        s.close()
+    r = post_expect_continue(srv.port, "/input?mode=read", body)
     check(r, body)
 
 
