@@ -4,6 +4,12 @@
 //! This crate is the Apache side: the module record and directive table (they must be Rust
 //! statics: a C definition ends up a local symbol LoadModule cannot find), the hooks, and the
 //! `RequestIo` over `request_rec`. Everything host-independent lives in `wsgi_rs_core`.
+// Hook and directive entry points are `unsafe extern "C"` functions called by Apache with live
+// records; the helpers in `apache::` take those same pointers (request_rec, server_rec,
+// cmd_parms) and are only called from such entry points, where the pointers are valid by
+// Apache's contract. Marking every helper `unsafe` would add noise, not safety.
+#![allow(clippy::not_unsafe_ptr_arg_deref, clippy::missing_safety_doc)]
+
 pub mod apache;
 pub mod daemon;
 pub mod directives;
@@ -40,7 +46,7 @@ pub static mut wsgi_rs_module: ffi::module = ffi::module {
 /// Our index into config vectors (assigned by Apache when the module is loaded).
 pub fn module_index() -> c_int {
     // SAFETY: reading one field of the module record through a raw pointer.
-    unsafe { (*(&raw const wsgi_rs_module)).module_index }
+    unsafe { wsgi_rs_module.module_index }
 }
 
 type Take1 = unsafe extern "C" fn(*mut ffi::cmd_parms, *mut c_void, *const c_char) -> *const c_char;

@@ -26,7 +26,7 @@ unsafe fn first_pass(s: *mut ffi::server_rec) -> bool {
         let mut p: *mut c_void = std::ptr::null_mut();
         ffi::apr_pool_userdata_get(&mut p, key.as_ptr(), pool);
         if p.is_null() {
-            ffi::apr_pool_userdata_set(1 as *const c_void, key.as_ptr(), None, pool);
+            ffi::apr_pool_userdata_set(std::ptr::dangling::<c_void>(), key.as_ptr(), None, pool);
             return true;
         }
     }

@@ -73,10 +73,11 @@ pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
         for gr in &opts.supplementary_groups {
             supplementary.push(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
         }
-        if !supplementary.is_empty() {
-            if let Some(g) = gid {
-                supplementary.insert(0, g);
-            }
+        // setgroups() replaces the whole list: keep the primary group in it.
+        if !supplementary.is_empty()
+            && let Some(g) = gid
+        {
+            supplementary.insert(0, g);
         }
         // SAFETY: reading the command context.
         let global = unsafe { ffi::ap_check_cmd_context(cmd, ffi::NOT_IN_VIRTUALHOST) }.is_null();

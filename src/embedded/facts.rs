@@ -110,7 +110,7 @@ pub unsafe fn extras<'a>(r: *mut ffi::request_rec, https: bool) -> WsgiExtras<'a
             listener_port: ffi::wsgi_rs_local_port(r) as u16,
             server_pid: libc::getpid() as u32,
             request_id: bytes((*r).log_id),
-            connection_id: Some((*c).id as i64),
+            connection_id: Some((*c).id),
             request_start: (*r).request_time as f64 / 1_000_000.0,
             queue_start: 0.0,
             daemon_start: 0.0,

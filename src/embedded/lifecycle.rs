@@ -54,10 +54,10 @@ pub unsafe extern "C" fn check_config(pconf: *mut ffi::apr_pool_t, _plog: *mut f
         }
         let imports = std::mem::take(&mut reg.imports);
         for (group, script, callable) in imports {
-            if let Some(g) = reg.groups.iter_mut().find(|g| g.opts.name == group) {
-                if !g.preload.iter().any(|(p, _)| *p == script) {
-                    g.preload.push((script, callable));
-                }
+            if let Some(g) = reg.groups.iter_mut().find(|g| g.opts.name == group)
+                && !g.preload.iter().any(|(p, _)| *p == script)
+            {
+                g.preload.push((script, callable));
             }
         }
         if errors.is_empty() {

@@ -1,5 +1,5 @@
 //! Worker threads: accept a connection, authenticate the request head, run the request.
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -194,8 +194,10 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         return;
     }
     let script = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&meta.script));
-    if meta.reload {
-        if let Some(now) = stamp(&script) {
+    if meta.reload
+        && let Some(now) = stamp(&script)
+    {
+        {
             let mut known = state.script_stamps.lock().unwrap_or_else(|e| e.into_inner());
             match known.get(&script) {
                 Some(s) if *s != now => {
@@ -247,5 +249,4 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         Outcome::ErrorAfterHeaders => send(&stream, &Frame::ResponseAbort("application error after headers".into())),
         Outcome::ClientGone => {}
     }
-    let _ = stream.as_raw_fd();
 }

@@ -108,10 +108,10 @@ pub fn initialize(o: &InitOptions) -> Result<String, String> {
         (*cfg).parse_argv = 0;
         (*cfg).optimization_level = o.optimize as i32;
         let mut r = check(ffi::PyConfig_SetBytesString(cfg, &raw mut (*cfg).program_name, program_c.as_ptr()), "program_name");
-        if r.is_ok() {
-            if let Some(h) = &home_c {
-                r = check(ffi::PyConfig_SetBytesString(cfg, &raw mut (*cfg).home, h.as_ptr()), "home");
-            }
+        if r.is_ok()
+            && let Some(h) = &home_c
+        {
+            r = check(ffi::PyConfig_SetBytesString(cfg, &raw mut (*cfg).home, h.as_ptr()), "home");
         }
         if r.is_ok() {
             let mut argv = [argv0.as_ptr()];

@@ -210,10 +210,10 @@ fn write_item(py: Python<'_>, ctx: &RequestCtx, item: &Bound<'_, PyAny>, flush: 
 /// Sends the iterable: lists and tuples unflushed (Apache batches them), anything else flushed
 /// per chunk (streaming), a file wrapper over a regular file through the host's file path.
 fn send_result(py: Python<'_>, ctx: &RequestCtx, result: &Bound<'_, PyAny>) -> PyResult<()> {
-    if let Ok(fw) = result.cast::<FileWrapper>() {
-        if send_file(py, ctx, fw)? {
-            return Ok(());
-        }
+    if let Ok(fw) = result.cast::<FileWrapper>()
+        && send_file(py, ctx, fw)?
+    {
+        return Ok(());
     }
     if let Ok(list) = result.cast::<PyList>() {
         for item in list.iter() {
