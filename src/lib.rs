@@ -89,9 +89,11 @@ use directives as d;
 const S: u32 = ffi::RSRC_CONF;
 const SD: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 const FILEINFO: u32 = ffi::OR_FILEINFO;
+/// Anywhere (server, vhost, directory, .htaccess of any override class).
+const ANY: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF | ffi::OR_ALL;
 
 /// The directive table (contexts as in mod_wsgi, see README). Ends with a zeroed entry.
-static mut CMDS: [ffi::command_rec; 20] = [
+static mut CMDS: [ffi::command_rec; 50] = [
     raw(c"WSGIScriptAlias", d::script_alias, 0, S, c"URL path, script file or directory, then options"),
     raw(c"WSGIScriptAliasMatch", d::script_alias, 1, S, c"URL regex, script path, then options"),
     take1(c"WSGICallableObject", d::callable_object, 0, FILEINFO, c"Name of the WSGI application callable"),
@@ -102,6 +104,17 @@ static mut CMDS: [ffi::command_rec; 20] = [
     flag(c"WSGIRestrictStdout", d::server_flag, 1, S, c"Forbid output to sys.stdout"),
     flag(c"WSGIRestrictSignal", d::server_flag, 2, S, c"Ignore signal handler registrations by applications"),
     flag(c"WSGIRestrictEmbedded", d::server_flag, 3, S, c"Forbid embedded mode (Python is not started in Apache children)"),
+    flag(c"WSGIEnableSendfile", d::dir_flag, 4, FILEINFO, c"Let wsgi.file_wrapper responses use kernel sendfile"),
+    flag(c"WSGIRestrictStdin", d::server_flag, 4, S, c"Forbid reading sys.stdin"),
+    flag(c"WSGIDontWriteBytecode", d::server_flag, 5, S, c"Do not write .pyc files"),
+    flag(c"WSGIDestroyInterpreter", d::server_flag, 6, S, c"Run Py_Finalize (atexit handlers) when a process exits"),
+    flag(c"WSGISocketRotation", d::server_flag, 7, S, c"Accepted; daemon socket names never rotate"),
+    flag(c"WSGICaseSensitivity", d::server_flag, 8, S, c"Accepted; script paths are used as given"),
+    flag(c"WSGIVerboseDebugging", d::server_flag, 9, S, c"Accepted, no effect (deprecated in mod_wsgi 6)"),
+    take1(c"WSGIPythonEggs", d::python_setting, 1, S, c"PYTHON_EGG_CACHE directory"),
+    take1(c"WSGIPythonHashSeed", d::python_setting, 2, S, c"random or an integer"),
+    take1(c"WSGIPythonWarnings", d::python_setting, 3, S, c"A -W warnings filter"),
+    take1(c"WSGISwitchInterval", d::python_setting, 4, S, c"sys.setswitchinterval seconds"),
     take1(c"WSGIApplicationGroup", d::application_group, 0, SD, c"Application group (interpreter); only %{GLOBAL}"),
     take1(c"WSGIProcessGroup", d::process_group, 0, SD, c"Process group; only %{GLOBAL} (embedded)"),
     take1(c"WSGIPythonHome", d::python_home, 0, S, c"Python prefix or virtualenv root"),
@@ -111,6 +124,25 @@ static mut CMDS: [ffi::command_rec; 20] = [
     take1(c"WSGISocketPrefix", d::daemon::socket_prefix, 0, S, c"Path prefix of daemon sockets (relative to ServerRoot)"),
     raw(c"WSGIImportScript", d::daemon::import_script, 0, S, c"Script preloaded in a daemon group: path process-group= application-group="),
     raw(c"WSGIRestrictProcess", d::daemon::restrict_process, 0, SD, c"Daemon process groups allowed here"),
+    raw(c"WSGIHandlerScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIDispatchScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIAccessScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIAuthUserScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIAuthGroupScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIGroupAuthoritative", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIErrorOverride", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIPassApacheRequest", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIIgnoreActivity", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGITrustedProxies", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGITrustedProxyHeaders", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIAcceptMutex", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIServerMetrics", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGITelemetryService", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGISlowRequests", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGITelemetryOptions", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIPerInterpreterGIL", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGIFreeThreading", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(c"WSGILazyInitialization", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
     ffi::command_rec {
         name: null(),
         func: ffi::cmd_func { raw_args: None },

@@ -15,7 +15,7 @@ use crate::daemon::registry::{DaemonGroup, registry};
 use crate::daemon::title::set_title;
 use crate::directives::config::server_config;
 use crate::embedded::facts::mpm;
-use crate::embedded::lifecycle::PYTHON_EXECUTABLE;
+use crate::embedded::lifecycle::python_options;
 use crate::ffi;
 
 fn fatal(group: &str, msg: &str) -> ! {
@@ -159,17 +159,13 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
         if let Some(h) = &home {
             python_path.push(h.clone());
         }
-        let m = mpm();
         let opts = InitOptions {
-            python_executable: PYTHON_EXECUTABLE.to_string(),
             python_home: g.opts.python_home.clone().or_else(|| cfg.python_home.clone()),
             python_path,
-            optimize: cfg.optimize.unwrap_or(0),
-            restrict_stdout: cfg.restrict_stdout.unwrap_or(false),
-            restrict_signal: cfg.restrict_signal.unwrap_or(true),
             process_group: name.clone(),
             maximum_processes: g.opts.processes,
             threads_per_process: g.opts.threads,
+            ..python_options(cfg)
         };
         if let Err(e) = interp::initialize(&opts) {
             fatal(&name, &format!("RWSGI0102: Python initialisation failed: {e}"));
@@ -198,11 +194,11 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
             queue_timeout: g.opts.queue_timeout,
             socket_timeout: timeout,
             stack_size: g.opts.stack_size.map(|v| v as usize),
-            apache_version: m.version,
+            apache_version: mpm().version,
         };
         let shutdown_timeout = g.opts.shutdown_timeout.max(1);
         let (_reason, idle) = serve(g.listen_fd, dc);
-        if idle {
+        if idle && cfg.destroy_interpreter.unwrap_or(true) {
             // atexit handlers and finalisation, bounded by shutdown-timeout.
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_secs(shutdown_timeout));

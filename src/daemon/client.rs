@@ -102,7 +102,7 @@ thread_local! {
 fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &mut [u8], timeout: Duration) -> c_int {
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
-    let mut io = ApacheIo::new(r);
+    let mut io = ApacheIo::new(r, false);
     let mut head_sent = false;
     let mut unflushed = 0usize;
     // What to do when the conversation with the daemon breaks.

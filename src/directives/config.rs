@@ -32,6 +32,14 @@ pub struct ServerConfig {
     pub restrict_stdout: Option<bool>,
     pub restrict_signal: Option<bool>,
     pub restrict_embedded: Option<bool>,
+    pub restrict_stdin: Option<bool>,
+    pub dont_write_bytecode: Option<bool>,
+    pub destroy_interpreter: Option<bool>,
+    pub python_eggs: Option<String>,
+    /// `WSGIPythonHashSeed`: None unset or `random`.
+    pub hash_seed: Option<u64>,
+    pub python_warnings: Vec<String>,
+    pub switch_interval: Option<f64>,
 }
 
 /// Tri-state flag: -1 unset (inherit), 0 off, 1 on.
@@ -51,6 +59,8 @@ pub struct DirConfig {
     pub process_group: *const c_char,
     /// `WSGIRestrictProcess`: space-separated allowed groups, NULL when unset.
     pub restrict_process: *const c_char,
+    /// `WSGIEnableSendfile` (default Off, as mod_wsgi).
+    pub enable_sendfile: Tri,
 }
 
 impl DirConfig {
@@ -104,6 +114,13 @@ pub unsafe extern "C" fn merge_server_config(p: *mut ffi::apr_pool_t, base: *mut
             restrict_stdout: b.restrict_stdout,
             restrict_signal: b.restrict_signal,
             restrict_embedded: b.restrict_embedded,
+            restrict_stdin: b.restrict_stdin,
+            dont_write_bytecode: b.dont_write_bytecode,
+            destroy_interpreter: b.destroy_interpreter,
+            python_eggs: b.python_eggs.clone(),
+            hash_seed: b.hash_seed,
+            python_warnings: b.python_warnings.clone(),
+            switch_interval: b.switch_interval,
         };
         for al in a.aliases.iter().chain(b.aliases.iter()) {
             m.aliases.push(ScriptAlias { url: al.url.clone(), target: al.target.clone(), regex: al.regex, options: al.options.clone() });
@@ -126,6 +143,7 @@ pub unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c
                 map_head: UNSET,
                 process_group: ptr::null(),
                 restrict_process: ptr::null(),
+                enable_sendfile: UNSET,
             });
             d as *mut c_void
         }
@@ -147,6 +165,7 @@ pub unsafe extern "C" fn merge_dir_config(p: *mut ffi::apr_pool_t, base: *mut c_
                 map_head: pick(a.map_head, b.map_head),
                 process_group: if a.process_group.is_null() { b.process_group } else { a.process_group },
                 restrict_process: if a.restrict_process.is_null() { b.restrict_process } else { a.restrict_process },
+                enable_sendfile: pick(a.enable_sendfile, b.enable_sendfile),
             });
             d as *mut c_void
         }

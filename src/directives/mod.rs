@@ -132,7 +132,7 @@ pub unsafe extern "C" fn callable_object(cmd: *mut ffi::cmd_parms, m: *mut c_voi
     })
 }
 
-/// On/Off directives stored per directory; `cmd->info` selects the field (1..=3).
+/// On/Off directives stored per directory; `cmd->info` selects the field (1..=4).
 pub unsafe extern "C" fn dir_flag(cmd: *mut ffi::cmd_parms, m: *mut c_void, on: c_int) -> Ret {
     run(cmd, || {
         let d = dir_cfg(m);
@@ -142,22 +142,30 @@ pub unsafe extern "C" fn dir_flag(cmd: *mut ffi::cmd_parms, m: *mut c_void, on: 
             1 => d.pass_authorization = v,
             2 => d.script_reloading = v,
             3 => d.chunked_request = v,
+            4 => d.enable_sendfile = v,
             _ => return Err(format!("{}: internal table error", name(cmd))),
         }
         Ok(())
     })
 }
 
-/// Server-wide On/Off directives; `cmd->info` selects the field (1..=3).
+/// Server-wide On/Off directives; `cmd->info` selects the field (1..=9).
 pub unsafe extern "C" fn server_flag(cmd: *mut ffi::cmd_parms, _m: *mut c_void, on: c_int) -> Ret {
     run(cmd, || {
         global_only(cmd)?;
         let s = server_cfg(cmd);
         // SAFETY: reading cmd->info, set in our command table.
+        let on = on != 0;
         match unsafe { (*cmd).info } as usize {
-            1 => s.restrict_stdout = Some(on != 0),
-            2 => s.restrict_signal = Some(on != 0),
-            3 => s.restrict_embedded = Some(on != 0),
+            1 => s.restrict_stdout = Some(on),
+            2 => s.restrict_signal = Some(on),
+            3 => s.restrict_embedded = Some(on),
+            4 => s.restrict_stdin = Some(on),
+            5 => s.dont_write_bytecode = Some(on),
+            6 => s.destroy_interpreter = Some(on),
+            // WSGISocketRotation, WSGICaseSensitivity, WSGIVerboseDebugging: accepted for
+            // compatibility; their (lack of) effect is documented in the README.
+            7..=9 => {}
             _ => return Err(format!("{}: internal table error", name(cmd))),
         }
         Ok(())
@@ -219,3 +227,36 @@ pub unsafe extern "C" fn python_optimize(cmd: *mut ffi::cmd_parms, _m: *mut c_vo
 }
 
 
+
+/// Server-wide Python settings taking one value; `cmd->info` selects which (1..=4).
+pub unsafe extern "C" fn python_setting(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    run(cmd, || {
+        global_only(cmd)?;
+        let v = arg(a);
+        let s = server_cfg(cmd);
+        // SAFETY: reading cmd->info, set in our command table.
+        match unsafe { (*cmd).info } as usize {
+            1 => s.python_eggs = Some(v),
+            2 => {
+                s.hash_seed = if v.eq_ignore_ascii_case("random") {
+                    None
+                } else {
+                    Some(v.parse::<u32>().map_err(|_| format!("WSGIPythonHashSeed: invalid value '{v}', expected 'random' or an integer from 0 to 4294967295"))? as u64)
+                }
+            }
+            3 => s.python_warnings.push(v),
+            4 => {
+                let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite() && *x > 0.0).ok_or_else(|| format!("WSGISwitchInterval: invalid value '{v}', expected a positive number of seconds"))?;
+                s.switch_interval = Some(x);
+            }
+            _ => return Err(format!("{}: internal table error", name(cmd))),
+        }
+        Ok(())
+    })
+}
+
+/// mod_wsgi directives this version does not implement: a clear configuration error naming
+/// the directive (instead of Apache's "Invalid command"), accepted in any context.
+pub unsafe extern "C" fn not_supported(cmd: *mut ffi::cmd_parms, _m: *mut c_void, _a: *const c_char) -> Ret {
+    run(cmd, || Err(format!("{} is a mod_wsgi directive that is not supported by mod_wsgi_rs yet (see README, \"Configuration\")", name(cmd))))
+}

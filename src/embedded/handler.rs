@@ -197,7 +197,7 @@ unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
             return HTTP_500;
         }
         let spec = AppSpec { script: path_of(filename), callable: &callable, reload };
-        match run_request(Box::new(ApacheIo::new(r)), &env, &x, &spec) {
+        match run_request(Box::new(ApacheIo::new(r, tri(dir.enable_sendfile, false))), &env, &x, &spec) {
             Outcome::Done | Outcome::ClientGone => ffi::OK as c_int,
             Outcome::ErrorBeforeHeaders => HTTP_500,
             Outcome::ErrorAfterHeaders => {

@@ -9,7 +9,7 @@ use crate::apache::guard::guard;
 use crate::apache::log::{host_log, set_main_server, slog};
 use crate::daemon::registry::{registry, server_name, set_child_registry};
 use crate::daemon::supervisor;
-use crate::directives::config::server_config;
+use crate::directives::config::{ServerConfig, server_config};
 use crate::embedded::facts::mpm;
 use crate::ffi;
 
@@ -79,6 +79,34 @@ unsafe extern "C" fn finalize_python(_data: *mut c_void) -> ffi::apr_status_t {
     0
 }
 
+/// Python start-up options from the server-wide directives (daemon groups override the
+/// python-home/path and group facts). Also exports `WSGIPythonEggs`; call before Python
+/// starts, while the process is single-threaded.
+pub fn python_options(cfg: &ServerConfig) -> InitOptions {
+    if let Some(e) = &cfg.python_eggs {
+        // SAFETY (set_var): no other thread exists yet in this process (child_init / daemon
+        // start-up).
+        unsafe { std::env::set_var("PYTHON_EGG_CACHE", e) };
+    }
+    let m = mpm();
+    InitOptions {
+        python_executable: PYTHON_EXECUTABLE.to_string(),
+        python_home: cfg.python_home.clone(),
+        python_path: cfg.python_path.clone(),
+        optimize: cfg.optimize.unwrap_or(0),
+        restrict_stdout: cfg.restrict_stdout.unwrap_or(false),
+        restrict_stdin: cfg.restrict_stdin.unwrap_or(false),
+        restrict_signal: cfg.restrict_signal.unwrap_or(true),
+        hash_seed: cfg.hash_seed,
+        dont_write_bytecode: cfg.dont_write_bytecode.unwrap_or(false),
+        warnings: cfg.python_warnings.clone(),
+        switch_interval: cfg.switch_interval,
+        process_group: String::new(),
+        maximum_processes: m.max_daemons,
+        threads_per_process: m.threads,
+    }
+}
+
 pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard("child_init hook", (), || {
         set_main_server(s);
@@ -99,23 +127,14 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
         if cfg.restrict_embedded == Some(true) {
             return;
         }
-        let m = mpm();
-        let opts = InitOptions {
-            python_executable: PYTHON_EXECUTABLE.to_string(),
-            python_home: cfg.python_home.clone(),
-            python_path: cfg.python_path.clone(),
-            optimize: cfg.optimize.unwrap_or(0),
-            restrict_stdout: cfg.restrict_stdout.unwrap_or(false),
-            restrict_signal: cfg.restrict_signal.unwrap_or(true),
-            process_group: String::new(),
-            maximum_processes: m.max_daemons,
-            threads_per_process: m.threads,
-        };
+        let opts = python_options(cfg);
         match interp::initialize(&opts) {
             Ok(banner) => slog(s, LogLevel::Info, &format!("RWSGI0001: Python initialised in Apache child pid {}: {banner}", std::process::id())),
             Err(e) => slog(s, LogLevel::Error, &format!("RWSGI0002: Python initialisation failed in Apache child pid {}: {e}", std::process::id())),
         }
-        // SAFETY: registering a cleanup on the child pool; it runs in this thread at child exit.
-        unsafe { ffi::apr_pool_cleanup_register(pchild, std::ptr::null(), Some(finalize_python), Some(ffi::apr_pool_cleanup_null)) };
+        if cfg.destroy_interpreter.unwrap_or(true) {
+            // SAFETY: registering a cleanup on the child pool; it runs in this thread at exit.
+            unsafe { ffi::apr_pool_cleanup_register(pchild, std::ptr::null(), Some(finalize_python), Some(ffi::apr_pool_cleanup_null)) };
+        }
     })
 }

@@ -20,14 +20,17 @@ pub struct ApacheIo {
     body_expected: bool,
     /// Reused for streamed chunks (r->pool), created on first use.
     bb: *mut ffi::apr_bucket_brigade,
+    /// `WSGIEnableSendfile`: file buckets may use kernel sendfile (Apache's EnableSendfile
+    /// must allow it too).
+    sendfile: bool,
 }
 
 // SAFETY: see the contract on the struct: one thread at a time, within the request's lifetime.
 unsafe impl Send for ApacheIo {}
 
 impl ApacheIo {
-    pub fn new(r: *mut ffi::request_rec) -> Self {
-        ApacheIo { r, body_started: false, body_expected: false, bb: std::ptr::null_mut() }
+    pub fn new(r: *mut ffi::request_rec, sendfile: bool) -> Self {
+        ApacheIo { r, body_started: false, body_expected: false, bb: std::ptr::null_mut(), sendfile }
     }
 }
 
@@ -130,7 +133,9 @@ impl RequestIo for ApacheIo {
             let c = (*r).connection;
             let mut file: *mut ffi::apr_file_t = std::ptr::null_mut();
             let mut osfd: ffi::apr_os_file_t = fd;
-            if ffi::apr_os_file_put(&mut file, &mut osfd, ffi::APR_FOPEN_READ as i32, (*r).pool) != 0 {
+            // Apache's core output filter uses sendfile only for files flagged SENDFILE_ENABLED.
+            let flags = ffi::APR_FOPEN_READ | if self.sendfile { ffi::APR_FOPEN_SENDFILE_ENABLED } else { 0 };
+            if ffi::apr_os_file_put(&mut file, &mut osfd, flags as i32, (*r).pool) != 0 {
                 return Ok(false);
             }
             let bb = ffi::apr_brigade_create((*r).pool, (*c).bucket_alloc);

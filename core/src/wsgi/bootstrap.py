@@ -1,12 +1,14 @@
 # Run once when the interpreter starts, on the process's main thread, with the GIL held.
-# Called by core/src/wsgi/interp.rs as bootstrap(log, stdout, stderr, python_path,
-# restrict_stdout, restrict_signal); `log(level, code, message)` writes one error-log line
-# (levels: 0 error, 1 warning, 2 info, 3 debug).
+# Called by core/src/wsgi/interp.rs as bootstrap(log, stdout, stderr, python_path, opts);
+# `log(level, code, message)` writes one error-log line (levels: 0 error, 1 warning, 2 info,
+# 3 debug); `opts` holds restrict_stdout, restrict_stdin, restrict_signal, warnings (list of -W
+# specs) and switch_interval (float or None).
 import signal
 import site
 import sys
 import threading  # noqa: F401  (imported on the main thread so threading's main thread is real)
 import traceback
+import warnings
 
 
 class RestrictedStdout:
@@ -24,7 +26,32 @@ class RestrictedStdout:
         return False
 
 
-def bootstrap(log, stdout, stderr, python_path, restrict_stdout, restrict_signal):
+class RestrictedStdin:
+    """sys.stdin under WSGIRestrictStdin On: reading is an error (request data comes from
+    wsgi.input)."""
+
+    def _refuse(self, *args, **kwargs):
+        raise OSError("sys.stdin access restricted by mod_wsgi_rs (WSGIRestrictStdin On)")
+
+    read = readline = readlines = __iter__ = _refuse
+
+    def isatty(self):
+        return False
+
+
+def bootstrap(log, stdout, stderr, python_path, opts):
+    restrict_stdout = opts["restrict_stdout"]
+    restrict_signal = opts["restrict_signal"]
+    if opts["restrict_stdin"]:
+        sys.stdin = sys.__stdin__ = RestrictedStdin()
+    for spec in opts["warnings"]:
+        try:
+            sys.warnoptions.append(spec)
+            warnings._setoption(spec)
+        except Exception as e:
+            log(0, "RWSGI0004", f"Invalid WSGIPythonWarnings entry '{spec}': {e}")
+    if opts["switch_interval"] is not None:
+        sys.setswitchinterval(opts["switch_interval"])
     sys.stdout = RestrictedStdout() if restrict_stdout else stdout
     sys.stderr = stderr
     sys.__stdout__ = sys.stdout

@@ -30,7 +30,16 @@ pub struct InitOptions {
     /// `WSGIPythonOptimize`.
     pub optimize: u8,
     pub restrict_stdout: bool,
+    pub restrict_stdin: bool,
     pub restrict_signal: bool,
+    /// `WSGIPythonHashSeed`: None = random (Python's default).
+    pub hash_seed: Option<u64>,
+    /// `WSGIDontWriteBytecode On`.
+    pub dont_write_bytecode: bool,
+    /// `WSGIPythonWarnings` entries (`-W` syntax).
+    pub warnings: Vec<String>,
+    /// `WSGISwitchInterval` seconds.
+    pub switch_interval: Option<f64>,
     pub process_group: String,
     pub maximum_processes: u32,
     pub threads_per_process: u32,
@@ -107,6 +116,13 @@ pub fn initialize(o: &InitOptions) -> Result<String, String> {
         (*cfg).install_signal_handlers = 0;
         (*cfg).parse_argv = 0;
         (*cfg).optimization_level = o.optimize as i32;
+        if let Some(seed) = o.hash_seed {
+            (*cfg).use_hash_seed = 1;
+            (*cfg).hash_seed = seed as _;
+        }
+        if o.dont_write_bytecode {
+            (*cfg).write_bytecode = 0;
+        }
         let mut r = check(ffi::PyConfig_SetBytesString(cfg, &raw mut (*cfg).program_name, program_c.as_ptr()), "program_name");
         if r.is_ok()
             && let Some(h) = &home_c
@@ -170,7 +186,14 @@ fn bootstrap(py: Python<'_>, o: &InitOptions) -> PyResult<()> {
     let stdout = Py::new(py, LogStream::new("<stdout>", "RWSGI0031", None))?;
     let stderr = Py::new(py, LogStream::new("<stderr>", "RWSGI0030", None))?;
     let path = PyList::new(py, &o.python_path)?;
-    boot.getattr("bootstrap")?.call1((m.getattr("_host_log")?, stdout, stderr, path, o.restrict_stdout, o.restrict_signal))?;
+    let warnings = PyList::new(py, &o.warnings)?;
+    let opts = PyDict::new(py);
+    opts.set_item("restrict_stdout", o.restrict_stdout)?;
+    opts.set_item("restrict_stdin", o.restrict_stdin)?;
+    opts.set_item("restrict_signal", o.restrict_signal)?;
+    opts.set_item("warnings", warnings)?;
+    opts.set_item("switch_interval", o.switch_interval)?;
+    boot.getattr("bootstrap")?.call1((m.getattr("_host_log")?, stdout, stderr, path, opts))?;
     Ok(())
 }
 
