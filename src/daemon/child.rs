@@ -170,16 +170,13 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
         if let Err(e) = interp::initialize(&opts) {
             fatal(&name, &format!("RWSGI0102: Python initialisation failed: {e}"));
         }
-        host_log(LogLevel::Info, &format!(
-            "RWSGI0100: Daemon process '{name}' #{index} started (pid {}, uid {}, gid {}, {} threads, socket '{}').",
-            std::process::id(), libc::getuid(), libc::getgid(), g.opts.threads, g.socket_path.to_string_lossy()
-        ));
         for (script, callable) in &g.preload {
             preload(std::path::Path::new(script), callable);
         }
         let timeout = g.opts.socket_timeout.unwrap_or(((*s).timeout / 1_000_000).max(1) as u64);
         let dc = DaemonConfig {
             group: name.clone(),
+            index,
             socket_path: g.socket_path.to_string_lossy().into_owned(),
             threads: g.opts.threads,
             multiprocess: g.opts.processes_given,

@@ -20,6 +20,8 @@ use crate::wsgi::{AppSpec, LogLevel, Outcome, WsgiExtras, run_request};
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     pub group: String,
+    /// This process's slot in the group (for the start-up log line).
+    pub index: usize,
     pub socket_path: String,
     pub threads: u32,
     /// `processes=` was given: `wsgi.multiprocess` is True.
@@ -102,6 +104,12 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
             host_log(LogLevel::Error, &format!("RWSGI0105: Daemon process '{group}' could not start worker thread {i}: {e}"));
         }
     }
+    // SAFETY: getuid/getgid have no preconditions.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    host_log(LogLevel::Info, &format!(
+        "RWSGI0100: Daemon process '{}' #{} started (pid {}, uid {uid}, gid {gid}, {} threads, socket '{}').",
+        cfg.group, cfg.index, std::process::id(), cfg.threads, cfg.socket_path
+    ));
     monitor(&cfg, &state)
 }
 
