@@ -49,6 +49,14 @@ fn abandon(cfg: &DaemonConfig, state: &State, i: usize, elapsed_us: i64) {
 
 /// Last time (µs) the GIL probe thread managed to take the GIL.
 static GIL_OK_US: AtomicI64 = AtomicI64::new(0);
+/// `true` once the probe must never take the GIL again (the interpreter is about to be
+/// finalised). The mutex makes "check, then attach" atomic against `stop_gil_probe`; the probe
+/// runs no Python code while holding it, and the monitor never holds the GIL.
+static PROBE_STOPPED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+
+fn stop_gil_probe() {
+    *PROBE_STOPPED.lock().unwrap_or_else(|e| e.into_inner()) = true;
+}
 
 /// deadlock-timeout: a thread that takes the GIL once a second. If it cannot for too long, the
 /// interpreter is wedged (a C extension holding the GIL forever) and the process is replaced.
@@ -57,7 +65,13 @@ fn start_gil_probe() {
     let _ = std::thread::Builder::new().name("wsgi-gil-probe".into()).spawn(|| {
         crate::wsgi::interp::prime_thread();
         loop {
-            pyo3::Python::attach(|_py| ());
+            {
+                let stopped = PROBE_STOPPED.lock().unwrap_or_else(|e| e.into_inner());
+                if *stopped {
+                    return;
+                }
+                pyo3::Python::attach(|_py| ());
+            }
             GIL_OK_US.store(now_us(), Ordering::Release);
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -121,6 +135,11 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
         }
     };
     state.stopping.store(true, Ordering::Release);
+    if reason != ShutdownReason::Deadlock {
+        // With the GIL wedged the probe is stuck inside attach: leave it alone (no
+        // finalisation follows a deadlock anyway, see the graceful wait below).
+        stop_gil_probe();
+    }
     host_log(LogLevel::Info, &format!(
         "RWSGI0103: Daemon process '{}' (pid {}) shutting down: {}; {} request(s) served.",
         cfg.group, std::process::id(), reason.describe(), state.served.load(Ordering::Acquire)
@@ -135,7 +154,8 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
     loop {
         let busy = state.active.load(Ordering::Acquire).saturating_sub(stuck);
         if busy == 0 {
-            return (reason, stuck == 0);
+            // After a deadlock the GIL cannot be had: never try to finalise.
+            return (reason, stuck == 0 && reason != ShutdownReason::Deadlock);
         }
         if now_us() >= deadline {
             host_log(LogLevel::Info, &format!(
