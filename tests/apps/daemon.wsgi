@@ -73,6 +73,12 @@ def application(environ, start_response):
         out = info(environ)
         out["slept_from"] = t0
         return as_json(start_response, out)
+    if path == "/hold_gil":
+        # libc sleep() called through PyDLL keeps the GIL: the interpreter is wedged for s
+        # seconds, which is what deadlock-timeout must detect.
+        import ctypes
+        ctypes.PyDLL("libc.so.6").sleep(int(q.get("s", "5")))
+        return as_json(start_response, info(environ))
     if path == "/stream":
         n, delay = int(q.get("n", "3")), float(q.get("delay", "0.5"))
 
