@@ -3,6 +3,7 @@ shows, the group sockets, a load generator, and raw frames for the daemon socket
 import glob
 import grp
 import os
+import re
 import pwd
 import struct
 import subprocess
@@ -119,3 +120,12 @@ def request_head(token=b"\0" * 32, env=(), meta=()):
         return out
     return frame(T_REQUEST_HEAD, struct.pack(">H", 1) + token + pairs(list(env))
                  + pairs(list(meta)))
+
+
+# RWSGI0100 start lines: (group, pid, socket path).
+STARTED = re.compile(r"RWSGI0100: Daemon process '([^']+)' #\d+ started \(pid (\d+),.* socket '([^']+)'")
+
+
+def pids_of(srv, group, since=0):
+    """PIDs of `group`'s processes started (RWSGI0100) after log offset `since`."""
+    return [int(m.group(2)) for m in STARTED.finditer(srv.log_since(since)) if m.group(1) == group]

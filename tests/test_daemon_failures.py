@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from daemon_util import Load, frame, request_head, wait_for
+from daemon_util import STARTED, Load, frame, pids_of, request_head, wait_for
 from codes import ANY
 from client import recv_all
 from harness import IS_ROOT, MODULE_TAG, serve
@@ -37,14 +37,6 @@ WSGIScriptAlias /mortal @APPS@/daemon.wsgi process-group=mortal
 """
 
 srv = serve("daemon-failures", CONF)
-
-STARTED = re.compile(r"RWSGI0100: Daemon process '([^']+)' #\d+ started \(pid (\d+),.* socket '([^']+)'")
-
-
-def pids_of(srv, group, since=0):
-    """PIDs of `group`'s processes started (RWSGI0100) after log offset `since`."""
-    return [int(m.group(2)) for m in STARTED.finditer(srv.log_since(since)) if m.group(1) == group]
-
 
 def socket_of(srv, group):
     for m in STARTED.finditer(srv.error_log()):

@@ -3,15 +3,14 @@ inactivity-timeout (a new pid serves, no request fails), script reloading in dae
 graceful restart of Apache under load (no request lost), and `apache2 -k stop` (no daemon
 process and no socket file left)."""
 import os
-import re
 import subprocess
 import threading
 import time
 
 import pytest
 
-from daemon_util import Load, pid_alive, socket_files, wait_for
-from harness import APACHE_BIN, Apache, serve
+from daemon_util import STARTED, Load, pid_alive, socket_files, wait_for
+from harness import APACHE_BIN, Apache, rewrite, serve
 
 pytestmark = pytest.mark.daemon
 
@@ -46,7 +45,6 @@ WSGIScriptAlias /noreload @APPS@/noreload.wsgi process-group=reload
 srv = serve("daemon-lifecycle", CONF, files={"apps/reload.wsgi": SCRIPT.format(version="v1"),
                                              "apps/noreload.wsgi": SCRIPT.format(version="v1")})
 
-STARTED = re.compile(r"RWSGI0100: Daemon process '([^']+)' #\d+ started \(pid (\d+),")
 
 
 def pid_json(srv, path):
@@ -86,17 +84,9 @@ def test_restart_interval_and_inactivity_timeout(srv):
     # inactivity-timeout: after 2 s without requests (the loop above took >= 2 s).
     srv.wait_line("RWSGI0103", "'idle'", rf"pid {idle_pid}\)", "inactivity-timeout expired",
                   since=mark, timeout=5)
-    wait_for(lambda: any(g == "idle" for g, _ in STARTED.findall(srv.log_since(mark))), 5,
+    wait_for(lambda: any(g == "idle" for g, *_ in STARTED.findall(srv.log_since(mark))), 5,
              "the replacement idle process")
     assert pid_json(srv, "/idle/pid") != idle_pid
-
-
-def rewrite(path, text):
-    old = os.stat(path).st_mtime
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o644)
-    os.utime(path, (old + 10, old + 10))
 
 
 def body(srv, path):

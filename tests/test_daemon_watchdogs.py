@@ -1,11 +1,10 @@
 """The daemon watchdogs that replace a process: startup-timeout (the WSGI script keeps failing
 to import) and deadlock-timeout (the Python GIL cannot be taken)."""
-import re
 import time
 
 import pytest
 
-from daemon_util import wait_for
+from daemon_util import pids_of, wait_for
 from harness import serve
 
 pytestmark = pytest.mark.daemon
@@ -19,27 +18,20 @@ WSGIScriptAlias /wedge @APPS@/daemon.wsgi process-group=wedge
 
 srv = serve("daemon-watchdogs", CONF)
 
-STARTED = re.compile(r"RWSGI0100: Daemon process '(\w+)' #\d+ started \(pid (\d+),")
-
-
-def pids(srv, group, since=0):
-    return [int(m.group(2)) for m in STARTED.finditer(srv.log_since(since)) if m.group(1) == group]
-
-
 def test_startup_timeout_replaces_a_process_whose_script_keeps_failing(srv):
-    wait_for(lambda: pids(srv, "boot"), 10, "the boot group")
-    (first,) = pids(srv, "boot")
+    wait_for(lambda: pids_of(srv, "boot"), 10, "the boot group")
+    (first,) = pids_of(srv, "boot")
     mark = srv.log_mark()
     assert srv.get("/boot").status == 500
     line = srv.wait_line("RWSGI0103", "'boot'", rf"pid {first}\)", "startup-timeout", since=mark, timeout=10)
     assert line
     srv.wait_line("RWSGI0104", "'boot'", rf"pid {first}\)", "restarting", since=mark, timeout=10)
-    wait_for(lambda: pids(srv, "boot", mark), 10, "the replacement process")
+    wait_for(lambda: pids_of(srv, "boot", mark), 10, "the replacement process")
 
 
 def test_deadlock_timeout_replaces_a_wedged_process(srv):
-    wait_for(lambda: pids(srv, "wedge"), 10, "the wedge group")
-    (first,) = pids(srv, "wedge")
+    wait_for(lambda: pids_of(srv, "wedge"), 10, "the wedge group")
+    (first,) = pids_of(srv, "wedge")
     mark = srv.log_mark()
     t0 = time.monotonic()
     r = srv.get("/wedge/hold_gil?s=20", timeout=15)
@@ -48,5 +40,5 @@ def test_deadlock_timeout_replaces_a_wedged_process(srv):
     assert r.status == 502, r.status
     assert elapsed < 8, elapsed
     srv.wait_line("RWSGI0103", "'wedge'", rf"pid {first}\)", "deadlock-timeout", since=mark, timeout=5)
-    wait_for(lambda: pids(srv, "wedge", mark), 10, "the replacement process")
+    wait_for(lambda: pids_of(srv, "wedge", mark), 10, "the replacement process")
     assert srv.get("/wedge/pid").status == 200

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from codes import code
-from harness import DAEMON, serve
+from harness import DAEMON, rewrite, serve
 
 SCRIPT = '''
 VERSION = "{version}"
@@ -33,14 +33,6 @@ WSGIScriptAlias /noreload @APPS@/noreload.wsgi
 
 srv = serve("reload", CONF, files={"apps/reload.wsgi": SCRIPT.format(version="v1"),
                                    "apps/noreload.wsgi": SCRIPT.format(version="v1")})
-
-
-def rewrite(path, text):
-    old = os.stat(path).st_mtime
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o644)
-    os.utime(path, (old + 10, old + 10))
 
 
 @pytest.fixture(autouse=True)
