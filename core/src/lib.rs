@@ -5,9 +5,11 @@
 //! - [`wsgi`]: the Python side: interpreter start-up, the WSGI objects, running an application.
 //!   It talks to its host (an Apache request, later a daemon socket) only through
 //!   [`wsgi::RequestIo`].
+//! - [`framing`]: the rules a response head must meet before Apache writes it (pure).
 //! - [`wire`]: the daemon wire protocol codec (pure).
 pub mod config;
 pub mod daemon;
 pub mod environ;
+pub mod framing;
 pub mod wire;
 pub mod wsgi;

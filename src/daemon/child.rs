@@ -20,10 +20,9 @@ use crate::ffi;
 
 fn fatal(group: &str, msg: &str) -> ! {
     host_log(LogLevel::Error, &format!("RWSGI0101: Daemon process '{group}' (pid {}) cannot start: {msg}", std::process::id()));
-    // A pause before exiting: the parent restarts us, and a fast failure loop helps nobody.
-    std::thread::sleep(Duration::from_secs(2));
+    // The parent sees this status and backs off (growing) before the next attempt.
     // SAFETY: leaving the process without running Apache's atexit/pool code.
-    unsafe { libc::_exit(1) }
+    unsafe { libc::_exit(crate::daemon::registry::EXIT_STARTUP_FAILED) }
 }
 
 /// Resets signal dispositions and the mask inherited from the Apache parent.
@@ -105,12 +104,22 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
         let uid = g.uid.unwrap_or(ffi::ap_unixd_config.user_id);
         let gid = g.gid.unwrap_or(ffi::ap_unixd_config.group_id);
         let apache_user = CString::from(std::ffi::CStr::from_ptr(if ffi::ap_unixd_config.user_name.is_null() { c"".as_ptr() } else { ffi::ap_unixd_config.user_name }));
-        let user_name = g.user_name.clone().unwrap_or(apache_user);
+        // user= given: that user's groups (none for a `#uid` without a passwd entry), never
+        // Apache User's.
+        let user_name = if g.uid.is_some() { g.user_name.clone() } else { Some(apache_user) };
         if libc::geteuid() == 0 {
-            let t = Target { uid, gid, user_name: Some(&user_name), supplementary: &g.supplementary_gids };
+            let t = Target { uid, gid, user_name: user_name.as_ref(), supplementary: &g.supplementary_gids };
             if let Err(e) = drop_to(&t) {
                 fatal(&name, &format!("dropping privileges to uid {uid} gid {gid}: {e}"));
             }
+        }
+        // Die with the Apache parent. Set after the identity change (which clears it), then
+        // the parent is checked against the pid recorded before the fork, in case it died
+        // before this point.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+        if libc::getppid() != g.parent_pid {
+            host_log(LogLevel::Info, &format!("RWSGI0103: Daemon process '{name}' (pid {}) shutting down: the Apache parent process is gone.", std::process::id()));
+            libc::_exit(0);
         }
         // Working directory and environment of the user.
         // home= must exist; a user's own home directory (the default when user= is given) may
@@ -147,7 +156,7 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
             set("PYTHON_EGG_CACHE", e);
         }
         if g.uid.is_some() {
-            let u = user_name.to_string_lossy().into_owned();
+            let u = user_name.as_ref().map_or_else(|| uid.to_string(), |n| n.to_string_lossy().into_owned());
             set("USER", &u);
             set("LOGNAME", &u);
             if let Some(h) = &g.user_home {
@@ -192,6 +201,7 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
             socket_timeout: timeout,
             stack_size: g.opts.stack_size.map(|v| v as usize),
             apache_version: mpm().version,
+            parent_pid: g.parent_pid,
         };
         let shutdown_timeout = g.opts.shutdown_timeout.max(1);
         let (_reason, idle) = serve(g.listen_fd, dc);

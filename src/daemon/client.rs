@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use wsgi_rs_core::daemon::RequestMeta;
 use wsgi_rs_core::environ::Environ;
+use wsgi_rs_core::framing;
 use wsgi_rs_core::wire::{self, Frame, T_BODY_CHUNK};
 use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
 
 use crate::apache::log::rlog;
 use crate::daemon::registry::DaemonGroup;
-use crate::embedded::handler::abort_response;
+use crate::embedded::handler::{abort_response, cut_response};
 use crate::embedded::request_io::ApacheIo;
 use crate::ffi;
 
@@ -105,12 +106,19 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
     let mut io = ApacheIo::new(r, false);
     let mut head_sent = false;
     let mut unflushed = 0usize;
+    // The daemon's framing, checked here again (it is less trusted than Apache): its declared
+    // Content-Length and what was relayed of the body so far.
+    let mut declared: Option<u64> = None;
+    let mut relayed: u64 = 0;
+    let mut dropped: u64 = 0;
+    // SAFETY: reading a field of the live request.
+    let head_request = unsafe { (*r).header_only } != 0;
+    let mut body_expected = true;
     // What to do when the conversation with the daemon breaks.
     let broken = |head_sent: bool, status: c_int| -> c_int {
         if head_sent {
-            // SAFETY: r is live; the head already went out, so the response is cut.
-            unsafe { abort_response(r) };
-            ffi::OK as c_int
+            // SAFETY: r is live; 500 if nothing reached the client yet, else the response is cut.
+            unsafe { abort_response(r) }
         } else {
             status
         }
@@ -118,7 +126,20 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
     loop {
         // response-buffer-size: force a flush once that much was written without one.
         let flush_every = g.opts.response_buffer_size as usize;
-        let frame = match read_frame(stream, buf, &mut |piece| {
+        let frame = match read_frame(stream, buf, head_sent, &mut |piece| {
+            // Never more body than the head declared: the rest is dropped (and logged).
+            let piece = match declared {
+                Some(cl) => {
+                    let room = cl.saturating_sub(relayed).min(piece.len() as u64) as usize;
+                    dropped += (piece.len() - room) as u64;
+                    &piece[..room]
+                }
+                None => piece,
+            };
+            if piece.is_empty() {
+                return Ok(());
+            }
+            relayed += piece.len() as u64;
             io.write(piece)?;
             unflushed += piece.len();
             if unflushed >= flush_every {
@@ -166,6 +187,26 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
                 }
             }
             Some(Some(Frame::ResponseHead { code, status, headers })) => {
+                if head_sent {
+                    rlog(r, LogLevel::Error, &format!("RWSGI0113: Second response head from WSGI daemon process '{name}' on '{sock}'."));
+                    return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
+                }
+                let checked = framing::check_head(&status, headers.iter().map(|(k, v)| (k.as_slice(), v.as_slice())));
+                let framing = match checked {
+                    Ok(f) if f.code == code => f,
+                    Ok(f) => {
+                        rlog(r, LogLevel::Error, &format!(
+                            "RWSGI0123: Invalid response head from WSGI daemon process '{name}' on '{sock}': code {code} does not match status line code {}.", f.code
+                        ));
+                        return ffi::HTTP_BAD_GATEWAY as c_int;
+                    }
+                    Err(e) => {
+                        rlog(r, LogLevel::Error, &format!("RWSGI0123: Invalid response head from WSGI daemon process '{name}' on '{sock}': {e}."));
+                        return ffi::HTTP_BAD_GATEWAY as c_int;
+                    }
+                };
+                declared = framing.content_length;
+                body_expected = framing::body_expected(code, head_request);
                 let limit = g.opts.header_buffer_size as usize;
                 if let Some((k, v)) = headers.iter().find(|(k, v)| k.len() + v.len() + 2 > limit) {
                     rlog(r, LogLevel::Error, &format!(
@@ -174,14 +215,35 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
                     ));
                     return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
                 }
-                let _ = io.send_head(&ResponseHead { status, code, headers });
+                if io.send_head(&ResponseHead { status, code, headers, content_length: declared }).is_err() {
+                    return ffi::HTTP_BAD_GATEWAY as c_int;
+                }
                 head_sent = true;
             }
             Some(Some(Frame::Flush)) => {
                 unflushed = 0;
                 let _ = io.flush();
             }
-            Some(Some(Frame::ResponseEnd)) => return ffi::OK as c_int,
+            Some(Some(Frame::ResponseEnd)) => {
+                if !head_sent {
+                    rlog(r, LogLevel::Error, &format!("RWSGI0113: WSGI daemon process '{name}' on '{sock}' ended a response it never started."));
+                    return ffi::HTTP_BAD_GATEWAY as c_int;
+                }
+                if dropped > 0 {
+                    rlog(r, LogLevel::Error, &format!(
+                        "RWSGI0124: WSGI daemon process '{name}' sent {dropped} bytes beyond its Content-Length {}; they were dropped.",
+                        declared.unwrap_or(0)
+                    ));
+                }
+                if let Some(cl) = declared.filter(|cl| body_expected && relayed < *cl) {
+                    rlog(r, LogLevel::Error, &format!(
+                        "RWSGI0124: Response from WSGI daemon process '{name}' ended after {relayed} of the {cl} bytes its Content-Length declares; connection closed."
+                    ));
+                    // SAFETY: r is live; what was relayed goes out, then the connection is cut.
+                    unsafe { cut_response(r) };
+                }
+                return ffi::OK as c_int;
+            }
             Some(Some(Frame::ResponseAbort(_))) => return broken(true, ffi::OK as c_int),
             Some(Some(Frame::ResponseError { code, .. })) => {
                 let code = if (400..600).contains(&code) { code as c_int } else { ffi::HTTP_INTERNAL_SERVER_ERROR as c_int };
@@ -224,6 +286,7 @@ fn io_broken(e: std::io::Error) -> Broken {
 fn read_frame(
     mut stream: &UnixStream,
     buf: &mut [u8],
+    head_sent: bool,
     relay: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<Option<Option<Frame>>, Broken> {
     let mut hdr = [0u8; wire::HEADER_LEN];
@@ -239,6 +302,9 @@ fn read_frame(
     }
     let len = u32::from_be_bytes([hdr[1], hdr[2], hdr[3], hdr[4]]) as usize;
     if hdr[0] == wire::T_RESPONSE_CHUNK {
+        if !head_sent {
+            return Err(Broken::Protocol("response body before the response head".into()));
+        }
         if len == 0 || len > wire::MAX_CHUNK {
             return Err(Broken::Protocol(format!("response chunk of {len} bytes")));
         }

@@ -51,14 +51,26 @@ pub fn drop_to(t: &Target<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// (uid, primary gid, home) of a user name or `#uid`.
-pub fn lookup_user(spec: &str) -> Result<(u32, u32, String), String> {
+/// A user as the daemon takes it: `name` is the passwd name whose groups `initgroups` gives
+/// (`None` for a `#uid` without a passwd entry: then no supplementary groups at all).
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub name: Option<String>,
+}
+
+/// The user named by `spec`, a user name or `#uid`.
+pub fn lookup_user(spec: &str) -> Result<User, String> {
     if let Some(n) = spec.strip_prefix('#') {
         let uid: u32 = n.parse().map_err(|_| format!("invalid user id '{spec}'"))?;
         // SAFETY: getpwuid returns NULL or a pointer to static storage, read at once.
         let pw = unsafe { libc::getpwuid(uid) };
-        let (gid, home) = if pw.is_null() { (uid, "/".to_string()) } else { unsafe { ((*pw).pw_gid, cstr((*pw).pw_dir)) } };
-        return Ok((uid, gid, home));
+        if pw.is_null() {
+            return Ok(User { uid, gid: uid, home: "/".into(), name: None });
+        }
+        // SAFETY: pw is valid until the next getpw* call; we copy out at once.
+        return Ok(unsafe { User { uid, gid: (*pw).pw_gid, home: cstr((*pw).pw_dir), name: Some(cstr((*pw).pw_name)) } });
     }
     let c = CString::new(spec).map_err(|_| "user name contains NUL".to_string())?;
     // SAFETY: as above.
@@ -67,7 +79,7 @@ pub fn lookup_user(spec: &str) -> Result<(u32, u32, String), String> {
         return Err(format!("user '{spec}' does not exist"));
     }
     // SAFETY: pw is valid until the next getpw* call; we copy out at once.
-    unsafe { Ok(((*pw).pw_uid, (*pw).pw_gid, cstr((*pw).pw_dir))) }
+    unsafe { Ok(User { uid: (*pw).pw_uid, gid: (*pw).pw_gid, home: cstr((*pw).pw_dir), name: Some(spec.to_string()) }) }
 }
 
 pub fn lookup_group(spec: &str) -> Result<u32, String> {

@@ -19,12 +19,17 @@ pub struct ProcSlot {
     pub proc_: ffi::apr_proc_t,
     pub group: *mut DaemonGroup,
     pub index: usize,
-    /// When this slot's current process was forked (seconds since the epoch).
+    /// When this slot's current process began its own start-up, after its back-off sleep
+    /// (seconds since the epoch): the sleep is not uptime.
     pub started: u64,
-    /// Seconds the next process of this slot waits before starting (grows while processes die
-    /// right after start, so a broken group cannot turn into a fork loop).
+    /// Seconds the next process of this slot waits before starting (grows while processes fail
+    /// at start-up, up to `MAX_BACKOFF`, so a broken group cannot turn into a fork loop).
     pub backoff: u64,
+    /// Start-up failures in a row (reset by a process that lived).
+    pub failures: u32,
 }
+
+pub use wsgi_rs_core::daemon::backoff::{EXIT_STARTUP_FAILED, QUICK_DEATH, backoff_after};
 
 pub struct DaemonGroup {
     pub opts: DaemonOptions,

@@ -10,7 +10,7 @@ use wsgi_rs_core::wsgi::LogLevel;
 use crate::apache::guard::guard;
 use crate::apache::log::slog;
 use crate::daemon::child;
-use crate::daemon::registry::{DaemonGroup, ProcSlot, Registry, registry};
+use crate::daemon::registry::{DaemonGroup, EXIT_STARTUP_FAILED, ProcSlot, QUICK_DEATH, Registry, backoff_after, registry};
 use crate::ffi;
 
 fn now_secs() -> u64 {
@@ -128,10 +128,17 @@ unsafe fn create_socket(g: &mut DaemonGroup, s: *mut ffi::server_rec) -> Result<
         }
         if libc::geteuid() == 0 {
             let owner = match &g.opts.socket_user {
-                Some(u) => crate::daemon::privileges::lookup_user(u)?.0,
+                Some(u) => crate::daemon::privileges::lookup_user(u)?.uid,
                 None => ffi::ap_unixd_config.user_id,
             };
-            if libc::chown(g.socket_path.as_ptr(), owner, u32::MAX) != 0 {
+            // Never follow a link: the path is checked to be the socket just bound, and the
+            // owner is changed without dereferencing (a swapped symlink changes nothing else).
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::lstat(g.socket_path.as_ptr(), &mut st) != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFSOCK {
+                libc::close(fd);
+                return Err(format!("'{}' is no longer the socket just created (replaced?)", String::from_utf8_lossy(path)));
+            }
+            if libc::fchownat(libc::AT_FDCWD, g.socket_path.as_ptr(), owner, u32::MAX, libc::AT_SYMLINK_NOFOLLOW) != 0 {
                 let e = std::io::Error::last_os_error();
                 libc::close(fd);
                 return Err(format!("chown of '{}' to uid {owner}: {e}", String::from_utf8_lossy(path)));
@@ -150,7 +157,7 @@ unsafe fn spawn(slot: *mut ProcSlot, pconf: *mut ffi::apr_pool_t, s: *mut ffi::s
     unsafe {
         let sl = &mut *slot;
         let g = &*sl.group;
-        sl.started = now_secs();
+        sl.started = now_secs() + sl.backoff;
         let rv = ffi::apr_proc_fork(&mut sl.proc_, pconf);
         if rv == ffi::APR_INCHILD as i32 {
             child::run(sl.group, sl.index, sl.backoff, s);
@@ -185,8 +192,18 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                         slog(s, LogLevel::Info, &format!("RWSGI0104: Daemon process '{}' (pid {}) {how}; Apache is stopping.", g.opts.name, sl.proc_.pid));
                         return;
                     }
-                    // Died within 2 s of its start: wait longer before the next attempt.
-                    sl.backoff = if now_secs().saturating_sub(sl.started) < 2 { (sl.backoff * 2).clamp(1, 16) } else { 0 };
+                    // Failed at start-up (its own exit status says so, or it died right after
+                    // starting): wait longer before each next attempt, up to MAX_BACKOFF.
+                    // A clean exit (status 0: recycling) is never a failure, however soon.
+                    let quick = now_secs().saturating_sub(sl.started) < QUICK_DEATH && status != 0;
+                    sl.failures = if quick || status == EXIT_STARTUP_FAILED { sl.failures + 1 } else { 0 };
+                    sl.backoff = backoff_after(sl.failures);
+                    if sl.failures >= 3 {
+                        slog(s, LogLevel::Error, &format!(
+                            "RWSGI0108: Daemon process group '{}' is failing repeatedly at start-up ({} times in a row, last exit status or signal {status}); the reason is logged above by the process (RWSGI0101, RWSGI0020 or a crash). Next attempt in {} s.",
+                            g.opts.name, sl.failures, sl.backoff
+                        ));
+                    }
                     slog(s, LogLevel::Info, &format!(
                         "RWSGI0104: Daemon process '{}' (pid {}) {how}; restarting it{}.",
                         g.opts.name, sl.proc_.pid,
@@ -241,7 +258,7 @@ pub unsafe fn start_groups(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec)
             g.slots = (0..g.opts.processes as usize)
                 .map(|i| {
                     let p = ffi::apr_palloc(pconf, std::mem::size_of::<ProcSlot>()) as *mut ProcSlot;
-                    p.write(ProcSlot { proc_: std::mem::zeroed(), group: gp, index: i, started: 0, backoff: 0 });
+                    p.write(ProcSlot { proc_: std::mem::zeroed(), group: gp, index: i, started: 0, backoff: 0, failures: 0 });
                     p
                 })
                 .collect();

@@ -55,16 +55,15 @@ pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
         let mut user_name = None;
         let mut user_home = None;
         if let Some(u) = &opts.user {
-            let (id, primary, home) = lookup_user(u).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?;
-            if id == 0 {
+            let user = lookup_user(u).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?;
+            if user.uid == 0 {
                 return Err(format!("WSGIDaemonProcess {name}: user '{u}' is root; daemon processes must not run as root"));
             }
-            uid = Some(id);
-            gid = Some(primary);
-            user_home = Some(home);
-            if !u.starts_with('#') {
-                user_name = CString::new(u.as_str()).ok();
-            }
+            uid = Some(user.uid);
+            gid = Some(user.gid);
+            user_home = Some(user.home);
+            // `#uid` takes that uid's own groups (its passwd name), or none: never Apache's.
+            user_name = user.name.and_then(|n| CString::new(n).ok());
         }
         if let Some(gr) = &opts.group {
             gid = Some(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
@@ -111,10 +110,30 @@ pub unsafe extern "C" fn socket_prefix(cmd: *mut ffi::cmd_parms, _m: *mut c_void
         if p.is_null() {
             return Err(format!("WSGISocketPrefix: invalid path '{}'", arg(a)));
         }
-        // SAFETY: p is a pool string; cmd->pool is pconf.
-        unsafe { registry((*cmd).pool).socket_prefix = Some(String::from_utf8_lossy(bytes(p)).into_owned()) };
+        // SAFETY: p is a pool string.
+        let prefix = String::from_utf8_lossy(unsafe { bytes(p) }).into_owned();
+        check_socket_dir(&prefix)?;
+        // SAFETY: cmd->pool is pconf.
+        unsafe { registry((*cmd).pool).socket_prefix = Some(prefix) };
         Ok(())
     })
+}
+
+/// The directory of a socket prefix must not let other users replace the socket (or plant a
+/// link where it will be created): writable by group or others only with the sticky bit.
+fn check_socket_dir(prefix: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::path::Path::new(prefix).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("/"));
+    // A directory that does not exist yet fails later, when the socket is created.
+    let Ok(md) = std::fs::metadata(dir) else { return Ok(()) };
+    let mode = md.mode();
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        return Err(format!(
+            "WSGISocketPrefix: directory '{}' is writable by other users (mode {:04o}) without the sticky bit; another user could replace the daemon sockets. Use a directory only root can write (e.g. run/wsgi) or set the sticky bit",
+            dir.display(), mode & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// `WSGIImportScript path process-group=NAME application-group=%{GLOBAL}`.

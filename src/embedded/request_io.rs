@@ -72,7 +72,11 @@ impl RequestIo for ApacheIo {
                 if k.eq_ignore_ascii_case(b"content-type") {
                     ffi::ap_set_content_type(r, pstrdup((*r).pool, v));
                 } else if k.eq_ignore_ascii_case(b"content-length") {
-                    let n = std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+                    // Checked by framing::check_head (decimal, fits i64, one value) before any
+                    // head reaches here; a head without that check is refused, never guessed.
+                    let n = head.content_length.and_then(|n| i64::try_from(n).ok()).ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "Content-Length not checked by the framing rules")
+                    })?;
                     ffi::ap_set_content_length(r, n);
                 } else {
                     let (kc, vc) = (cstr(k), cstr(v));
@@ -150,6 +154,12 @@ impl RequestIo for ApacheIo {
             }
         }
         Ok(true)
+    }
+
+    fn head_committed(&self) -> bool {
+        // SAFETY: reading a field of the live request (struct contract). Apache's header
+        // filter sets sent_bodyct once the head went down to the network.
+        unsafe { (*self.r).sent_bodyct != 0 }
     }
 
     fn log(&self, level: LogLevel, msg: &str) {

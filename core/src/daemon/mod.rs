@@ -3,6 +3,7 @@
 //! embedded mode; the main thread watches the recycling conditions.
 //!
 //! The caller (src/daemon/child.rs) has already dropped privileges and started Python.
+pub mod backoff;
 mod meta;
 mod monitor;
 mod server;

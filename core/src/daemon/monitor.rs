@@ -11,8 +11,14 @@ use crate::wsgi::log::host_log;
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
+
 extern "C" fn on_term(_sig: libc::c_int) {
     SIGNALLED.store(true, Ordering::Release);
+}
+
+extern "C" fn on_usr1(_sig: libc::c_int) {
+    GRACEFUL.store(true, Ordering::Release);
 }
 
 fn install_signals() {
@@ -21,6 +27,7 @@ fn install_signals() {
         let h = on_term as *const () as libc::sighandler_t;
         libc::signal(libc::SIGTERM, h);
         libc::signal(libc::SIGINT, h);
+        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
@@ -83,14 +90,16 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
     if cfg.deadlock_timeout > 0 {
         start_gil_probe();
     }
-    // SAFETY: getppid has no preconditions.
-    let ppid = unsafe { libc::getppid() };
+    let ppid = cfg.parent_pid;
     let mut stuck = 0usize;
     let reason = loop {
         std::thread::sleep(Duration::from_millis(100));
         let now = now_us();
         if SIGNALLED.load(Ordering::Acquire) {
             break ShutdownReason::Signal;
+        }
+        if GRACEFUL.load(Ordering::Acquire) {
+            break ShutdownReason::GracefulSignal;
         }
         // SAFETY: as above.
         if unsafe { libc::getppid() } != ppid {

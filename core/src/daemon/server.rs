@@ -41,10 +41,15 @@ pub struct DaemonConfig {
     pub socket_timeout: u64,
     pub stack_size: Option<usize>,
     pub apache_version: (u32, u32, u32),
+    /// The Apache parent's pid, recorded before the fork: a different parent means it died
+    /// (possibly during a slow start-up) and this process must go.
+    pub parent_pid: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShutdownReason {
+    /// SIGUSR1: a graceful restart of this process (mod_wsgi's meaning).
+    GracefulSignal,
     MaximumRequests,
     RestartInterval,
     InactivityTimeout,
@@ -61,6 +66,7 @@ pub enum ShutdownReason {
 impl ShutdownReason {
     pub fn describe(self) -> &'static str {
         match self {
+            ShutdownReason::GracefulSignal => "SIGUSR1 received (graceful restart of this process)",
             ShutdownReason::MaximumRequests => "maximum-requests reached",
             ShutdownReason::RestartInterval => "restart-interval expired",
             ShutdownReason::InactivityTimeout => "inactivity-timeout expired",
@@ -255,6 +261,9 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         Outcome::Done => send(&stream, &Frame::ResponseEnd),
         Outcome::ErrorBeforeHeaders => send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() }),
         Outcome::ErrorAfterHeaders => send(&stream, &Frame::ResponseAbort("application error after headers".into())),
+        // The Apache child checks the body against the Content-Length itself and cuts the
+        // connection after relaying what was sent (an abort could turn it into a 500).
+        Outcome::Truncated => send(&stream, &Frame::ResponseEnd),
         Outcome::ClientGone => {}
     }
 }

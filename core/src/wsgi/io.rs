@@ -18,6 +18,8 @@ pub struct ResponseHead {
     pub status: Vec<u8>,
     pub code: u16,
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The Content-Length checked by `framing::check_head` (the headers still carry it).
+    pub content_length: Option<u64>,
 }
 
 impl ResponseHead {
@@ -46,6 +48,11 @@ pub trait RequestIo: Send {
     /// Python. `fd` stays owned by the caller and is only used during the call. `Ok(false)`: the
     /// host cannot, and the caller falls back to reading the file.
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool>;
+    /// Whether the head has reached the client, so a failure now can only cut the response.
+    /// `false` while the host still holds it (buffered): the host can still answer 500.
+    fn head_committed(&self) -> bool {
+        true
+    }
     /// Logs a line about this request (the host adds client decoration). `msg` has no newline.
     fn log(&self, level: LogLevel, msg: &str);
 }

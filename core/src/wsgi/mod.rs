@@ -17,5 +17,4 @@ mod scripts;
 pub use scripts::failing_since_us;
 
 pub use io::{LogLevel, RequestIo, ResponseHead};
-pub use response::{validate_header, validate_status};
 pub use run::{AppSpec, Outcome, WsgiExtras, preload, run_request};

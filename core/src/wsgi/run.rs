@@ -56,6 +56,9 @@ pub enum Outcome {
     ErrorAfterHeaders,
     /// The client went away while we were writing (logged at info).
     ClientGone,
+    /// The body ended short of its declared Content-Length: the host must close the connection
+    /// (after sending what it holds) so the client sees the truncation (already logged).
+    Truncated,
 }
 
 /// Runs the request. Call without the GIL, from any thread; blocks until the response is done.
@@ -101,6 +104,7 @@ fn run_attached(py: Python<'_>, ctx: &Arc<RequestCtx>, env: &Environ<'_>, x: &Ws
         Err(e) => return failed(py, ctx, &script.to_string(), e),
     };
     let sent = send_result(py, ctx, &result);
+    let head_request = env.get("REQUEST_METHOD") == Some(&b"HEAD"[..]);
     // close() exactly once, whatever happened while iterating.
     let closed = match result.getattr_opt("close") {
         Ok(Some(close)) => close.call0().map(|_| ()),
@@ -121,7 +125,24 @@ fn run_attached(py: Python<'_>, ctx: &Arc<RequestCtx>, env: &Environ<'_>, x: &Ws
             log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &ce));
             if ctx.lock().head_sent { Outcome::Done } else { Outcome::ErrorBeforeHeaders }
         }
-        (Ok(()), Ok(())) => Outcome::Done,
+        (Ok(()), Ok(())) => short_body(ctx, &script.to_string(), head_request),
+    }
+}
+
+/// `Done`, or `Truncated` (logged) when fewer bytes than the declared Content-Length were sent.
+fn short_body(ctx: &RequestCtx, script: &str, head_request: bool) -> Outcome {
+    let (declared, written, code) = {
+        let g = ctx.lock();
+        (g.content_length, g.written, g.head.as_ref().map_or(200, |h| h.code))
+    };
+    match declared {
+        Some(cl) if written < cl && crate::framing::body_expected(code, head_request) => {
+            ctx.log(LogLevel::Error, &format!(
+                "RWSGI0027: Response body of WSGI script '{script}' ended after {written} of the {cl} bytes its Content-Length declares; connection closed."
+            ));
+            Outcome::Truncated
+        }
+        _ => Outcome::Done,
     }
 }
 
@@ -129,7 +150,8 @@ fn run_attached(py: Python<'_>, ctx: &Arc<RequestCtx>, env: &Environ<'_>, x: &Ws
 fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
     let (head_sent, client_gone) = {
         let g = ctx.lock();
-        (g.head_sent, g.client_gone)
+        // A head the host still buffers has not been sent: a 500 can still replace it.
+        (g.head_sent && g.io.as_ref().is_some_and(|io| io.head_committed()), g.client_gone)
     };
     let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
     if client_gone {
@@ -216,10 +238,18 @@ fn send_result(py: Python<'_>, ctx: &RequestCtx, result: &Bound<'_, PyAny>) -> P
         return Ok(());
     }
     if let Ok(list) = result.cast::<PyList>() {
+        // Every item is checked before the first is written: a bad item is then a clean 500,
+        // not a response cut after its head (nothing of a list is flushed before its end).
+        for item in list.iter() {
+            item.cast::<PyBytes>().map_err(|_| not_bytes(&item))?;
+        }
         for item in list.iter() {
             write_item(py, ctx, &item, false)?;
         }
     } else if let Ok(t) = result.cast::<PyTuple>() {
+        for item in t.iter() {
+            item.cast::<PyBytes>().map_err(|_| not_bytes(&item))?;
+        }
         for item in t.iter() {
             write_item(py, ctx, &item, false)?;
         }
@@ -261,6 +291,7 @@ fn send_file(py: Python<'_>, ctx: &RequestCtx, fw: &Bound<'_, FileWrapper>) -> P
             None => {
                 if let Some(h) = g.head.as_mut() {
                     h.headers.push((b"Content-Length".to_vec(), len.to_string().into_bytes()));
+                    h.content_length = Some(len);
                 }
                 g.content_length = Some(len);
             }
