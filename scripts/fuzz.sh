@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the daemon wire codec (core/src/wire) with cargo-fuzz for ${FUZZ_SECONDS:-60} seconds.
+# Fuzzes with cargo-fuzz for ${FUZZ_SECONDS:-60} seconds each target: the daemon wire codec
+# (wire_decode, core/src/wire) and the Apache child's check of a daemon's response head and
+# body (response_head, core/src/framing.rs). FUZZ_TARGET=name runs one target only.
 #   FUZZ_SECONDS=600 scripts/fuzz.sh            # longer run
 #   scripts/fuzz.sh -jobs=4 -workers=4          # extra arguments go to libFuzzer
 # cargo-fuzz needs nightly-only rustc flags (-Zsanitizer=address); RUSTC_BOOTSTRAP=1 lets the
@@ -8,7 +10,11 @@
 # replay it with: scripts/fuzz.sh fuzz/artifacts/<target>/crash-...
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-target=${FUZZ_TARGET:-wire_decode}
+if [ -z "${FUZZ_TARGET:-}" ]; then
+  for t in wire_decode response_head; do FUZZ_TARGET=$t "$0" "$@"; done
+  exit 0
+fi
+target=$FUZZ_TARGET
 seconds=${FUZZ_SECONDS:-60}
 export PYO3_PYTHON=${PYO3_PYTHON:-/usr/bin/python3}
 export RUSTC_BOOTSTRAP=1
@@ -24,8 +30,8 @@ corpus=$repo/fuzz/corpus/$target
 mkdir -p "$corpus"
 # Seed an empty corpus with one valid frame of each type, so the fuzzer starts from the
 # success paths (a RequestHead needs 42 well-formed bytes before it decodes at all).
-if [ "$target" = wire_decode ] && [ -z "$(ls -A "$corpus")" ]; then
-  "$PYO3_PYTHON" - "$corpus" <<'PY'
+if [ -z "$(ls -A "$corpus")" ]; then
+  "$PYO3_PYTHON" - "$corpus" "$target" <<'PY'
 import struct, sys, os
 def b(s): return struct.pack('>I', len(s)) + s
 def pairs(ps): return struct.pack('>I', len(ps)) + b''.join(b(k) + b(v) for k, v in ps)
@@ -47,6 +53,17 @@ seeds = {
   'response_error': frame(0x15, struct.pack('>H', 503) + b(b'busy')),
 }
 seeds['stream'] = seeds['request_head'] + seeds['body_chunk'] + seeds['body_end']
+if sys.argv[2] == 'response_head':
+    # [u16 head payload length][head payload][body frames...]
+    def head(code, status, hs):
+        p = struct.pack('>H', code) + b(status) + pairs(hs)
+        return struct.pack('>H', len(p)) + p
+    seeds = {
+      'ok': head(200, b'200 OK', [(b'Content-Length', b'5')]) + seeds['response_chunk'] + seeds['response_end'],
+      'chunked': head(200, b'200 OK', [(b'Transfer-Encoding', b'chunked')]) + seeds['response_chunk'],
+      'long': head(200, b'200 OK', [(b'Content-Length', b'2')]) + seeds['response_chunk'] * 3,
+      'nolen': head(404, b'404 Not Found', [(b'X-A', b'b')]) + seeds['response_chunk'],
+    }
 for name, data in seeds.items():
     with open(os.path.join(sys.argv[1], 'seed-' + name), 'wb') as f: f.write(data)
 PY

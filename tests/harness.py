@@ -142,10 +142,12 @@ class Apache:
 
     running = []  # instances currently started (for the crash check in conftest)
 
-    def __init__(self, name, snippet="", loglevel="info", files=None, prepare=None):
+    def __init__(self, name, snippet="", loglevel="info", files=None, prepare=None, modules=()):
         """`files`: {relative path in stage: bytes/str content, or ("copy", src path)}.
-        `prepare(apache)`: called after staging and before permissions are fixed up."""
+        `prepare(apache)`: called after staging and before permissions are fixed up.
+        `modules`: more Apache modules, loaded before ours (e.g. "ssl", as Debian orders them)."""
         self.name = name
+        self.extra_modules = list(modules)
         self.port = free_port()
         self.root = tempfile.mkdtemp(prefix=f"wsgi_rs-{name}-", dir="/tmp")
         self.apps = os.path.join(self.root, "apps")
@@ -191,7 +193,7 @@ class Apache:
 
     def write_conf(self, snippet):
         mods = "\n".join(
-            f'LoadModule {m}_module "{MODULES_DIR}/mod_{m}.so"' for m in STD_MODULES)
+            f'LoadModule {m}_module "{MODULES_DIR}/mod_{m}.so"' for m in STD_MODULES + self.extra_modules)
         user = f"User {RUN_USER}\nGroup {RUN_USER}" if IS_ROOT else ""
         text = (BASE_CONF.replace("@MODULES@", mods).replace("@USER@", user)
                 .replace("@MODNAME@", MODULE_NAME).replace("@LOGLEVEL@", self.loglevel))
@@ -296,7 +298,9 @@ class Apache:
         self.stop()
         self.cleanup()
 
-    def child_pids(self):
+    def child_pids(self, parent=None):
+        """PIDs whose parent is `parent` (default: the Apache parent)."""
+        parent = parent or (self.proc.pid if self.proc else None)
         pids = []
         for d in os.listdir("/proc"):
             if not d.isdigit():
@@ -307,16 +311,25 @@ class Apache:
             except OSError:
                 continue
             fields = st.rsplit(")", 1)[1].split()
-            if self.proc and int(fields[1]) == self.proc.pid:  # ppid
+            if parent and int(fields[1]) == parent:  # ppid
                 pids.append(int(d))
         return pids
 
     # ----- daemon processes ------------------------------------------------------------
+    def spawner_pid(self):
+        """The spawner: the child of the Apache parent daemon processes are forked from."""
+        for pid in self.child_pids():
+            if proc_cmdline(pid) == "(wsgi-rs:spawner)":
+                return pid
+        return None
+
     def daemon_pids(self, title=None):
-        """PIDs of this Apache's daemon processes: children of its parent with a `wsgi-N`
+        """PIDs of this Apache's daemon processes: children of its spawner with a `wsgi-N`
         worker thread (optionally only those whose /proc cmdline contains `title`)."""
         out = []
-        for pid in self.child_pids():
+        sp = self.spawner_pid()
+        kids = self.child_pids(sp) if sp else []
+        for pid in kids:
             try:
                 comms = [open(f"/proc/{pid}/task/{t}/comm").read().strip()
                          for t in os.listdir(f"/proc/{pid}/task")]

@@ -111,7 +111,9 @@ def test_processes_user_group_and_display_name(srv):
     assert shown == pids, (shown, pids)
     for pid in pids:
         st = proc_status(pid)
-        assert st["PPid"] == srv.proc.pid, "daemon processes are children of the Apache parent"
+        # Forked by the spawner, a clean exec of Apache's binary that is the parent's child.
+        assert st["PPid"] == srv.spawner_pid(), "daemon processes are children of the spawner"
+        assert proc_status(st["PPid"])["PPid"] == srv.proc.pid
         assert st["Uid"] == [OTHER_UID] * 4 and st["Gid"] == [OTHER_GID] * 4, st
         assert proc_cmdline(pid) == "(wsgi:alpha)"
         user, group, args = ps(pid).split(None, 2)
@@ -146,7 +148,7 @@ def test_requests_are_served_by_daemon_processes(srv):
         seen.add(j["pid"])
         assert int(j["server_pid"]) in apache_children, "server_pid: the forwarding Apache child"
         assert int(j["server_pid"]) != j["pid"]
-        assert j["ppid"] == srv.proc.pid
+        assert j["ppid"] == srv.spawner_pid()
     assert seen <= set(alpha), (seen, alpha)
     e = get_json(srv, "/embedded/pid")
     assert e["pid"] in apache_children and e["pid"] == int(e["server_pid"])

@@ -36,12 +36,14 @@ WSGIImportScript @APPS@/slow_import.py process-group=slowstart application-group
     try:
         a.start()
         parent = a.proc.pid
-        pid = wait_for(lambda: children_titled(parent, "(wsgi:slowstart)"), 5, "the daemon process")[0]
+        spawner = wait_for(lambda: children_titled(parent, "(wsgi-rs:spawner)"), 5, "the spawner")[0]
+        pid = wait_for(lambda: children_titled(spawner, "(wsgi:slowstart)"), 5, "the daemon process")[0]
         time.sleep(0.5)  # inside the 5 s preload now
         assert "RWSGI0100" not in a.error_log()
         os.kill(parent, signal.SIGKILL)
         a.proc.wait(timeout=5)
-        wait_for(lambda: not pid_alive(pid), 4, f"daemon {pid} to exit after its parent died")
+        wait_for(lambda: not pid_alive(pid), 4, f"daemon {pid} to exit after Apache died")
+        wait_for(lambda: not pid_alive(spawner), 4, "the spawner to exit after Apache died")
     finally:
         a.stop()
         a.cleanup()

@@ -110,6 +110,49 @@ pub fn body_expected(code: u16, head_request: bool) -> bool {
     !(head_request || code == 204 || code == 304)
 }
 
+/// Checks the head a daemon process sent (its wire `code` must be the status line's), as the
+/// Apache child does before anything reaches the client.
+pub fn check_daemon_head(code: u16, status: &[u8], headers: &[(Vec<u8>, Vec<u8>)]) -> Result<Framing, String> {
+    let f = check_head(status, headers.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
+    if f.code != code {
+        return Err(format!("code {code} does not match status line code {}", f.code));
+    }
+    Ok(f)
+}
+
+/// Counts the body relayed against the declared Content-Length: never lets more through, and
+/// says at the end whether the body came up short.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit {
+    pub declared: Option<u64>,
+    /// Bytes let through so far.
+    pub relayed: u64,
+    /// Bytes refused because they went beyond `declared`.
+    pub dropped: u64,
+}
+
+impl BodyLimit {
+    pub fn new(declared: Option<u64>) -> Self {
+        BodyLimit { declared, relayed: 0, dropped: 0 }
+    }
+
+    /// How many of the next `n` bytes may go to the client.
+    pub fn admit(&mut self, n: usize) -> usize {
+        let ok = match self.declared {
+            Some(cl) => cl.saturating_sub(self.relayed).min(n as u64) as usize,
+            None => n,
+        };
+        self.relayed += ok as u64;
+        self.dropped += (n - ok) as u64;
+        ok
+    }
+
+    /// `Some(declared)` when fewer bytes than declared were relayed.
+    pub fn short(&self) -> Option<u64> {
+        self.declared.filter(|cl| self.relayed < *cl)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +224,27 @@ mod tests {
         assert!(e.contains("two different Content-Length"), "{e}");
         assert!(check_head(b"200 OK", h(&[(b"Transfer-Encoding", b"chunked")]).into_iter()).is_err());
         assert!(check_head(b"101 Switching Protocols", h(&[]).into_iter()).is_err());
+    }
+
+    #[test]
+    fn daemon_head_code_must_match() {
+        let h = vec![(b"Content-Length".to_vec(), b"3".to_vec())];
+        assert_eq!(check_daemon_head(200, b"200 OK", &h), Ok(Framing { code: 200, content_length: Some(3) }));
+        let e = check_daemon_head(200, b"404 Not Found", &h).unwrap_err();
+        assert!(e.contains("code 200 does not match status line code 404"), "{e}");
+    }
+
+    #[test]
+    fn body_limit_cuts_and_reports() {
+        let mut b = BodyLimit::new(Some(6));
+        assert_eq!(b.admit(4), 4);
+        assert_eq!(b.short(), Some(6));
+        assert_eq!(b.admit(5), 2);
+        assert_eq!(b.admit(3), 0);
+        assert_eq!((b.relayed, b.dropped, b.short()), (6, 6, None));
+        let mut open = BodyLimit::new(None);
+        assert_eq!(open.admit(1 << 20), 1 << 20);
+        assert_eq!(open.short(), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A daemon process from fork to `_exit`: reset what it inherited from the Apache parent,
 //! take its user, start Python, preload scripts, serve (core::daemon), finalise, exit. It never
 //! returns into Apache code.
-use std::ffi::{CString, c_int};
+use std::ffi::CString;
 use std::time::Duration;
 
 use wsgi_rs_core::config::display_title;
@@ -11,7 +11,7 @@ use wsgi_rs_core::wsgi::{LogLevel, log, preload};
 
 use crate::apache::log::{host_log, set_main_server};
 use crate::daemon::privileges::{Target, drop_to};
-use crate::daemon::registry::{DaemonGroup, registry};
+use crate::daemon::registry::DaemonGroup;
 use crate::daemon::title::set_title;
 use crate::directives::config::server_config;
 use crate::embedded::facts::mpm;
@@ -39,27 +39,6 @@ unsafe fn reset_signals() {
     }
 }
 
-/// Closes Apache's listening sockets and the other groups' sockets.
-unsafe fn close_inherited(s: *mut ffi::server_rec, keep: c_int) {
-    // SAFETY: walking Apache's listener list and our registry in the forked child.
-    unsafe {
-        let mut l = ffi::ap_listeners;
-        while !l.is_null() {
-            let mut fd: ffi::apr_os_sock_t = -1;
-            if !(*l).sd.is_null() && ffi::apr_os_sock_get(&mut fd, (*l).sd) == 0 && fd >= 0 {
-                libc::close(fd);
-            }
-            l = (*l).next;
-        }
-        let reg = registry((*(*s).process).pconf);
-        for g in &reg.groups {
-            if g.listen_fd >= 0 && g.listen_fd != keep {
-                libc::close(g.listen_fd);
-            }
-        }
-    }
-}
-
 /// The daemon process main. `group` lives in the parent's pconf, inherited by fork.
 ///
 /// # Safety
@@ -83,7 +62,7 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
         set_main_server(s);
         log::set_host_logger(host_log);
         reset_signals();
-        close_inherited(s, g.listen_fd);
+        // The spawner left this process only stdin/stdout/stderr and its group's socket.
         if backoff > 0 {
             std::thread::sleep(Duration::from_secs(backoff));
         }

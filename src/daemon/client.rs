@@ -108,9 +108,7 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
     let mut unflushed = 0usize;
     // The daemon's framing, checked here again (it is less trusted than Apache): its declared
     // Content-Length and what was relayed of the body so far.
-    let mut declared: Option<u64> = None;
-    let mut relayed: u64 = 0;
-    let mut dropped: u64 = 0;
+    let mut limit = framing::BodyLimit::new(None);
     // SAFETY: reading a field of the live request.
     let head_request = unsafe { (*r).header_only } != 0;
     let mut body_expected = true;
@@ -128,18 +126,10 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
         let flush_every = g.opts.response_buffer_size as usize;
         let frame = match read_frame(stream, buf, head_sent, &mut |piece| {
             // Never more body than the head declared: the rest is dropped (and logged).
-            let piece = match declared {
-                Some(cl) => {
-                    let room = cl.saturating_sub(relayed).min(piece.len() as u64) as usize;
-                    dropped += (piece.len() - room) as u64;
-                    &piece[..room]
-                }
-                None => piece,
-            };
+            let piece = &piece[..limit.admit(piece.len())];
             if piece.is_empty() {
                 return Ok(());
             }
-            relayed += piece.len() as u64;
             io.write(piece)?;
             unflushed += piece.len();
             if unflushed >= flush_every {
@@ -191,21 +181,14 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
                     rlog(r, LogLevel::Error, &format!("RWSGI0113: Second response head from WSGI daemon process '{name}' on '{sock}'."));
                     return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
                 }
-                let checked = framing::check_head(&status, headers.iter().map(|(k, v)| (k.as_slice(), v.as_slice())));
-                let framing = match checked {
-                    Ok(f) if f.code == code => f,
-                    Ok(f) => {
-                        rlog(r, LogLevel::Error, &format!(
-                            "RWSGI0123: Invalid response head from WSGI daemon process '{name}' on '{sock}': code {code} does not match status line code {}.", f.code
-                        ));
-                        return ffi::HTTP_BAD_GATEWAY as c_int;
-                    }
+                let framing = match framing::check_daemon_head(code, &status, &headers) {
+                    Ok(f) => f,
                     Err(e) => {
                         rlog(r, LogLevel::Error, &format!("RWSGI0123: Invalid response head from WSGI daemon process '{name}' on '{sock}': {e}."));
                         return ffi::HTTP_BAD_GATEWAY as c_int;
                     }
                 };
-                declared = framing.content_length;
+                limit = framing::BodyLimit::new(framing.content_length);
                 body_expected = framing::body_expected(code, head_request);
                 let limit = g.opts.header_buffer_size as usize;
                 if let Some((k, v)) = headers.iter().find(|(k, v)| k.len() + v.len() + 2 > limit) {
@@ -215,7 +198,7 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
                     ));
                     return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
                 }
-                if io.send_head(&ResponseHead { status, code, headers, content_length: declared }).is_err() {
+                if io.send_head(&ResponseHead { status, code, headers, content_length: framing.content_length }).is_err() {
                     return ffi::HTTP_BAD_GATEWAY as c_int;
                 }
                 head_sent = true;
@@ -229,15 +212,16 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
                     rlog(r, LogLevel::Error, &format!("RWSGI0113: WSGI daemon process '{name}' on '{sock}' ended a response it never started."));
                     return ffi::HTTP_BAD_GATEWAY as c_int;
                 }
-                if dropped > 0 {
+                if limit.dropped > 0 {
                     rlog(r, LogLevel::Error, &format!(
-                        "RWSGI0124: WSGI daemon process '{name}' sent {dropped} bytes beyond its Content-Length {}; they were dropped.",
-                        declared.unwrap_or(0)
+                        "RWSGI0124: WSGI daemon process '{name}' sent {} bytes beyond its Content-Length {}; they were dropped.",
+                        limit.dropped, limit.declared.unwrap_or(0)
                     ));
                 }
-                if let Some(cl) = declared.filter(|cl| body_expected && relayed < *cl) {
+                if let Some(cl) = limit.short().filter(|_| body_expected) {
                     rlog(r, LogLevel::Error, &format!(
-                        "RWSGI0124: Response from WSGI daemon process '{name}' ended after {relayed} of the {cl} bytes its Content-Length declares; connection closed."
+                        "RWSGI0124: Response from WSGI daemon process '{name}' ended after {} of the {cl} bytes its Content-Length declares; connection closed.",
+                        limit.relayed
                     ));
                     // SAFETY: r is live; what was relayed goes out, then the connection is cut.
                     unsafe { cut_response(r) };

@@ -5,5 +5,6 @@ pub mod child;
 pub mod client;
 pub mod privileges;
 pub mod registry;
+pub mod spawner;
 pub mod supervisor;
 pub mod title;

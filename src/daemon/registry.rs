@@ -15,20 +15,6 @@ use crate::ffi;
 /// APR keeps pointers to `proc_` in the pool's subprocess list, which it walks (SIGTERM, wait,
 /// SIGKILL) *after* the pool's cleanups ran, so the slot must outlive every cleanup, including
 /// the one that drops the registry.
-pub struct ProcSlot {
-    pub proc_: ffi::apr_proc_t,
-    pub group: *mut DaemonGroup,
-    pub index: usize,
-    /// When this slot's current process began its own start-up, after its back-off sleep
-    /// (seconds since the epoch): the sleep is not uptime.
-    pub started: u64,
-    /// Seconds the next process of this slot waits before starting (grows while processes fail
-    /// at start-up, up to `MAX_BACKOFF`, so a broken group cannot turn into a fork loop).
-    pub backoff: u64,
-    /// Start-up failures in a row (reset by a process that lived).
-    pub failures: u32,
-}
-
 pub use wsgi_rs_core::daemon::backoff::{EXIT_STARTUP_FAILED, QUICK_DEATH, backoff_after};
 
 pub struct DaemonGroup {
@@ -52,8 +38,6 @@ pub struct DaemonGroup {
     pub token: [u8; TOKEN_LEN],
     /// Scripts imported when a process starts: (path, callable).
     pub preload: Vec<(String, String)>,
-    /// Pool-allocated slots (see [`ProcSlot`]).
-    pub slots: Vec<*mut ProcSlot>,
 }
 
 /// Where a group is named (`WSGIProcessGroup`, `process-group=`, `WSGIImportScript`).

@@ -9,8 +9,8 @@ use wsgi_rs_core::wsgi::LogLevel;
 
 use crate::apache::guard::guard;
 use crate::apache::log::slog;
-use crate::daemon::child;
-use crate::daemon::registry::{DaemonGroup, EXIT_STARTUP_FAILED, ProcSlot, QUICK_DEATH, Registry, backoff_after, registry};
+use crate::daemon::registry::{DaemonGroup, EXIT_STARTUP_FAILED, QUICK_DEATH, Registry, backoff_after, registry};
+use crate::daemon::spawner;
 use crate::ffi;
 
 fn now_secs() -> u64 {
@@ -150,67 +150,133 @@ unsafe fn create_socket(g: &mut DaemonGroup, s: *mut ffi::server_rec) -> Result<
     Ok(())
 }
 
-/// Forks the process of `slot`. In the child this never returns.
-unsafe fn spawn(slot: *mut ProcSlot, pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
-    // SAFETY: slot and its group live in pconf; apr_proc_fork forks this (single-threaded)
-    // parent process.
+/// The parent's record of its spawner process (pool-allocated in pconf).
+pub struct SpawnerProc {
+    pub proc_: ffi::apr_proc_t,
+    /// When the current spawner began (after its back-off), seconds since the epoch.
+    pub started: u64,
+    pub backoff: u64,
+    pub failures: u32,
+    pub pconf: *mut ffi::apr_pool_t,
+}
+
+/// The spawner's command line: this Apache's own arguments without `-k ACTION` (the spawner
+/// must neither signal nor start a server), with `-DFOREGROUND` (no detaching).
+unsafe fn spawner_argv(s: *mut ffi::server_rec) -> Vec<CString> {
+    // SAFETY: process->argv is Apache's NULL-terminated copy of the command line.
     unsafe {
-        let sl = &mut *slot;
-        let g = &*sl.group;
-        sl.started = now_secs() + sl.backoff;
-        let rv = ffi::apr_proc_fork(&mut sl.proc_, pconf);
-        if rv == ffi::APR_INCHILD as i32 {
-            child::run(sl.group, sl.index, sl.backoff, s);
+        let p = (*s).process;
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < (*p).argc as isize {
+            let a = std::ffi::CStr::from_ptr(*(*p).argv.offset(i)).to_owned();
+            if a.as_bytes() == b"-k" {
+                i += 2;
+                continue;
+            }
+            out.push(a);
+            i += 1;
         }
-        if rv != ffi::APR_INPARENT as i32 {
-            slog(s, LogLevel::Error, &format!("RWSGI0121: Cannot fork daemon process {} of group '{}': status {rv}", sl.index, g.opts.name));
-            return;
-        }
-        ffi::apr_pool_note_subprocess(pconf, &mut sl.proc_, ffi::APR_KILL_AFTER_TIMEOUT);
-        ffi::apr_proc_other_child_register(&mut sl.proc_, Some(maintenance), slot as *mut c_void, std::ptr::null_mut(), pconf);
+        out.push(c"-DFOREGROUND".to_owned());
+        out
     }
 }
 
-/// Other-child callback (parent): restart a daemon process that died.
+/// Fork+execs the spawner (see spawner.rs) for this generation's groups. The child keeps only
+/// stdin/stdout, stderr (the error log), the group sockets and the token pipe.
+unsafe fn launch(sp: *mut SpawnerProc, s: *mut ffi::server_rec) {
+    // SAFETY: sp and the registry live in pconf; this is the single-threaded parent.
+    unsafe {
+        let sp = &mut *sp;
+        let reg = registry(sp.pconf);
+        let mut pipe: [c_int; 2] = [-1, -1];
+        if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            slog(s, LogLevel::Error, &format!("RWSGI0121: Cannot start the daemon process spawner: pipe: {}", std::io::Error::last_os_error()));
+            return;
+        }
+        let handoff = spawner::Handoff {
+            parent_pid: reg.parent_pid,
+            token_fd: pipe[0],
+            groups: reg.groups.iter().map(|g| (g.id, g.opts.name.clone(), g.listen_fd, g.socket_path.to_string_lossy().into_owned())).collect(),
+        };
+        // Everything the child needs is built before the fork.
+        let argv = spawner_argv(s);
+        let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_p.push(std::ptr::null());
+        let mut envs: Vec<CString> = std::env::vars_os()
+            .filter(|(k, _)| k != spawner::ENV)
+            .filter_map(|(k, v)| {
+                use std::os::unix::ffi::OsStrExt;
+                CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()).ok()
+            })
+            .collect();
+        envs.push(CString::new(format!("{}={}", spawner::ENV, handoff.encode())).unwrap_or_default());
+        let mut env_p: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
+        env_p.push(std::ptr::null());
+        let mut keep: Vec<c_int> = vec![0, 1, 2, pipe[0]];
+        keep.extend(reg.groups.iter().map(|g| g.listen_fd));
+        let backoff = sp.backoff;
+        sp.started = now_secs() + backoff;
+        let pid = libc::fork();
+        if pid == 0 {
+            spawner::close_all_except(&keep);
+            if backoff > 0 {
+                libc::sleep(backoff as libc::c_uint);
+            }
+            libc::execve(c"/proc/self/exe".as_ptr(), argv_p.as_ptr(), env_p.as_ptr());
+            libc::_exit(127);
+        }
+        libc::close(pipe[0]);
+        if pid < 0 {
+            libc::close(pipe[1]);
+            slog(s, LogLevel::Error, &format!("RWSGI0121: Cannot fork the daemon process spawner: {}", std::io::Error::last_os_error()));
+            return;
+        }
+        let mut tokens: Vec<u8> = reg.groups.iter().flat_map(|g| g.token).collect();
+        let mut off = 0;
+        while off < tokens.len() {
+            let n = libc::write(pipe[1], tokens[off..].as_ptr() as *const c_void, tokens.len() - off);
+            if n <= 0 {
+                break;
+            }
+            off += n as usize;
+        }
+        spawner::wipe(&mut tokens);
+        libc::close(pipe[1]);
+        sp.proc_ = std::mem::zeroed();
+        sp.proc_.pid = pid;
+        // Apache stopping or restarting: SIGTERM, then SIGKILL after 3 s (the spawner stops its
+        // daemons within that time).
+        ffi::apr_pool_note_subprocess(sp.pconf, &mut sp.proc_, ffi::APR_KILL_AFTER_TIMEOUT);
+        ffi::apr_proc_other_child_register(&mut sp.proc_, Some(maintenance), sp as *mut SpawnerProc as *mut c_void, std::ptr::null_mut(), sp.pconf);
+    }
+}
+
+/// Other-child callback (parent): the spawner died outside a stop or restart (its daemons
+/// follow it): start a new one, backing off if it keeps dying.
 unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
     guard("daemon maintenance", (), || {
-        // SAFETY: data is the ProcSlot registered in `spawn`, alive as long as pconf.
-        let slot = data as *mut ProcSlot;
+        // SAFETY: data is the SpawnerProc registered in `launch`, alive as long as pconf.
         unsafe {
-            let sl = &mut *slot;
-            let g = &*sl.group;
+            let sp = &mut *(data as *mut SpawnerProc);
             match reason as u32 {
                 ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
                     ffi::apr_proc_other_child_unregister(data);
                     let mut state: c_int = 0;
                     ffi::ap_mpm_query(ffi::AP_MPMQ_MPM_STATE as c_int, &mut state);
                     let s = ffi::ap_server_conf;
-                    // Apache's MPM hands other-child callbacks the decoded number only (exit
-                    // status or signal number, without saying which).
-                    let how = format!("has died (exit status or signal {status})");
                     if state == ffi::AP_MPMQ_STOPPING as c_int {
-                        slog(s, LogLevel::Info, &format!("RWSGI0104: Daemon process '{}' (pid {}) {how}; Apache is stopping.", g.opts.name, sl.proc_.pid));
                         return;
                     }
-                    // Failed at start-up (its own exit status says so, or it died right after
-                    // starting): wait longer before each next attempt, up to MAX_BACKOFF.
-                    // A clean exit (status 0: recycling) is never a failure, however soon.
-                    let quick = now_secs().saturating_sub(sl.started) < QUICK_DEATH && status != 0;
-                    sl.failures = if quick || status == EXIT_STARTUP_FAILED { sl.failures + 1 } else { 0 };
-                    sl.backoff = backoff_after(sl.failures);
-                    if sl.failures >= 3 {
-                        slog(s, LogLevel::Error, &format!(
-                            "RWSGI0108: Daemon process group '{}' is failing repeatedly at start-up ({} times in a row, last exit status or signal {status}); the reason is logged above by the process (RWSGI0101, RWSGI0020 or a crash). Next attempt in {} s.",
-                            g.opts.name, sl.failures, sl.backoff
-                        ));
-                    }
-                    slog(s, LogLevel::Info, &format!(
-                        "RWSGI0104: Daemon process '{}' (pid {}) {how}; restarting it{}.",
-                        g.opts.name, sl.proc_.pid,
-                        if sl.backoff > 0 { format!(" in {} s", sl.backoff) } else { String::new() }
+                    let quick = now_secs().saturating_sub(sp.started) < QUICK_DEATH && status != 0;
+                    sp.failures = if quick || status == EXIT_STARTUP_FAILED { sp.failures + 1 } else { 0 };
+                    sp.backoff = backoff_after(sp.failures);
+                    slog(s, LogLevel::Error, &format!(
+                        "RWSGI0109: The daemon process spawner (pid {}) has died (exit status or signal {status}); starting a new one{}.",
+                        sp.proc_.pid,
+                        if sp.backoff > 0 { format!(" in {} s", sp.backoff) } else { String::new() }
                     ));
-                    let pconf = (*(*s).process).pconf;
-                    spawn(slot, pconf, s);
+                    launch(sp, s);
                 }
                 ffi::APR_OC_REASON_RESTART => {
                     ffi::apr_proc_other_child_unregister(data);
@@ -253,19 +319,9 @@ pub unsafe fn start_groups(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec)
             ffi::apr_pool_cleanup_register(pconf, gp, Some(close_socket), Some(close_socket));
             ffi::apr_pool_cleanup_register(pconf, gp, Some(unlink_socket), Some(ffi::apr_pool_cleanup_null));
         }
-        for g in reg.groups.iter_mut() {
-            let gp = &mut **g as *mut DaemonGroup;
-            g.slots = (0..g.opts.processes as usize)
-                .map(|i| {
-                    let p = ffi::apr_palloc(pconf, std::mem::size_of::<ProcSlot>()) as *mut ProcSlot;
-                    p.write(ProcSlot { proc_: std::mem::zeroed(), group: gp, index: i, started: 0, backoff: 0, failures: 0 });
-                    p
-                })
-                .collect();
-            for &sl in &g.slots {
-                spawn(sl, pconf, s);
-            }
-        }
+        let sp = ffi::apr_palloc(pconf, std::mem::size_of::<SpawnerProc>()) as *mut SpawnerProc;
+        sp.write(SpawnerProc { proc_: std::mem::zeroed(), started: 0, backoff: 0, failures: 0, pconf });
+        launch(sp, s);
     }
     Ok(())
 }

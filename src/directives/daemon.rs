@@ -96,7 +96,6 @@ pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
             parent_pid: 0,
             token: [0; 32],
             preload: Vec::new(),
-            slots: Vec::new(),
         }));
         Ok(())
     })

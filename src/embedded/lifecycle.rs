@@ -61,6 +61,11 @@ pub unsafe extern "C" fn check_config(pconf: *mut ffi::apr_pool_t, _plog: *mut f
             }
         }
         if errors.is_empty() {
+            // The process the parent exec'd to fork daemon processes from stops here, before
+            // any module opens logs or loads keys (spawner.rs); in any other process this
+            // returns at once.
+            // SAFETY: this generation's configuration, read by this single-threaded process.
+            unsafe { crate::daemon::spawner::become_spawner_if_asked(pconf, s) };
             return ffi::OK as c_int;
         }
         for e in &errors {

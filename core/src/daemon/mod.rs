@@ -4,6 +4,7 @@
 //!
 //! The caller (src/daemon/child.rs) has already dropped privileges and started Python.
 pub mod backoff;
+pub mod handoff;
 mod meta;
 mod monitor;
 mod server;

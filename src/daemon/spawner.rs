@@ -1,0 +1,325 @@
+//! The spawner: the clean process daemon processes are forked from (issue: daemon processes
+//! that hold nothing of Apache's).
+//!
+//! Why: the Apache parent has, by the time daemons could be forked, every other module's
+//! secrets in memory (mod_ssl keeps the site's private keys in the process pool for the whole
+//! life of the server) and Apache's descriptors (listeners, pipes, logs). A fork of it hands
+//! all of that to code that runs as another, less trusted user.
+//!
+//! How: in post_config the parent creates the group sockets, then fork+execs its own binary
+//! (`/proc/self/exe`, same arguments without `-k`, plus `-DFOREGROUND`) with
+//! `WSGI_RS_SPAWNER` in the environment. That fresh image reads the same configuration and,
+//! in our check_config hook (before any module opens logs or loads keys), turns into the
+//! spawner: it never returns into Apache. It inherits only stdin/stdout, stderr (the error log)
+//! and the group sockets; the tokens come through a pipe. It forks the daemon processes,
+//! restarts them when they die (with a growing back-off), and stops them when Apache stops it
+//! (SIGTERM, from the parent's pool cleanup) or dies (PR_SET_PDEATHSIG, parent pid check).
+//! Each daemon process keeps only its own group's socket and token.
+use std::ffi::{CString, c_int};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wsgi_rs_core::wsgi::{LogLevel, log};
+
+use crate::apache::log::{host_log, set_main_server};
+use crate::daemon::child;
+use crate::daemon::registry::{EXIT_STARTUP_FAILED, QUICK_DEATH, Registry, backoff_after, registry};
+use crate::daemon::title::set_title;
+use crate::ffi;
+
+/// The environment variable that turns an exec'd Apache into the spawner.
+pub const ENV: &str = "WSGI_RS_SPAWNER";
+pub use wsgi_rs_core::daemon::handoff::Handoff;
+
+/// Closes every descriptor of this process except `keep` (which lose FD_CLOEXEC).
+/// Single-threaded callers only (between fork and exec, or at daemon start-up).
+pub fn close_all_except(keep: &[c_int]) {
+    let mut keep: Vec<c_int> = keep.iter().copied().filter(|fd| *fd >= 0).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    // SAFETY: plain descriptor syscalls; nothing else uses the closed descriptors (the process
+    // is single-threaded and about to exec or to start afresh).
+    unsafe {
+        for &fd in &keep {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            }
+        }
+        let mut lo: libc::c_uint = 0;
+        for &fd in keep.iter().chain(std::iter::once(&c_int::MAX)) {
+            let fd = fd as libc::c_uint;
+            if fd > lo {
+                let hi = fd - 1;
+                if libc::syscall(libc::SYS_close_range, lo, hi, 0) != 0 {
+                    // Kernels before 5.9: close one by one up to the descriptor limit.
+                    let max = libc::sysconf(libc::_SC_OPEN_MAX).clamp(1024, 1 << 20) as libc::c_uint;
+                    for f in lo..=hi.min(max) {
+                        libc::close(f as c_int);
+                    }
+                }
+            }
+            lo = fd.saturating_add(1);
+        }
+    }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_term(_sig: c_int) {
+    STOP.store(true, Ordering::Release);
+}
+
+/// One daemon process of one group, as the spawner tracks it.
+struct Slot {
+    group: usize,
+    index: usize,
+    pid: libc::pid_t,
+    /// When the current process began its own start-up (after its back-off sleep).
+    started: Instant,
+    backoff: u64,
+    failures: u32,
+}
+
+fn fatal(msg: &str) -> ! {
+    host_log(LogLevel::Error, &format!("RWSGI0109: mod_wsgi_rs spawner (pid {}) cannot run: {msg}", std::process::id()));
+    // SAFETY: leaving without running Apache's exit code.
+    unsafe { libc::_exit(EXIT_STARTUP_FAILED) }
+}
+
+/// Called from check_config in every Apache process: returns at once unless this process was
+/// exec'd by the parent to be the spawner; then it never returns.
+///
+/// # Safety
+/// `pconf`/`s` are the configuration just read; the process is single-threaded.
+pub unsafe fn become_spawner_if_asked(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+    let Ok(desc) = std::env::var(ENV) else { return };
+    // SAFETY (remove_var): single-threaded. Daemons must not see it.
+    unsafe { std::env::remove_var(ENV) };
+    // SAFETY: forwarded contract.
+    unsafe { run(&desc, pconf, s) }
+}
+
+/// Makes the main server log to stderr, which the parent pointed at its error log (logs are
+/// never opened in this process).
+unsafe fn log_to_stderr(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+    // SAFETY: s is the configured main server; the apr_file_t lives in pconf.
+    unsafe {
+        if (*s).error_log.is_null() {
+            let mut f: *mut ffi::apr_file_t = std::ptr::null_mut();
+            if ffi::apr_file_open_stderr(&mut f, pconf) == 0 {
+                (*s).error_log = f;
+            }
+        }
+    }
+    set_main_server(s);
+    log::set_host_logger(host_log);
+}
+
+unsafe fn run(desc: &str, pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> ! {
+    // SAFETY: forwarded contract (configured pool and server, single thread).
+    unsafe { log_to_stderr(pconf, s) };
+    let Some(h) = Handoff::decode(desc) else { fatal("malformed hand-over from the Apache parent") };
+    // Die with the parent; and if it already died, go now.
+    // SAFETY: prctl/getppid have no memory preconditions.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+        if libc::getppid() != h.parent_pid {
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: the registry this process built while reading the configuration.
+    let reg: &mut Registry = unsafe { registry(pconf) };
+    let mut tokens = vec![0u8; 32 * h.groups.len()];
+    // SAFETY: reading into our buffer from the pipe the parent handed over.
+    let ok = unsafe { read_full(h.token_fd, &mut tokens) };
+    // SAFETY: our descriptor.
+    unsafe { libc::close(h.token_fd) };
+    if !ok {
+        fatal("could not read the daemon groups' tokens from the Apache parent");
+    }
+    if reg.groups.len() != h.groups.len() {
+        fatal("the configuration read here differs from the Apache parent's (changed on disk since Apache read it?); restart Apache");
+    }
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    for (i, (id, name, fd, path)) in h.groups.iter().enumerate() {
+        let Some(g) = reg.groups.get_mut(*id).filter(|g| g.opts.name == *name) else {
+            fatal(&format!("daemon process group '{name}' is not in the configuration read here; restart Apache"));
+        };
+        g.listen_fd = *fd;
+        g.socket_path = CString::new(path.as_str()).unwrap_or_default();
+        g.token.copy_from_slice(&tokens[i * 32..(i + 1) * 32]);
+        // For the daemons: the process whose death they must follow is this one.
+        g.parent_pid = me;
+    }
+    wipe(&mut tokens);
+    set_title("(wsgi-rs:spawner)");
+    // SAFETY: installing async-signal-safe handlers (they store to an atomic) in this
+    // single-threaded process; SIGHUP/SIGUSR1 (prefork sends them to the process group on
+    // restarts) are the parent's business, which stops us through SIGTERM.
+    unsafe {
+        let h = on_term as *const () as libc::sighandler_t;
+        libc::signal(libc::SIGTERM, h);
+        libc::signal(libc::SIGINT, h);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let mut slots: Vec<Slot> = Vec::new();
+    for (gi, g) in reg.groups.iter().enumerate() {
+        for index in 0..g.opts.processes as usize {
+            slots.push(Slot { group: gi, index, pid: 0, started: Instant::now(), backoff: 0, failures: 0 });
+        }
+    }
+    for sl in slots.iter_mut() {
+        // SAFETY: single-threaded spawner; s and the registry are this process's config.
+        unsafe { spawn(reg, sl, s) };
+    }
+    // SAFETY: as above.
+    unsafe { supervise(reg, &mut slots, s, h.parent_pid) }
+}
+
+/// Forks the process of `sl`; in the child this never returns.
+unsafe fn spawn(reg: &mut Registry, sl: &mut Slot, s: *mut ffi::server_rec) {
+    sl.started = Instant::now() + Duration::from_secs(sl.backoff);
+    // SAFETY: fork of this single-threaded process.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // The daemon keeps only its own group's socket and token.
+        let keep = reg.groups[sl.group].listen_fd;
+        for (i, g) in reg.groups.iter_mut().enumerate() {
+            if i != sl.group {
+                wipe(&mut g.token);
+                g.listen_fd = -1;
+            }
+        }
+        close_all_except(&[0, 1, 2, keep]);
+        let gp = &mut *reg.groups[sl.group] as *mut _;
+        // SAFETY: in the freshly forked child; `gp` lives in this process's pconf.
+        unsafe { child::run(gp, sl.index, sl.backoff, s) };
+    }
+    if pid < 0 {
+        host_log(LogLevel::Error, &format!(
+            "RWSGI0121: Cannot fork daemon process {} of group '{}': {}", sl.index, reg.groups[sl.group].opts.name, std::io::Error::last_os_error()
+        ));
+        sl.pid = 0;
+        return;
+    }
+    sl.pid = pid;
+}
+
+/// Exit status or signal number, as the parent used to report them.
+fn how(status: c_int) -> c_int {
+    if libc::WIFSIGNALED(status) { libc::WTERMSIG(status) } else { libc::WEXITSTATUS(status) }
+}
+
+unsafe fn supervise(reg: &mut Registry, slots: &mut [Slot], s: *mut ffi::server_rec, parent: i32) -> ! {
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: getppid has no preconditions.
+        if STOP.load(Ordering::Acquire) || unsafe { libc::getppid() } != parent {
+            // SAFETY: as in run.
+            unsafe { stop_all(reg, slots) };
+        }
+        loop {
+            let mut status: c_int = 0;
+            // SAFETY: reaping our own children.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                break;
+            }
+            let Some(sl) = slots.iter_mut().find(|sl| sl.pid == pid) else { continue };
+            let g = &reg.groups[sl.group];
+            let n = how(status);
+            // A clean exit (status 0: recycling) is never a failure, however soon.
+            let quick = sl.started.elapsed() < Duration::from_secs(QUICK_DEATH) && status != 0;
+            sl.failures = if quick || n == EXIT_STARTUP_FAILED && !libc::WIFSIGNALED(status) { sl.failures + 1 } else { 0 };
+            sl.backoff = backoff_after(sl.failures);
+            if sl.failures >= 3 {
+                host_log(LogLevel::Error, &format!(
+                    "RWSGI0108: Daemon process group '{}' is failing repeatedly at start-up ({} times in a row, last exit status or signal {n}); the reason is logged above by the process (RWSGI0101, RWSGI0020 or a crash). Next attempt in {} s.",
+                    g.opts.name, sl.failures, sl.backoff
+                ));
+            }
+            host_log(LogLevel::Info, &format!(
+                "RWSGI0104: Daemon process '{}' (pid {pid}) has died (exit status or signal {n}); restarting it{}.",
+                g.opts.name,
+                if sl.backoff > 0 { format!(" in {} s", sl.backoff) } else { String::new() }
+            ));
+            // SAFETY: as in run.
+            unsafe { spawn(reg, sl, s) };
+        }
+        for sl in slots.iter_mut().filter(|sl| sl.pid == 0) {
+            // A failed fork: try again on the next round.
+            // SAFETY: as in run.
+            unsafe { spawn(reg, sl, s) };
+        }
+    }
+}
+
+/// Apache is stopping or restarting: SIGTERM every daemon process (they finish running
+/// requests for up to 2.5 s), SIGKILL what is left after 2.8 s (Apache kills this process 3 s
+/// after its SIGTERM), then exit.
+unsafe fn stop_all(reg: &Registry, slots: &mut [Slot]) -> ! {
+    for sl in slots.iter().filter(|sl| sl.pid > 0) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(sl.pid, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + Duration::from_millis(2800);
+    while slots.iter().any(|sl| sl.pid > 0) {
+        let mut status: c_int = 0;
+        // SAFETY: reaping our own children.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid > 0 {
+            if let Some(sl) = slots.iter_mut().find(|sl| sl.pid == pid) {
+                host_log(LogLevel::Info, &format!(
+                    "RWSGI0104: Daemon process '{}' (pid {pid}) has died (exit status or signal {}); Apache is stopping.",
+                    reg.groups[sl.group].opts.name, how(status)
+                ));
+                sl.pid = 0;
+            }
+            continue;
+        }
+        if pid < 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            for sl in slots.iter().filter(|sl| sl.pid > 0) {
+                // SAFETY: as above.
+                unsafe { libc::kill(sl.pid, libc::SIGKILL) };
+            }
+            // SAFETY: reap what was killed, without blocking on anything else.
+            while unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) } > 0 {}
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: leaving without running Apache's exit code.
+    unsafe { libc::_exit(0) }
+}
+
+/// Reads exactly `buf.len()` bytes. `false` on EOF or error.
+unsafe fn read_full(fd: c_int, buf: &mut [u8]) -> bool {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: reading into the unfilled rest of `buf`.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr() as *mut _, buf.len() - got) };
+        if n > 0 {
+            got += n as usize;
+        } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// Overwrites a secret so the compiler cannot drop the stores as dead.
+pub fn wipe(b: &mut [u8]) {
+    for x in b.iter_mut() {
+        // SAFETY: a valid, exclusive pointer into `b`.
+        unsafe { std::ptr::write_volatile(x, 0) };
+    }
+}
