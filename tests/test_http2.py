@@ -29,20 +29,68 @@ FILES = {
     "h2d.bin": random.Random(4).randbytes(4 * MiB - 5),
 }
 
+# Serves every request of a file from one descriptor opened once per process, through a
+# file-like that reads with pread() and never closes it (a cache of open files, say): the file
+# offset of that descriptor is shared by every request in flight.
+SHARED_APP = """
+import os
+from urllib.parse import parse_qs
+
+FDS = {}
+
+
+class SharedFd:
+    def __init__(self, fd, off):
+        self.fd, self.off = fd, off
+
+    def fileno(self):
+        return self.fd
+
+    def tell(self):
+        return self.off
+
+    def seek(self, pos, whence=0):
+        self.off = pos
+        return pos
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            n = os.fstat(self.fd).st_size
+        data = os.pread(self.fd, n, self.off)
+        self.off += len(data)
+        return data
+
+
+def application(environ, start_response):
+    q = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    name = os.path.join(os.path.dirname(environ["SCRIPT_FILENAME"]), q["name"])
+    if name not in FDS:
+        fd = os.open(name, os.O_RDONLY)
+        if FDS.setdefault(name, fd) != fd:
+            os.close(fd)
+    headers = [("Content-Type", "application/octet-stream")]
+    if "cl" in q:
+        headers.append(("Content-Length", q["cl"]))
+    start_response("200 OK", headers)
+    return environ["wsgi.file_wrapper"](SharedFd(FDS[name], int(q.get("offset", "0"))), 65536)
+"""
+
 CONF = """
 LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so
 Protocols h2c http/1.1
 H2CopyFiles Off
 WSGIScriptAlias /r @APPS@/response.wsgi
+WSGIScriptAlias /shared @APPS@/h2shared.wsgi
 """
 
-srv = serve("http2", CONF, files={f"apps/{k}": v for k, v in FILES.items()})
+srv = serve("http2", CONF, files={**{f"apps/{k}": v for k, v in FILES.items()},
+                                  "apps/h2shared.wsgi": SHARED_APP})
 
 CONNECTIONS = 8
 STREAMS = 20  # per connection, all opened at once (Apache allows 100 by default)
 
 
-def cases(n, seed):
+def cases(n, seed, prefix="/r/file"):
     """`n` (path, expected body) pairs: whole files, offsets, app Content-Length shorter than
     the file, and both together, over the four files in a shuffled order."""
     rnd = random.Random(seed)
@@ -52,17 +100,17 @@ def cases(n, seed):
         data = FILES[name]
         kind = i % 4
         if kind == 0:
-            out.append((f"/r/file?name={name}", data))
+            out.append((f"{prefix}?name={name}", data))
         elif kind == 1:
             off = rnd.randrange(1, len(data) // 2)
-            out.append((f"/r/file?name={name}&offset={off}", data[off:]))
+            out.append((f"{prefix}?name={name}&offset={off}", data[off:]))
         elif kind == 2:
             cl = rnd.randrange(1, len(data) - 1)
-            out.append((f"/r/file?name={name}&cl={cl}", data[:cl]))
+            out.append((f"{prefix}?name={name}&cl={cl}", data[:cl]))
         else:
             off = rnd.randrange(1, len(data) // 2)
             cl = rnd.randrange(1, len(data) - off)
-            out.append((f"/r/file?name={name}&offset={off}&cl={cl}", data[off:off + cl]))
+            out.append((f"{prefix}?name={name}&offset={off}&cl={cl}", data[off:off + cl]))
     rnd.shuffle(out)
     return out
 
@@ -194,6 +242,16 @@ def test_h2_file_wrapper_repeated_rounds(srv):
             check(res, job, f"HTTP/2 round {rnd}")
 
 
+@pytest.mark.slow
+def test_h2_file_wrapper_shared_descriptor(srv):
+    """8 h2c connections x 20 streams served from one descriptor per file that the app keeps
+    open: each file bucket needs a file offset of its own (a dup() would share the app's)."""
+    jobs = [cases(STREAMS, seed=500 + c, prefix="/shared") for c in range(CONNECTIONS)]
+    results = run_parallel(lambda job: h2_get_all(srv.port, [p for p, _ in job]), jobs)
+    for job, res in zip(jobs, results):
+        check(res, job, "HTTP/2 shared-descriptor")
+
+
 class H1Result(H2Result):
     pass
 
@@ -222,9 +280,10 @@ def h1_get_all(port, paths, timeout=60):
 
 
 @pytest.mark.slow
-def test_http11_file_wrapper_concurrent_connections(srv):
+@pytest.mark.parametrize("prefix", ["/r/file", "/shared"])
+def test_http11_file_wrapper_concurrent_connections(srv, prefix):
     """Comparison: 8 HTTP/1.1 keep-alive connections x 20 requests, same mix and checks."""
-    jobs = [cases(STREAMS, seed=1000 + c) for c in range(CONNECTIONS)]
+    jobs = [cases(STREAMS, seed=1000 + c, prefix=prefix) for c in range(CONNECTIONS)]
     results = run_parallel(lambda job: h1_get_all(srv.port, [p for p, _ in job]), jobs)
     for job, res in zip(jobs, results):
         check(res, job, "HTTP/1.1")
