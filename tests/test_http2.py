@@ -61,9 +61,30 @@ class SharedFd:
         return data
 
 
+def locked_copy(environ, name):
+    # A copy of `name` opened and then made unopenable (mode 0, unlinked): the module cannot
+    # reopen it through /proc/self/fd and must fall back to copying.
+    state = os.path.join(os.path.dirname(os.path.dirname(environ["SCRIPT_FILENAME"])), "state")
+    path = os.path.join(state, "locked-%d-%d" % (os.getpid(), id(environ)))
+    with open(name, "rb") as src, open(path, "wb") as dst:
+        dst.write(src.read())
+    f = open(path, "rb")
+    os.chmod(path, 0)
+    os.unlink(path)
+    return f
+
+
 def application(environ, start_response):
     q = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     name = os.path.join(os.path.dirname(environ["SCRIPT_FILENAME"]), q["name"])
+    if "locked" in q:
+        f = locked_copy(environ, name)
+        f.seek(int(q.get("offset", "0")))
+        headers = [("Content-Type", "application/octet-stream")]
+        if "cl" in q:
+            headers.append(("Content-Length", q["cl"]))
+        start_response("200 OK", headers)
+        return environ["wsgi.file_wrapper"](f, 65536)
     if name not in FDS:
         fd = os.open(name, os.O_RDONLY)
         if FDS.setdefault(name, fd) != fd:
@@ -92,25 +113,28 @@ STREAMS = 20  # per connection, all opened at once (Apache allows 100 by default
 
 def cases(n, seed, prefix="/r/file"):
     """`n` (path, expected body) pairs: whole files, offsets, app Content-Length shorter than
-    the file, and both together, over the four files in a shuffled order."""
+    the file, and both together, over the four files in a shuffled order. `prefix` ends with
+    the path or with "&" (then it already holds the start of the query)."""
     rnd = random.Random(seed)
+    if not prefix.endswith("&"):
+        prefix += "?"
     out = []
     for i in range(n):
         name = rnd.choice(sorted(FILES))
         data = FILES[name]
         kind = i % 4
         if kind == 0:
-            out.append((f"{prefix}?name={name}", data))
+            out.append((f"{prefix}name={name}", data))
         elif kind == 1:
             off = rnd.randrange(1, len(data) // 2)
-            out.append((f"{prefix}?name={name}&offset={off}", data[off:]))
+            out.append((f"{prefix}name={name}&offset={off}", data[off:]))
         elif kind == 2:
             cl = rnd.randrange(1, len(data) - 1)
-            out.append((f"{prefix}?name={name}&cl={cl}", data[:cl]))
+            out.append((f"{prefix}name={name}&cl={cl}", data[:cl]))
         else:
             off = rnd.randrange(1, len(data) // 2)
             cl = rnd.randrange(1, len(data) - off)
-            out.append((f"{prefix}?name={name}&offset={off}&cl={cl}", data[off:off + cl]))
+            out.append((f"{prefix}name={name}&offset={off}&cl={cl}", data[off:off + cl]))
     rnd.shuffle(out)
     return out
 
@@ -252,6 +276,15 @@ def test_h2_file_wrapper_shared_descriptor(srv):
         check(res, job, "HTTP/2 shared-descriptor")
 
 
+def test_h2_file_wrapper_unopenable_file_is_copied(srv):
+    """A file the module cannot reopen (mode 0, unlinked after the app opened it) still goes out
+    whole over HTTP/2: copied through read() instead of a file bucket. 2 x 8 streams."""
+    jobs = [cases(8, seed=700 + c, prefix="/shared?locked=1&") for c in range(2)]
+    results = run_parallel(lambda job: h2_get_all(srv.port, [p for p, _ in job]), jobs)
+    for job, res in zip(jobs, results):
+        check(res, job, "HTTP/2 unopenable-file")
+
+
 class H1Result(H2Result):
     pass
 
@@ -280,7 +313,7 @@ def h1_get_all(port, paths, timeout=60):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prefix", ["/r/file", "/shared"])
+@pytest.mark.parametrize("prefix", ["/r/file", "/shared", "/shared?locked=1&"])
 def test_http11_file_wrapper_concurrent_connections(srv, prefix):
     """Comparison: 8 HTTP/1.1 keep-alive connections x 20 requests, same mix and checks."""
     jobs = [cases(STREAMS, seed=1000 + c, prefix=prefix) for c in range(CONNECTIONS)]

@@ -39,6 +39,8 @@ impl ApacheIo {
 /// another thread after the handler returned, races neither with the app's seek() after the
 /// send nor with other requests served from the same descriptor. `None` when /proc is missing,
 /// the file may no longer be opened (mode changed) or it is not the same regular file.
+/// Under HTTP/1 too: Apache reads a file bucket that it neither sends with sendfile nor maps
+/// with lseek+read, so requests in other threads sharing one descriptor got each other's bytes.
 fn private_fd(fd: RawFd) -> Option<OwnedFd> {
     let path = CString::new(format!("/proc/self/fd/{fd}")).ok()?;
     // SAFETY: `path` is a NUL-terminated string; a descriptor returned by open() is ours alone.
@@ -50,17 +52,6 @@ fn private_fd(fd: RawFd) -> Option<OwnedFd> {
     let own = unsafe { OwnedFd::from_raw_fd(new) };
     let (a, b) = (file_id(fd)?, file_id(own.as_raw_fd())?);
     (a == b).then_some(own)
-}
-
-/// A dup() of `fd` (same file offset as the app's): only for HTTP/1 connections, where the
-/// FLUSH bucket makes the core output filter send the file before ap_pass_brigade returns, so
-/// nothing reads through it after the app's next seek.
-fn shared_dup(fd: RawFd) -> Option<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC on a descriptor the app's file object keeps open for this call;
-    // the new descriptor is ours alone.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    // SAFETY: as above, `new` is owned by nobody else.
-    (new >= 0).then(|| unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// (device, inode) of a regular file, `None` for anything else.
@@ -184,10 +175,9 @@ impl RequestIo for ApacheIo {
     /// only destroyed when the beam is, after the stream was sent or reset.
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
         let r = self.r;
-        // SAFETY: reading fields of the live request and its connection (struct contract).
-        let secondary = unsafe { !(*(*r).connection).master.is_null() };
-        let Some(own) = private_fd(fd).or_else(|| if secondary { None } else { shared_dup(fd) }) else {
-            // HTTP/2 and no private descriptor: the core copies the file through read().
+        let Some(own) = private_fd(fd) else {
+            // No descriptor of our own (a dup() would share the app's file offset): the core
+            // copies the file through read() instead.
             return Ok(false);
         };
         // SAFETY: `file` wraps `osfd`, whose ownership passes to the r->pool cleanup registered
