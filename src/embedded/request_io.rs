@@ -1,8 +1,8 @@
 //! [`RequestIo`] over an Apache request: body through the input filters, response through
 //! `ap_rwrite`/`ap_rflush`, files as APR file buckets.
-use std::ffi::{CString, c_int};
+use std::ffi::{CString, c_int, c_void};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
 
@@ -32,6 +32,45 @@ impl ApacheIo {
     pub fn new(r: *mut ffi::request_rec, sendfile: bool) -> Self {
         ApacheIo { r, body_started: false, body_expected: false, bb: std::ptr::null_mut(), sendfile }
     }
+}
+
+/// A new open file description for the regular file behind `fd` (reopened through
+/// /proc/self/fd): its own file offset, so the lseek+read of APR's file bucket, possibly on
+/// another thread after the handler returned, races neither with the app's seek() after the
+/// send nor with other requests served from the same descriptor. `None` when /proc is missing,
+/// the file may no longer be opened (mode changed) or it is not the same regular file.
+/// Under HTTP/1 too: Apache reads a file bucket that it neither sends with sendfile nor maps
+/// with lseek+read, so requests in other threads sharing one descriptor got each other's bytes.
+fn private_fd(fd: RawFd) -> Option<OwnedFd> {
+    let path = CString::new(format!("/proc/self/fd/{fd}")).ok()?;
+    // SAFETY: `path` is a NUL-terminated string; a descriptor returned by open() is ours alone.
+    let new = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) };
+    if new < 0 {
+        return None;
+    }
+    // SAFETY: `new` was just opened and is owned by nobody else.
+    let own = unsafe { OwnedFd::from_raw_fd(new) };
+    let (a, b) = (file_id(fd)?, file_id(own.as_raw_fd())?);
+    (a == b).then_some(own)
+}
+
+/// (device, inode) of a regular file, `None` for anything else.
+fn file_id(fd: RawFd) -> Option<(u64, u64)> {
+    // SAFETY: fstat writes into `st`, plain data.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is open for the duration of the call (callers hold it); `st` is valid.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+        return None;
+    }
+    Some((st.st_dev, st.st_ino))
+}
+
+/// r->pool cleanup for a descriptor handed to a file bucket: closes it when the request (and so
+/// every bucket that may still read it) is gone. Nothing here can panic.
+unsafe extern "C" fn close_fd(data: *mut c_void) -> ffi::apr_status_t {
+    // SAFETY: `data` carries the descriptor registered by send_file, closed only here, once.
+    unsafe { libc::close(data as isize as c_int) };
+    0
 }
 
 fn cstr(b: &[u8]) -> CString {
@@ -128,23 +167,38 @@ impl RequestIo for ApacheIo {
         Ok(())
     }
 
+    /// The file goes down the filter chain as an APR file bucket on a descriptor of our own,
+    /// closed by a cleanup of r->pool, never on the app's `fd`: Python closes that as soon as
+    /// the handler returns, and under mod_http2 (`H2CopyFiles Off`) the bucket is set aside into
+    /// the stream's output beam and read later by the main connection's thread, whatever FLUSH
+    /// says. r->pool lives until then: the request's EOR bucket travels behind the data and is
+    /// only destroyed when the beam is, after the stream was sent or reset.
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
         let r = self.r;
-        // SAFETY: the apr_file_t wraps `fd` without owning it (apr_os_file_put registers no
-        // cleanup); the FLUSH bucket makes the core output filter send the file bucket before
-        // ap_pass_brigade returns, so `fd` is not used after this call.
+        let Some(own) = private_fd(fd) else {
+            // No descriptor of our own (a dup() would share the app's file offset): the core
+            // copies the file through read() instead.
+            return Ok(false);
+        };
+        // SAFETY: `file` wraps `osfd`, whose ownership passes to the r->pool cleanup registered
+        // right after a successful apr_os_file_put (apr_os_file_put never closes it: it sets
+        // APR_FOPEN_NOCLEANUP); the pool outlives every read of the bucket (see above). The
+        // brigade lives in r->pool and is emptied after the pass.
         unsafe {
             let c = (*r).connection;
+            let pool = (*r).pool;
             let mut file: *mut ffi::apr_file_t = std::ptr::null_mut();
-            let mut osfd: ffi::apr_os_file_t = fd;
+            let mut osfd: ffi::apr_os_file_t = own.as_raw_fd();
             // Apache's core output filter uses sendfile only for files flagged SENDFILE_ENABLED.
             let flags = ffi::APR_FOPEN_READ | if self.sendfile { ffi::APR_FOPEN_SENDFILE_ENABLED } else { 0 };
-            if ffi::apr_os_file_put(&mut file, &mut osfd, flags as i32, (*r).pool) != 0 {
-                return Ok(false);
+            if ffi::apr_os_file_put(&mut file, &mut osfd, flags as i32, pool) != 0 {
+                return Ok(false); // `own` closes the descriptor
             }
-            let bb = ffi::apr_brigade_create((*r).pool, (*c).bucket_alloc);
+            let raw = own.into_raw_fd();
+            ffi::apr_pool_cleanup_register(pool, raw as isize as *const c_void, Some(close_fd), Some(ffi::apr_pool_cleanup_null));
+            let bb = ffi::apr_brigade_create(pool, (*c).bucket_alloc);
             if len > 0 {
-                ffi::apr_brigade_insert_file(bb, file, offset as ffi::apr_off_t, len as ffi::apr_off_t, (*r).pool);
+                ffi::apr_brigade_insert_file(bb, file, offset as ffi::apr_off_t, len as ffi::apr_off_t, pool);
             }
             ffi::wsgi_rs_brigade_insert_tail(bb, ffi::apr_bucket_flush_create((*c).bucket_alloc));
             let rv = ffi::ap_pass_brigade((*r).output_filters, bb);
