@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from daemon_util import OTHER_OPTS
+from daemon_util import OTHER_OPTS, wait_for
 from harness import IS_ROOT, Apache, free_port
 
 pytestmark = [pytest.mark.daemon,
@@ -105,8 +105,8 @@ def test_key_is_in_apache_parent_but_in_no_daemon(tls):
     pats = needles(prime)
     # Positive control: the search finds the key where mod_ssl keeps it.
     assert memory_contains(a.proc.pid, pats), "the test cannot find the key in the Apache parent"
-    daemons = a.daemon_pids()
-    assert served_by in daemons and len(daemons) == 3, daemons
+    daemons = wait_for(lambda: len(a.daemon_pids()) == 3 and a.daemon_pids(), 20, "3 daemon processes")
+    assert served_by in daemons, daemons
     for pid in daemons + [a.spawner_pid()]:
         assert not memory_contains(pid, pats), f"the site's private key is readable in process {pid}"
 
@@ -115,7 +115,7 @@ def test_daemon_descriptors_are_only_its_own(tls):
     a, _, _ = tls
     sockets = unix_socket_inodes()
     seen_paths = set()
-    for pid in a.daemon_pids():
+    for pid in wait_for(lambda: len(a.daemon_pids()) == 3 and a.daemon_pids(), 20, "3 daemons"):
         fds = {}
         for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
