@@ -114,7 +114,11 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
         std::panic::set_hook(Box::new(|info| host_log(LogLevel::Error, &format!("RWSGI0040: internal error (panic): {info}"))));
         // SAFETY: s is the main server, configured; the registry belongs to this generation.
         let cfg = unsafe { server_config(s) };
+        // SAFETY: resetting SIGCHLD (no memory preconditions); the registry and its descriptors
+        // belong to this generation and this process.
         unsafe {
+            // The parent's SIGCHLD wake-up (daemon::supervisor) is not for Apache children.
+            libc::signal(libc::SIGCHLD, libc::SIG_DFL);
             let reg = registry((*(*s).process).pconf);
             // Apache children talk to daemons by path; they need no listening socket.
             for g in &reg.groups {
