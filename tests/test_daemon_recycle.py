@@ -19,9 +19,9 @@ from harness import Apache
 
 pytestmark = pytest.mark.daemon
 
-# Processes to recycle per group (the 2-core reference machine does about 40 a second).
-RECYCLES = int(os.environ.get("WSGI_RS_RECYCLES", "1500"))
-MIN_RECYCLES = int(os.environ.get("WSGI_RS_MIN_RECYCLES", str(RECYCLES * 2 // 3)))
+# Processes to recycle per group (a 2-core machine recycles about 25 a second).
+RECYCLES = int(os.environ.get("WSGI_RS_RECYCLES", "1000"))
+MIN_RECYCLES = int(os.environ.get("WSGI_RS_MIN_RECYCLES", str(RECYCLES // 2)))
 TIME_LIMIT = float(os.environ.get("WSGI_RS_RECYCLE_SECONDS", "55"))
 CLIENTS = 8
 
