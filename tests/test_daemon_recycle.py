@@ -9,12 +9,15 @@ The numbers (processes recycled, requests, seconds) are printed (`-s`) and bound
 stops at RECYCLES processes started or after TIME_LIMIT seconds, and requires MIN_RECYCLES."""
 import os
 import re
+import select
+import socket
 import threading
 import time
 
 import pytest
 
 from client import http_request
+from daemon_util import APACHE_UID, socket_files
 from harness import Apache
 
 pytestmark = pytest.mark.daemon
@@ -142,9 +145,109 @@ def test_recycling_under_load_loses_nothing(srv, group):
     assert not h.bad, (f"{len(h.bad)} of {requests} requests failed; first: {h.bad[:10]}\n"
                        + "\n".join(relay_errors[:10]))
     assert not relay_errors, "\n".join(relay_errors[:10])
+    # No request had to be resent either (RWSGI0125 would hide a dropped connection).
+    assert "RWSGI0125" not in log, [l for l in log.splitlines() if "RWSGI0125" in l][:5]
     assert recycled >= MIN_RECYCLES, f"only {recycled} processes recycled in {elapsed:.1f} s"
     assert not re.search(r"RWSGI0106", log), "a recycled process stopped with requests running"
     # 5xx in the access log too (the clients saw none, but be exact).
     access = open(os.path.join(srv.root, "logs", "access_log")).read()
     assert not re.search(r'" 5\d\d ', access), [l for l in access.splitlines()
                                                if re.search(r'" 5\d\d ', l)][:5]
+
+
+# ----- the Apache child's resend rule (RWSGI0125), with a stand-in at the socket path ------------
+
+def _pipe(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class StandIn:
+    """Listens at a group's socket path (the real socket moved aside: the daemons keep their
+    listening descriptor). The first connection gets `first(conn)`, every later one is relayed
+    to the real socket."""
+
+    def __init__(self, path, first):
+        self.path, self.real, self.first = path, path + ".real", first
+        self.connections = 0
+        os.rename(path, self.real)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        os.chown(path, APACHE_UID, -1)
+        os.chmod(path, 0o600)
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            self.connections += 1
+            if self.connections == 1:
+                self.first(conn)
+                continue
+            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            up.connect(self.real)
+            threading.Thread(target=_pipe, args=(conn, up), daemon=True).start()
+            threading.Thread(target=_pipe, args=(up, conn), daemon=True).start()
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join(5)
+        self.sock.close()
+        os.unlink(self.path)
+        os.rename(self.real, self.path)
+
+
+def close_unread(conn):
+    """Close once the request head is there, without reading it: the peer sees ECONNRESET."""
+    select.select([conn], [], [], 5)
+    time.sleep(0.05)
+    conn.close()
+
+
+def close_after_reading(conn):
+    """Read the request head, then close: the request might have run; never resent."""
+    select.select([conn], [], [], 5)
+    time.sleep(0.05)
+    conn.recv(1 << 20)
+    conn.close()
+
+
+@pytest.mark.parametrize("first,resent", [(close_unread, True), (close_after_reading, False)],
+                         ids=["unread-resent", "read-not-resent"])
+def test_resend_only_an_unread_request(srv, first, resent):
+    r = http_request(srv.port, "GET", "/once/warm?w", timeout=30)
+    assert check(r, "w") is None
+    path = socket_files(srv)[0]  # group index 0: 'once'
+    mark = srv.log_mark()
+    stand_in = StandIn(path, first)
+    try:
+        r = http_request(srv.port, "GET", "/once/x?resend", timeout=30)
+    finally:
+        stand_in.close()
+    log = srv.log_since(mark)
+    if resent:
+        assert check(r, "resend") is None, (r.status, r.body[:200])
+        assert stand_in.connections == 2
+        assert re.search(r"RWSGI0125: .*'once'.*without reading the request.*attempt 2 of 3", log), log
+    else:
+        assert r.status == 502, r.status
+        assert stand_in.connections == 1
+        assert "RWSGI0125" not in log and "RWSGI0111" in log, log
