@@ -48,29 +48,32 @@ fn connect(g: &DaemonGroup) -> std::io::Result<UnixStream> {
     }
 }
 
+/// How often a request the daemon provably never read is sent again (see `Relay::Unread`).
+const MAX_ATTEMPTS: u32 = 3;
+
 /// Forwards the request. Returns the handler's status.
+///
+/// Resending contract: a request is sent again (on a new connection, which any process of the
+/// group may accept, at most `MAX_ATTEMPTS` times in all) only when the daemon provably never
+/// started it, that is when it could not have decoded the request head:
+/// - writing the head failed (the daemon closed the connection before it was all sent), or
+/// - the first read failed with ECONNRESET before a single byte came back. On a Unix stream
+///   socket Linux reports ECONNRESET to the peer only when a socket is closed with unread data
+///   in its receive queue (or was never accepted). Until the daemon sends its first frame we
+///   have sent nothing but the head (the body goes only in answer to a `BodyRequest`), and a
+///   daemon runs a request only after reading its whole head: unread data means an unread head.
+///
+/// A clean EOF, a timeout or any byte from the daemon is never retried (the app may have run),
+/// and nothing was read from the client yet, so the resent request is the same request.
 ///
 /// # Safety
 /// `r` is the live request; `ap_setup_client_block` was called.
 pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'_>, meta: &mut RequestMeta) -> c_int {
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
-    let stream = match connect(g) {
-        Ok(s) => s,
-        Err(e) => {
-            rlog(r, LogLevel::Error, &format!(
-                "RWSGI0110: Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
-                // SAFETY: getuid has no preconditions.
-                unsafe { libc::getuid() }
-            ));
-            return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
-        }
-    };
     // SAFETY: reading the server's Timeout (µs) of the live request.
     let server_timeout = unsafe { (*(*r).server).timeout } / 1_000_000;
     let timeout = Duration::from_secs(g.opts.socket_timeout.unwrap_or(server_timeout.max(1) as u64).max(1));
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
     meta.queue_start_us = now_us();
     let mut out = Vec::with_capacity(4096);
     let pairs = meta.to_pairs();
@@ -80,17 +83,44 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
         pairs.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
         &mut out,
     );
-    if let Err(e) = (&stream).write_all(&out) {
-        rlog(r, LogLevel::Error, &format!("RWSGI0111: Cannot send the request to WSGI daemon process '{name}' on '{sock}': {e}"));
-        return ffi::HTTP_BAD_GATEWAY as c_int;
-    }
     // Apache worker threads are long-lived: keep one relay buffer per thread instead of
     // allocating and clearing 64 KiB for every request.
     let mut buf = RELAY_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
     if buf.len() < RELAY_PIECE {
         buf = vec![0u8; RELAY_PIECE];
     }
-    let status = relay(r, g, &stream, &mut buf, timeout);
+    let mut attempt = 1;
+    let status = loop {
+        let stream = match connect(g) {
+            Ok(s) => s,
+            Err(e) => {
+                rlog(r, LogLevel::Error, &format!(
+                    "RWSGI0110: Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
+                    // SAFETY: getuid has no preconditions.
+                    unsafe { libc::getuid() }
+                ));
+                break ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+            }
+        };
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        let unread = match (&stream).write_all(&out) {
+            Err(e) if attempt >= MAX_ATTEMPTS || !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
+                rlog(r, LogLevel::Error, &format!("RWSGI0111: Cannot send the request to WSGI daemon process '{name}' on '{sock}': {e}"));
+                break ffi::HTTP_BAD_GATEWAY as c_int;
+            }
+            Err(e) => e,
+            Ok(()) => match relay(r, g, &stream, &mut buf, timeout, attempt < MAX_ATTEMPTS) {
+                Relay::Done(status) => break status,
+                Relay::Unread(e) => e,
+            },
+        };
+        rlog(r, LogLevel::Warning, &format!(
+            "RWSGI0125: WSGI daemon process '{name}' on '{sock}' closed the connection without reading the request ({unread}); it did not run, sending it again (attempt {} of {MAX_ATTEMPTS}).",
+            attempt + 1
+        ));
+        attempt += 1;
+    };
     RELAY_BUF.with(|b| *b.borrow_mut() = buf);
     status
 }
@@ -99,8 +129,30 @@ thread_local! {
     static RELAY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// How a conversation with the daemon ended.
+enum Relay {
+    /// The handler's status.
+    Done(c_int),
+    /// The daemon closed the connection without reading the whole request head (ECONNRESET
+    /// before any byte from it): the request did not run and may be sent again.
+    Unread(std::io::Error),
+}
+
 /// The conversation after the request head: answers body requests, relays the response.
-fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &mut [u8], timeout: Duration) -> c_int {
+/// `may_resend`: report an unread request as `Relay::Unread` instead of answering 502.
+fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &mut [u8], timeout: Duration, may_resend: bool) -> Relay {
+    let mut unread = None;
+    let status = relay_frames(r, g, stream, buf, timeout, may_resend.then_some(&mut unread));
+    match unread {
+        Some(e) => Relay::Unread(e),
+        None => Relay::Done(status),
+    }
+}
+
+/// `unread`: where to put the error when the daemon reset the connection before sending any
+/// byte (then the returned status means nothing); `None`: answer 502 as for any lost daemon.
+fn relay_frames(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &mut [u8], timeout: Duration, mut unread: Option<&mut Option<std::io::Error>>) -> c_int {
+    let mut first_frame = true;
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
     let mut io = ApacheIo::new(r, false);
@@ -139,6 +191,12 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
             Ok(())
         }) {
             Ok(f) => f,
+            Err(Broken::Reset(e)) if first_frame && unread.is_some() => {
+                if let Some(u) = unread.take() {
+                    *u = Some(e);
+                }
+                return ffi::HTTP_BAD_GATEWAY as c_int;
+            }
             Err(Broken::ClientGone) => {
                 rlog(r, LogLevel::Info, &format!("RWSGI0041: Client closed the connection while a response from daemon process '{name}' was sent."));
                 return ffi::OK as c_int;
@@ -147,7 +205,7 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
                 rlog(r, LogLevel::Error, &format!("RWSGI0116: Timeout when reading the response from WSGI daemon process '{name}' on '{sock}' (socket-timeout {} s).", timeout.as_secs()));
                 return broken(head_sent, ffi::HTTP_GATEWAY_TIME_OUT as c_int);
             }
-            Err(Broken::Io(e)) => {
+            Err(Broken::Io(e) | Broken::Reset(e)) => {
                 rlog(r, LogLevel::Error, &format!("RWSGI0111: Error reading the response from WSGI daemon process '{name}' on '{sock}': {e}"));
                 return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
             }
@@ -156,6 +214,7 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
                 return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
             }
         };
+        first_frame = false;
         match frame {
             // A response chunk was relayed piece by piece inside read_frame.
             Some(None) => {}
@@ -255,6 +314,8 @@ enum Broken {
     ClientGone,
     Timeout,
     Io(std::io::Error),
+    /// ECONNRESET at the start of a frame (no byte of it received).
+    Reset(std::io::Error),
     Protocol(String),
 }
 
@@ -281,6 +342,7 @@ fn read_frame(
             Ok(0) => return Err(Broken::Io(std::io::ErrorKind::UnexpectedEof.into())),
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if got == 0 && e.kind() == std::io::ErrorKind::ConnectionReset => return Err(Broken::Reset(e)),
             Err(e) => return Err(io_broken(e)),
         }
     }

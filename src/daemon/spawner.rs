@@ -155,9 +155,11 @@ unsafe fn run(desc: &str, pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) 
     }
     wipe(&mut tokens);
     set_title("(wsgi-rs:spawner)");
-    // SAFETY: installing async-signal-safe handlers (they store to an atomic) in this
-    // single-threaded process; SIGHUP/SIGUSR1 (prefork sends them to the process group on
-    // restarts) are the parent's business, which stops us through SIGTERM.
+    // SAFETY: signal dispositions and mask of this single-threaded process. SIGTERM, SIGINT
+    // and SIGCHLD are blocked and taken with sigtimedwait (supervise), so a daemon that exits
+    // is replaced at once; daemon processes unblock them (child::reset_signals). SIGHUP/SIGUSR1
+    // (prefork sends them to the process group on restarts) are the parent's business, which
+    // stops us through SIGTERM.
     unsafe {
         let h = on_term as *const () as libc::sighandler_t;
         libc::signal(libc::SIGTERM, h);
@@ -165,6 +167,7 @@ unsafe fn run(desc: &str, pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) 
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
         libc::signal(libc::SIGUSR1, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        libc::sigprocmask(libc::SIG_BLOCK, &waited_signals(), std::ptr::null_mut());
     }
     let mut slots: Vec<Slot> = Vec::new();
     for (gi, g) in reg.groups.iter().enumerate() {
@@ -214,9 +217,29 @@ fn how(status: c_int) -> c_int {
     if libc::WIFSIGNALED(status) { libc::WTERMSIG(status) } else { libc::WEXITSTATUS(status) }
 }
 
+/// The signals the spawner waits for instead of handling them.
+fn waited_signals() -> libc::sigset_t {
+    // SAFETY: building a signal set in a local variable.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT] {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
 unsafe fn supervise(reg: &mut Registry, slots: &mut [Slot], s: *mut ffi::server_rec, parent: i32) -> ! {
+    let set = waited_signals();
     loop {
-        std::thread::sleep(Duration::from_millis(100));
+        // Sleep until a child exits, we are told to stop, or 100 ms pass (parent check).
+        let ts = libc::timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+        // SAFETY: waiting for blocked signals with valid pointers.
+        let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
+        if sig == libc::SIGTERM || sig == libc::SIGINT {
+            STOP.store(true, Ordering::Release);
+        }
         // SAFETY: getppid has no preconditions.
         if STOP.load(Ordering::Acquire) || unsafe { libc::getppid() } != parent {
             // SAFETY: as in run.

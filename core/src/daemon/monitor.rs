@@ -93,7 +93,7 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
     let ppid = cfg.parent_pid;
     let mut stuck = 0usize;
     let reason = loop {
-        std::thread::sleep(Duration::from_millis(100));
+        state.wait(Duration::from_millis(100));
         let now = now_us();
         if SIGNALLED.load(Ordering::Acquire) {
             break ShutdownReason::Signal;
@@ -143,7 +143,9 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
             }
         }
     };
-    state.stopping.store(true, Ordering::Release);
+    // No thread accepts from here on; one that already did (or is about to, having counted
+    // itself in `active` first) is waited for below. See `server::worker`.
+    state.stopping.store(true, Ordering::SeqCst);
     if reason != ShutdownReason::Deadlock {
         // With the GIL wedged the probe is stuck inside attach: leave it alone (no
         // finalisation follows a deadlock anyway, see the graceful wait below).
@@ -161,7 +163,7 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
     };
     let deadline = now_us() + grace;
     loop {
-        let busy = state.active.load(Ordering::Acquire).saturating_sub(stuck);
+        let busy = state.active.load(Ordering::SeqCst).saturating_sub(stuck);
         if busy == 0 {
             // After a deadlock the GIL cannot be had: never try to finalise.
             return (reason, stuck == 0 && reason != ShutdownReason::Deadlock);
@@ -173,6 +175,6 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
             ));
             return (reason, false);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        state.wait(Duration::from_millis(50));
     }
 }

@@ -119,22 +119,33 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
     monitor(&cfg, &state)
 }
 
+/// The accept loop. A connection, once accepted, is always served: the thread counts itself in
+/// `active` *before* accepting and then checks `stopping`, while the monitor sets `stopping`
+/// and only then waits for `active` to drop to 0 (both sequentially consistent). So either this
+/// thread sees `stopping` and accepts nothing, or the monitor sees it busy and waits for its
+/// request before announcing the end or finalising Python. Connections not accepted stay
+/// queued in the group's shared backlog for the other processes (and the replacement).
 fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
     while !state.stopping() {
         let mut pfd = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
         // SAFETY: polling one descriptor we own for up to 500 ms.
         let n = unsafe { libc::poll(&mut pfd, 1, 500) };
-        if n <= 0 || state.stopping() {
+        if n <= 0 {
             continue;
+        }
+        state.active.fetch_add(1, Ordering::SeqCst);
+        if state.stopping() {
+            release(state);
+            return;
         }
         // SAFETY: accept4 on the listening socket; the result is a new descriptor we own.
         let fd = unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
         if fd < 0 {
+            release(state);
             continue; // another thread or process took it
         }
         // SAFETY: `fd` is a fresh connected socket owned by nobody else.
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
-        state.active.fetch_add(1, Ordering::AcqRel);
         let slot = &state.slots[index];
         slot.start_us.store(now_us(), Ordering::Release);
         state.last_activity_us.store(now_us(), Ordering::Release);
@@ -146,12 +157,23 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
             // The monitor already answered for us and counts us as stuck: stop serving.
             return;
         }
-        state.active.fetch_sub(1, Ordering::AcqRel);
         let served = state.served.fetch_add(1, Ordering::AcqRel) + 1;
         if cfg.maximum_requests > 0 && served >= cfg.maximum_requests {
-            // The monitor notices and recycles the process; stop taking new work here.
-            return;
+            // Stop accepting in every thread now (requests already accepted finish); the
+            // monitor, woken, announces the shutdown and waits for them.
+            state.stopping.store(true, Ordering::SeqCst);
+            state.wake();
         }
+        release(state);
+    }
+}
+
+/// Ends a worker's claim on `active` (a request, or a reservation for `accept`); the monitor of
+/// a stopping process is woken to see whether it was the last.
+fn release(state: &State) {
+    state.active.fetch_sub(1, Ordering::SeqCst);
+    if state.stopping() {
+        state.wake();
     }
 }
 

@@ -3,8 +3,8 @@ use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
@@ -35,6 +35,10 @@ pub struct State {
     pub internal_error: AtomicBool,
     /// Modification stamps of scripts at first use in this process.
     pub script_stamps: Mutex<HashMap<PathBuf, (i64, i64)>>,
+    /// Wakes the monitor early (a recycling condition was reached, or the last request of a
+    /// stopping process finished): `true` while a wake-up is pending.
+    wake_pending: Mutex<bool>,
+    wake_cv: Condvar,
 }
 
 impl State {
@@ -50,10 +54,27 @@ impl State {
             script_changed: AtomicBool::new(false),
             internal_error: AtomicBool::new(false),
             script_stamps: Mutex::new(HashMap::new()),
+            wake_pending: Mutex::new(false),
+            wake_cv: Condvar::new(),
         })
     }
 
     pub fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Wakes the monitor if it is waiting in `wait` (or makes its next wait return at once).
+    pub fn wake(&self) {
+        *self.wake_pending.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake_cv.notify_all();
+    }
+
+    /// The monitor's pause between checks: returns after `d`, or earlier on `wake`.
+    pub fn wait(&self, d: Duration) {
+        let mut pending = self.wake_pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !*pending {
+            pending = self.wake_cv.wait_timeout(pending, d).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        *pending = false;
     }
 }
