@@ -27,6 +27,8 @@ fn install_signals() {
         let h = on_term as *const () as libc::sighandler_t;
         libc::signal(libc::SIGTERM, h);
         libc::signal(libc::SIGINT, h);
+        // Prefork signals its whole process group on restarts (SIGHUP): stop like on SIGTERM.
+        libc::signal(libc::SIGHUP, h);
         libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
