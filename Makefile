@@ -35,6 +35,7 @@ test-integration: build venv
 	MOD_WSGI_RS_SO=$(abspath $(SO)) WSGI_RS_VENV=$(WSGI_RS_VENV) \
 	  $(WSGI_RS_VENV)/bin/python -m pytest -p no:cacheprovider tests/ -q -ra
 	WSGI_RS_MODE=daemon MOD_WSGI_RS_SO=$(abspath $(SO)) WSGI_RS_VENV=$(WSGI_RS_VENV) $(WSGI_RS_VENV)/bin/python -m pytest -p no:cacheprovider tests/ -q -ra -m "not embedded_only and not daemon"
+	WSGI_RS_MPM=prefork MOD_WSGI_RS_SO=$(abspath $(SO)) WSGI_RS_VENV=$(WSGI_RS_VENV) $(WSGI_RS_VENV)/bin/python -m pytest -p no:cacheprovider tests/ -q -ra -m "not daemon and not event_only"
 	@if [ "$$(id -u)" = 0 ] && [ -x tests/run-unprivileged.sh ]; then \
 	  MOD_WSGI_RS_SO=$(abspath $(SO)) WSGI_RS_VENV=$(WSGI_RS_VENV) tests/run-unprivileged.sh; fi
 

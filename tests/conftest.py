@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import CRASH_RE, DAEMON, Apache  # noqa: E402
+from harness import CRASH_RE, DAEMON, MPM, PREFORK, Apache  # noqa: E402
 
 
 def pytest_configure(config):
@@ -19,19 +19,26 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "daemon: a daemon-mode test with its own WSGIDaemonProcess configuration "
         "(test_daemon_*.py); runs in the default pass, skipped when WSGI_RS_MODE=daemon")
+    config.addinivalue_line(
+        "markers", "event_only(reason): needs the event MPM (threads in one child) or does not "
+        "depend on the MPM at all; skipped when WSGI_RS_MPM=prefork")
 
 
 def pytest_report_header(config):
-    return f"mod_wsgi_rs mode: {'daemon (WSGI_RS_MODE=daemon)' if DAEMON else 'embedded'}"
+    return (f"mod_wsgi_rs mode: {'daemon (WSGI_RS_MODE=daemon)' if DAEMON else 'embedded'}, "
+            f"MPM {MPM}")
 
 
 def pytest_collection_modifyitems(config, items):
-    if not DAEMON:
-        return
-    skip = pytest.mark.skip(reason="WSGI_RS_MODE=daemon: embedded-only or own daemon config")
     for item in items:
-        if item.get_closest_marker("embedded_only") or item.get_closest_marker("daemon"):
-            item.add_marker(skip)
+        if DAEMON and (item.get_closest_marker("embedded_only")
+                       or item.get_closest_marker("daemon")):
+            item.add_marker(pytest.mark.skip(
+                reason="WSGI_RS_MODE=daemon: embedded-only or own daemon config"))
+        m = item.get_closest_marker("event_only")
+        if PREFORK and m:
+            why = m.kwargs.get("reason") or (m.args[0] if m.args else "event MPM only")
+            item.add_marker(pytest.mark.skip(reason=f"WSGI_RS_MPM=prefork: {why}"))
 
 
 @pytest.hookimpl(hookwrapper=True)

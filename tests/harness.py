@@ -36,8 +36,36 @@ if MODE not in ("embedded", "daemon"):
 DAEMON = MODE == "daemon"
 DAEMON_GROUP = "wsgitest"
 
+# WSGI_RS_MPM=prefork: every Apache of the suite runs the prefork MPM (single-threaded children,
+# several of them) instead of event (one child with 25 threads). Tests marked `event_only` are
+# skipped then; `make test-integration` runs the embedded tests a second time this way.
+MPM = os.environ.get("WSGI_RS_MPM", "event").strip().lower() or "event"
+if MPM not in ("event", "prefork"):
+    raise SystemExit(f"WSGI_RS_MPM must be 'event' or 'prefork', not {MPM!r}")
+PREFORK = MPM == "prefork"
+
+# Worker settings per MPM. prefork: 5 children at start (the 2-core test machine pays one Python
+# start-up per child) and up to 25, like event's 25 threads, for the tests that run requests in
+# parallel; idle children above 10 are reaped.
+MPM_CONF = {
+    "event": """\
+StartServers 1
+ServerLimit 1
+ThreadLimit 25
+ThreadsPerChild 25
+MaxRequestWorkers 25
+MinSpareThreads 5
+MaxSpareThreads 25""",
+    "prefork": """\
+StartServers 5
+MinSpareServers 5
+MaxSpareServers 10
+ServerLimit 25
+MaxRequestWorkers 25""",
+}
+
 STD_MODULES = [
-    "mpm_event", "authz_core", "authz_host", "mime", "env", "setenvif", "headers", "filter",
+    f"mpm_{MPM}", "authz_core", "authz_host", "mime", "env", "setenvif", "headers", "filter",
     "deflate", "auth_basic", "authn_core", "authn_file", "authz_user", "alias", "dir",
 ]
 
@@ -94,13 +122,7 @@ TypesConfig /etc/mime.types
 Timeout 30
 KeepAlive On
 KeepAliveTimeout 5
-StartServers 1
-ServerLimit 1
-ThreadLimit 25
-ThreadsPerChild 25
-MaxRequestWorkers 25
-MinSpareThreads 5
-MaxSpareThreads 25
+@MPMCONF@
 DocumentRoot "@ROOT@/htdocs"
 <Directory />
     Options None
@@ -196,7 +218,8 @@ class Apache:
             f'LoadModule {m}_module "{MODULES_DIR}/mod_{m}.so"' for m in STD_MODULES + self.extra_modules)
         user = f"User {RUN_USER}\nGroup {RUN_USER}" if IS_ROOT else ""
         text = (BASE_CONF.replace("@MODULES@", mods).replace("@USER@", user)
-                .replace("@MODNAME@", MODULE_NAME).replace("@LOGLEVEL@", self.loglevel))
+                .replace("@MODNAME@", MODULE_NAME).replace("@LOGLEVEL@", self.loglevel)
+                .replace("@MPMCONF@", MPM_CONF[MPM]))
         if DAEMON:
             text += daemon_lines(snippet)
         text += "\n# ---- test snippet ----\n" + snippet + "\n"

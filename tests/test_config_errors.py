@@ -8,7 +8,10 @@ import pytest
 
 from harness import configtest
 
-pytestmark = pytest.mark.embedded_only  # configtest only: nothing to run in daemon mode
+pytestmark = [
+    pytest.mark.embedded_only,  # configtest only: nothing to run in daemon mode
+    pytest.mark.event_only(reason="configtest only, the same under every MPM"),
+]
 
 PER_DIR = """
     WSGIApplicationGroup %{GLOBAL}

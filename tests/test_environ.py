@@ -7,7 +7,7 @@ import pytest
 
 from client import build_request, connect, parse_response, recv_all
 from codes import code
-from harness import APACHE_BIN, DAEMON, DAEMON_GROUP, serve
+from harness import APACHE_BIN, DAEMON, DAEMON_GROUP, PREFORK, serve
 
 CONF = """
 WSGIScriptAlias /app @APPS@/environ.wsgi
@@ -96,7 +96,7 @@ def test_wsgi_keys(srv):
     e = env(srv, "/app/x")
     assert e["wsgi.version"] == [1, 0]
     assert e["wsgi.url_scheme"] == "http"
-    assert e["wsgi.multithread"] is True  # event MPM, 25 threads
+    assert e["wsgi.multithread"] is (DAEMON or not PREFORK)  # event: 25 threads; prefork: 1
     assert isinstance(e["wsgi.multiprocess"], bool)
     assert e["wsgi.run_once"] is False
     assert e["wsgi.input_terminated"] is True

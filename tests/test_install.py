@@ -3,6 +3,10 @@ import os
 import subprocess
 import tempfile
 
+import pytest
+
+pytestmark = pytest.mark.event_only(reason="no Apache runs: nothing depends on the MPM")
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -40,6 +40,7 @@ def test_interpreter_settings_applied(srv):
 
 
 @pytest.mark.embedded_only
+@pytest.mark.event_only(reason="configtest only, the same under every MPM")
 @pytest.mark.parametrize("line,word", [
     ("WSGIPythonHashSeed often", "WSGIPythonHashSeed"),
     ("WSGISwitchInterval -1", "WSGISwitchInterval"),
@@ -51,6 +52,7 @@ def test_bad_values_fail_configtest(line, word):
 
 
 @pytest.mark.embedded_only
+@pytest.mark.event_only(reason="configtest only, the same under every MPM")
 @pytest.mark.parametrize("line", [
     "WSGITrustedProxies 10.0.0.1",
     "WSGIHandlerScript wsgi-handler /tmp/h.wsgi",

@@ -3,13 +3,14 @@ reloading Off the loaded module stays. Module state survives between unchanged r
 
 In daemon mode (WSGI_RS_MODE=daemon) a changed script also recycles the daemon process after the
 request that saw the change (RWSGI0103 "a WSGI script changed"), so module state starts afresh
-once the replacement process serves; the tests wait for that where they count."""
+once the replacement process serves; the tests wait for that where they count. Under prefork
+(WSGI_RS_MPM=prefork) the server keeps a single child, so every request sees the same module."""
 import os
 
 import pytest
 
 from codes import code
-from harness import DAEMON, rewrite, serve
+from harness import DAEMON, PREFORK, rewrite, serve
 
 SCRIPT = '''
 VERSION = "{version}"
@@ -30,6 +31,8 @@ WSGIScriptAlias /noreload @APPS@/noreload.wsgi
     WSGIScriptReloading Off
 </Location>
 """
+if PREFORK:  # module state is per process: one child serves every request
+    CONF += "StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\nMaxRequestWorkers 1\n"
 
 srv = serve("reload", CONF, files={"apps/reload.wsgi": SCRIPT.format(version="v1"),
                                    "apps/noreload.wsgi": SCRIPT.format(version="v1")})

@@ -1,6 +1,19 @@
 //! Process life cycle hooks: version banner (post_config) and Python start/stop in each Apache
 //! child (child_init, child pool cleanup). The root parent never starts Python.
+//!
+//! Finalisation contract (WSGIDestroyInterpreter On, the default): Python is finalised, and its
+//! atexit handlers run, from the child pool's cleanup when the child exits *normally*. Under the
+//! event/worker MPMs that is every exit: the child's main thread handles SIGTERM/SIGHUP with
+//! sigwait, joins the workers and destroys the pool outside any signal handler. Under prefork
+//! (any MPM without threads) a child leaving for a graceful restart, an idle-child reap or
+//! MaxConnectionsPerChild also exits from its main loop; but SIGTERM/SIGHUP (`-k stop`,
+//! `-k restart`, the parent's shutdown) run `just_die` -> `clean_child_exit` -> pool destroy
+//! *inside the signal handler*, possibly in the middle of a request that holds the GIL (taking
+//! it again there deadlocks the child until Apache SIGKILLs it) or of malloc. So on such MPMs
+//! the two handlers are wrapped (see [`guard_exit_signals`]): while a wrapped handler runs, the
+//! cleanup does nothing and the process exits without Python's finalisation or atexit handlers.
 use std::ffi::{CString, c_int, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wsgi_rs_core::wsgi::interp::{self, InitOptions};
 use wsgi_rs_core::wsgi::{LogLevel, log};
@@ -79,7 +92,88 @@ pub unsafe extern "C" fn check_config(pconf: *mut ffi::apr_pool_t, _plog: *mut f
     })
 }
 
+/// How many SIGTERM/SIGHUP handlers (wrapped by [`guard_exit_signals`]) are running now, on any
+/// thread. Non-zero: the child pool is being destroyed from a signal handler.
+static IN_EXIT_SIGNAL: AtomicUsize = AtomicUsize::new(0);
+/// The handlers Apache installed for SIGTERM and SIGHUP before child_init (`sa_sigaction` as an
+/// address, 0 = not wrapped) and whether they take SA_SIGINFO arguments.
+static PREV_TERM: AtomicUsize = AtomicUsize::new(0);
+static PREV_HUP: AtomicUsize = AtomicUsize::new(0);
+static PREV_TERM_INFO: AtomicUsize = AtomicUsize::new(0);
+static PREV_HUP_INFO: AtomicUsize = AtomicUsize::new(0);
+
+fn prev_slots(sig: c_int) -> Option<(&'static AtomicUsize, &'static AtomicUsize)> {
+    match sig {
+        libc::SIGTERM => Some((&PREV_TERM, &PREV_TERM_INFO)),
+        libc::SIGHUP => Some((&PREV_HUP, &PREV_HUP_INFO)),
+        _ => None,
+    }
+}
+
+/// The wrapper: marks "inside an exit signal", then calls Apache's handler (prefork's
+/// `just_die`, which normally never returns). Async-signal-safe: lock-free atomics and a call,
+/// nothing that allocates, locks or can panic.
+extern "C" fn on_exit_signal(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let Some((prev, takes_info)) = prev_slots(sig) else { return };
+    let h = prev.load(Ordering::Acquire);
+    if h == 0 {
+        return;
+    }
+    IN_EXIT_SIGNAL.fetch_add(1, Ordering::SeqCst);
+    if takes_info.load(Ordering::Acquire) != 0 {
+        // SAFETY: `h` is the sa_sigaction of a handler installed with SA_SIGINFO (saved by
+        // guard_exit_signals), called with the arguments the kernel gave us.
+        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { std::mem::transmute(h) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: `h` is a plain sa_handler (not SIG_DFL/SIG_IGN, checked when saved).
+        let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(h) };
+        f(sig);
+    }
+    IN_EXIT_SIGNAL.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// On an MPM without threads (prefork, itk), wraps the SIGTERM and SIGHUP handlers the MPM set
+/// before child_init so [`finalize_python`] can tell that it runs inside one of them. A handler
+/// that is SIG_DFL/SIG_IGN is left alone (no pool cleanup runs then). An application that
+/// replaces these handlers itself (WSGIRestrictSignal Off) replaces the wrapper too.
+fn guard_exit_signals() {
+    for sig in [libc::SIGTERM, libc::SIGHUP] {
+        let Some((prev, takes_info)) = prev_slots(sig) else { continue };
+        // SAFETY: sigaction with a zeroed, then filled, struct; the process is still
+        // single-threaded (child_init), so nothing races with the swap.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            let h = old.sa_sigaction;
+            if h == libc::SIG_DFL || h == libc::SIG_IGN || h == on_exit_signal as *const () as usize {
+                continue;
+            }
+            prev.store(h, Ordering::Release);
+            takes_info.store(usize::from(old.sa_flags & libc::SA_SIGINFO != 0), Ordering::Release);
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = on_exit_signal as *const () as usize;
+            new.sa_flags = (old.sa_flags & !libc::SA_RESETHAND) | libc::SA_SIGINFO;
+            // Keep Apache's mask and also hold off the other exit signal while one runs.
+            new.sa_mask = old.sa_mask;
+            libc::sigaddset(&mut new.sa_mask, libc::SIGTERM);
+            libc::sigaddset(&mut new.sa_mask, libc::SIGHUP);
+            if libc::sigaction(sig, &new, std::ptr::null_mut()) != 0 {
+                prev.store(0, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Child pool cleanup: finalise Python, unless the pool is being destroyed from inside a
+/// SIGTERM/SIGHUP handler (prefork, see the module comment): then do nothing at all, since
+/// nothing Python does is async-signal-safe; the process exits right after.
 unsafe extern "C" fn finalize_python(_data: *mut c_void) -> ffi::apr_status_t {
+    if IN_EXIT_SIGNAL.load(Ordering::SeqCst) != 0 {
+        return 0;
+    }
     guard("child exit", (), interp::finalize);
     0
 }
@@ -138,6 +232,9 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
             Err(e) => slog(s, LogLevel::Error, &format!("RWSGI0002: Python initialisation failed in Apache child pid {}: {e}", std::process::id())),
         }
         if cfg.destroy_interpreter.unwrap_or(true) {
+            if !mpm().threaded {
+                guard_exit_signals();
+            }
             // SAFETY: registering a cleanup on the child pool; it runs in this thread at exit.
             unsafe { ffi::apr_pool_cleanup_register(pchild, std::ptr::null(), Some(finalize_python), Some(ffi::apr_pool_cleanup_null)) };
         }

@@ -1,0 +1,122 @@
+"""Embedded mode across Apache's own life cycle, under load: `-k graceful` loses no request,
+`-k stop` fails only the requests it cuts, and neither leaves a crash, a child Apache had to
+SIGKILL, or a process behind. Run under both MPMs (WSGI_RS_MPM=prefork: the children exit
+from a signal handler on stop, see src/embedded/lifecycle.rs).
+
+Contract for atexit handlers (WSGIDestroyInterpreter On, the default): a child that exits
+normally (graceful restart, idle child reaped, MaxConnectionsPerChild, any stop under event)
+finalises Python and runs them; a prefork child killed by SIGTERM/SIGHUP (`-k stop`,
+`-k restart`) exits from inside the signal handler, where Python cannot run, and skips them."""
+import glob
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from daemon_util import Load, wait_for
+from harness import APACHE_BIN, CRASH_RE, PREFORK, Apache, group_alive
+
+pytestmark = pytest.mark.embedded_only
+
+CONF = """
+WSGIScriptAlias /l @APPS@/lifecycle.wsgi
+"""
+
+# Apache had to force a child out, or gave up on it (mpm_common.c, ap_reclaim_child_processes).
+FORCED_RE = re.compile(r"AH0004[5-7]|still did not exit|could not make child process")
+
+
+def apachectl(apache, action):
+    p = subprocess.run([APACHE_BIN, "-f", apache.conf, "-k", action], env=Apache.env(),
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, (action, p.stdout, p.stderr)
+
+
+def atexit_pids(apache):
+    return {int(p.rsplit(".", 1)[1]) for p in glob.glob(os.path.join(apache.state, "atexit.*"))}
+
+
+def served_pids(load):
+    return {r[3] for r in load.records if r[3]}
+
+
+def clean_log(apache):
+    bad = [l for l in apache.error_log().splitlines() if CRASH_RE.search(l) or FORCED_RE.search(l)]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", ["/l/sleep?s=0.05", "/l/busy?s=0.05"])
+def test_graceful_under_load_loses_nothing(path):
+    """Two graceful restarts while 4 clients loop (a new connection per request): every request
+    succeeds; the old children finish their requests, finalise Python (atexit runs) and exit."""
+    with Apache("life-graceful", CONF) as a:
+        with Load(a, path, threads=4) as load:
+            time.sleep(1.0)
+            apachectl(a, "graceful")
+            time.sleep(1.5)
+            old = served_pids(load)
+            apachectl(a, "graceful")
+            time.sleep(2.0)
+        bad = load.failures()
+        assert not bad, f"{len(bad)} of {len(load.records)} requests failed: {bad[:5]}"
+        gen1 = {p for p in old if p in served_pids(load)}
+        wait_for(lambda: not [p for p in gen1 if os.path.exists(f"/proc/{p}/stat")
+                              and p in a.child_pids()], 10, "old children to exit")
+        # An old child that served requests finalised Python on its way out.
+        first = {r[3] for r in load.records[:20] if r[3]}
+        wait_for(lambda: first <= atexit_pids(a), 10,
+                 f"atexit in the first generation's children {first} (ran: {atexit_pids(a)})")
+        clean_log(a)
+
+
+@pytest.mark.parametrize("path", ["/l/sleep?s=0.3", "/l/busy?s=0.3"])
+def test_stop_under_load_is_clean(path):
+    """`-k stop` while 4 clients loop: only requests still open when the stop was issued may
+    fail; Apache exits promptly (no child needs SIGKILL) and leaves no process behind."""
+    a = Apache("life-stop", CONF)
+    try:
+        a.start()
+        with Load(a, path, threads=4, timeout=10) as load:
+            time.sleep(1.5)
+            children = set(a.child_pids())
+            t_stop = time.time()
+            apachectl(a, "stop")
+            a.proc.wait(timeout=20)
+            took = time.time() - t_stop
+            load.stop()
+        pgid = a.proc.pid
+        assert not group_alive(pgid), "an Apache child outlived its parent"
+        early = [r for r in load.failures() if r[1] < t_stop]
+        assert not early, f"requests failed before the stop: {early[:5]}"
+        assert [r for r in load.records if r[2] == 200], "no request succeeded"
+        assert took < 3.0, f"apache2 -k stop took {took:.1f}s"
+        clean_log(a)
+        ran = atexit_pids(a) & children
+        if PREFORK:
+            # Killed from a signal handler: Python is left alone (no atexit), see module doc.
+            assert not ran, ran
+        else:
+            assert ran, "event: the child finalised Python on stop"
+    finally:
+        a.stop()
+        a.cleanup()
+
+
+def test_restart_under_load_recovers():
+    """`-k restart` (SIGHUP: children are killed, not drained) while 4 clients loop on a request
+    that holds the GIL: only requests open around the restart may fail, the new generation
+    serves, and no child needed a SIGKILL."""
+    with Apache("life-restart", CONF) as a:
+        with Load(a, "/l/busy?s=0.2", threads=4, timeout=10) as load:
+            time.sleep(1.0)
+            t_restart = time.time()
+            apachectl(a, "restart")
+            a.wait_log(r"AH00171|SIGHUP received", timeout=10)
+            time.sleep(3.0)
+        cut = [r for r in load.failures() if not (r[0] < t_restart + 2.0 and r[1] > t_restart)]
+        assert not cut, f"requests failed away from the restart: {cut[:5]}"
+        assert [r for r in load.records if r[2] == 200 and r[0] > t_restart + 2.0], \
+            "the new generation serves"
+        clean_log(a)
