@@ -11,7 +11,7 @@ SO := target/release/libmod_wsgi_rs.so
 export PYO3_PYTHON := $(PYTHON)
 export APXS
 
-.PHONY: all deps build run test test-unit test-integration venv install install-files bench fuzz lint clean
+.PHONY: all deps build run test test-unit test-integration venv install install-files bench fuzz fmt fmt-check lint clean
 
 all: build
 
@@ -61,8 +61,17 @@ bench: build
 fuzz:
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh
 
-lint:
-	$(CARGO) clippy --workspace --release -- -D warnings
+# The development gate (.ci/run runs fmt-check and lint before test).
+fmt:
+	$(CARGO) fmt --all
+	cd fuzz && $(CARGO) fmt
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+	cd fuzz && $(CARGO) fmt -- --check
+
+lint: deps
+	$(CARGO) clippy --workspace --release --all-targets -- -D warnings
 
 clean:
 	$(CARGO) clean

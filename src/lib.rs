@@ -15,12 +15,14 @@ pub mod daemon;
 pub mod directives;
 pub mod embedded;
 pub mod ffi;
+pub mod module;
+pub mod request;
 
-use std::ffi::{CStr, c_char, c_int, c_void};
-use std::ptr::{null, null_mut};
+use std::ffi::c_int;
+use std::ptr::null_mut;
 
 use directives::config::{create_dir_config, create_server_config, merge_dir_config, merge_server_config};
-use embedded::{handler, lifecycle, translate};
+use module::{CMDS, register_hooks};
 
 /// The module record Apache looks up by name. `static mut` because Apache writes
 /// `module_index`, `next` and `dynamic_load_handle` into it; read it only through raw pointers.
@@ -47,122 +49,4 @@ pub static mut wsgi_rs_module: ffi::module = ffi::module {
 pub fn module_index() -> c_int {
     // SAFETY: reading one field of the module record through a raw pointer.
     unsafe { wsgi_rs_module.module_index }
-}
-
-type Take1 = unsafe extern "C" fn(*mut ffi::cmd_parms, *mut c_void, *const c_char) -> *const c_char;
-type Flag = unsafe extern "C" fn(*mut ffi::cmd_parms, *mut c_void, c_int) -> *const c_char;
-
-const fn raw(name: &'static CStr, f: Take1, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
-    ffi::command_rec {
-        name: name.as_ptr(),
-        func: ffi::cmd_func { raw_args: Some(f) },
-        cmd_data: info as *mut c_void,
-        req_override: ctx as c_int,
-        args_how: ffi::RAW_ARGS,
-        errmsg: help.as_ptr(),
-    }
-}
-
-const fn take1(name: &'static CStr, f: Take1, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
-    ffi::command_rec {
-        name: name.as_ptr(),
-        func: ffi::cmd_func { take1: Some(f) },
-        cmd_data: info as *mut c_void,
-        req_override: ctx as c_int,
-        args_how: ffi::TAKE1,
-        errmsg: help.as_ptr(),
-    }
-}
-
-const fn flag(name: &'static CStr, f: Flag, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
-    ffi::command_rec {
-        name: name.as_ptr(),
-        func: ffi::cmd_func { flag: Some(f) },
-        cmd_data: info as *mut c_void,
-        req_override: ctx as c_int,
-        args_how: ffi::FLAG,
-        errmsg: help.as_ptr(),
-    }
-}
-
-use directives as d;
-const S: u32 = ffi::RSRC_CONF;
-const SD: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
-const FILEINFO: u32 = ffi::OR_FILEINFO;
-/// Anywhere (server, vhost, directory, .htaccess of any override class).
-const ANY: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF | ffi::OR_ALL;
-
-/// The directive table (contexts as in mod_wsgi, see README). Ends with a zeroed entry.
-static mut CMDS: [ffi::command_rec; 50] = [
-    raw(c"WSGIScriptAlias", d::script_alias, 0, S, c"URL path, script file or directory, then options"),
-    raw(c"WSGIScriptAliasMatch", d::script_alias, 1, S, c"URL regex, script path, then options"),
-    take1(c"WSGICallableObject", d::callable_object, 0, FILEINFO, c"Name of the WSGI application callable"),
-    flag(c"WSGIPassAuthorization", d::dir_flag, 1, FILEINFO, c"Pass the Authorization header to the application"),
-    flag(c"WSGIScriptReloading", d::dir_flag, 2, FILEINFO, c"Re-import a WSGI script when it changes"),
-    flag(c"WSGIChunkedRequest", d::dir_flag, 3, FILEINFO, c"Accept chunked request bodies"),
-    take1(c"WSGIMapHEADToGET", d::map_head, 0, FILEINFO, c"On, Off or Auto"),
-    flag(c"WSGIRestrictStdout", d::server_flag, 1, S, c"Forbid output to sys.stdout"),
-    flag(c"WSGIRestrictSignal", d::server_flag, 2, S, c"Ignore signal handler registrations by applications"),
-    flag(c"WSGIRestrictEmbedded", d::server_flag, 3, S, c"Forbid embedded mode (Python is not started in Apache children)"),
-    flag(c"WSGIEnableSendfile", d::dir_flag, 4, FILEINFO, c"Let wsgi.file_wrapper responses use kernel sendfile"),
-    flag(c"WSGIRestrictStdin", d::server_flag, 4, S, c"Forbid reading sys.stdin"),
-    flag(c"WSGIDontWriteBytecode", d::server_flag, 5, S, c"Do not write .pyc files"),
-    flag(c"WSGIDestroyInterpreter", d::server_flag, 6, S, c"Run Py_Finalize (atexit handlers) when a process exits"),
-    flag(c"WSGISocketRotation", d::server_flag, 7, S, c"Accepted; daemon socket names never rotate"),
-    flag(c"WSGICaseSensitivity", d::server_flag, 8, S, c"Accepted; script paths are used as given"),
-    flag(c"WSGIVerboseDebugging", d::server_flag, 9, S, c"Accepted, no effect (deprecated in mod_wsgi 6)"),
-    take1(c"WSGIPythonEggs", d::python_setting, 1, S, c"PYTHON_EGG_CACHE directory"),
-    take1(c"WSGIPythonHashSeed", d::python_setting, 2, S, c"random or an integer"),
-    take1(c"WSGIPythonWarnings", d::python_setting, 3, S, c"A -W warnings filter"),
-    take1(c"WSGISwitchInterval", d::python_setting, 4, S, c"sys.setswitchinterval seconds"),
-    take1(c"WSGIApplicationGroup", d::application_group, 0, SD, c"Application group (interpreter); only %{GLOBAL}"),
-    take1(c"WSGIProcessGroup", d::process_group, 0, SD, c"Process group; only %{GLOBAL} (embedded)"),
-    take1(c"WSGIPythonHome", d::python_home, 0, S, c"Python prefix or virtualenv root"),
-    take1(c"WSGIPythonPath", d::python_path, 0, S, c"Colon-separated directories added with site.addsitedir"),
-    take1(c"WSGIPythonOptimize", d::python_optimize, 0, S, c"Optimisation level 0, 1 or 2"),
-    raw(c"WSGIDaemonProcess", d::daemon::daemon_process, 0, S, c"Daemon process group: name, then options"),
-    take1(c"WSGISocketPrefix", d::daemon::socket_prefix, 0, S, c"Path prefix of daemon sockets (relative to ServerRoot)"),
-    raw(c"WSGIImportScript", d::daemon::import_script, 0, S, c"Script preloaded in a daemon group: path process-group= application-group="),
-    raw(c"WSGIRestrictProcess", d::daemon::restrict_process, 0, SD, c"Daemon process groups allowed here"),
-    raw(c"WSGIHandlerScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIDispatchScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIAccessScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIAuthUserScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIAuthGroupScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIGroupAuthoritative", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIErrorOverride", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIPassApacheRequest", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIIgnoreActivity", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGITrustedProxies", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGITrustedProxyHeaders", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIAcceptMutex", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIServerMetrics", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGITelemetryService", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGISlowRequests", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGITelemetryOptions", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIPerInterpreterGIL", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIFreeThreading", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGILazyInitialization", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    ffi::command_rec {
-        name: null(),
-        func: ffi::cmd_func { raw_args: None },
-        cmd_data: null_mut(),
-        req_override: 0,
-        args_how: 0,
-        errmsg: null(),
-    },
-];
-
-unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
-    apache::guard::guard("register_hooks", (), || {
-        let mid = ffi::APR_HOOK_MIDDLE as c_int;
-        // SAFETY: registering static hook functions with Apache's hook API.
-        unsafe {
-            ffi::ap_hook_check_config(Some(lifecycle::check_config), null(), null(), mid);
-            ffi::ap_hook_post_config(Some(lifecycle::post_config), null(), null(), mid);
-            ffi::ap_hook_child_init(Some(lifecycle::child_init), null(), null(), mid);
-            ffi::ap_hook_translate_name(Some(translate::translate_name), null(), null(), mid);
-            ffi::ap_hook_handler(Some(handler::handler), null(), null(), mid);
-        }
-    })
 }

@@ -1,7 +1,8 @@
-"""The module's stable log codes, in one place.
+"""The module's stable log codes, in one place (they match core/src/codes.rs and the README's
+error reference). A value of None would mean "any RWSGI code"; every event here is pinned.
 
-A value of None means "any RWSGI code" until the code for that event is pinned; put the exact code
-(e.g. "RWSGI0135") here once it is fixed and the tests will require it."""
+WSGI_RS_CODE_PREFIX (checking the tests against the original mod_wsgi) makes every pinned code
+match any code of that prefix."""
 import os
 import re
 
@@ -9,21 +10,23 @@ import re
 ANY = r"(?<![A-Z])" + os.environ.get("WSGI_RS_CODE_PREFIX", "RWSGI") + r"\d{4}"
 
 CODES = {
-    "script_not_found": None,         # missing WSGI script file -> 404
-    "directory_as_script": None,      # request resolves to a directory -> 403
-    "exec_cgi_off": None,             # wsgi-script handler without Options ExecCGI -> 403
-    "chunked_refused": None,          # chunked request body, WSGIChunkedRequest Off -> 411
-    "script_load_failed": None,       # syntax error / exception while importing the script -> 500
-    "no_callable": None,              # script has no such callable -> 500
-    "app_exception": None,            # exception before the response head was sent -> 500
-    "exception_after_headers": None,  # exception after the head was sent -> connection cut
-    "close_exception": None,          # exception raised by the iterable's close()
-    "bad_response": None,             # non-bytes body item, None returned, no start_response
-    "signal_ignored": None,           # signal.signal() ignored under WSGIRestrictSignal On
+    "script_not_found": "RWSGI0010",         # missing WSGI script file -> 404
+    "directory_as_script": "RWSGI0011",      # request resolves to a directory -> 403
+    "exec_cgi_off": "RWSGI0012",             # wsgi-script handler without Options ExecCGI -> 403
+    "chunked_refused": "RWSGI0014",          # chunked request body, WSGIChunkedRequest Off -> 411
+    "script_load_failed": "RWSGI0020",       # syntax error / exception while importing the script -> 500
+    "no_callable": "RWSGI0022",              # script has no such callable -> 500
+    "app_exception": "RWSGI0023",            # exception before the response head was sent -> 500
+    "exception_after_headers": "RWSGI0024",  # exception after the head was sent -> connection cut
+    "close_exception": "RWSGI0026",          # exception raised by the iterable's close()
+    "bad_response": "RWSGI0023",             # non-bytes body item, None returned, no start_response
+    "signal_ignored": "RWSGI0032",           # signal.signal() ignored under WSGIRestrictSignal On
 }
 
 
 def code(name):
     """Regex for the code of event `name`."""
     c = CODES[name]
-    return re.escape(c) if c else ANY
+    if not c or "WSGI_RS_CODE_PREFIX" in os.environ:
+        return ANY
+    return re.escape(c)

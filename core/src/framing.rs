@@ -10,8 +10,16 @@
 
 /// Headers that describe one connection rather than the response (RFC 9110 §7.6.1, PEP 3333
 /// "hop-by-hop"): an application may not set them.
-pub const HOP_BY_HOP: [&str; 8] =
-    ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+pub const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// What Apache needs to frame a checked head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +66,9 @@ pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), String> {
         return Err(format!("header value for {n:?} contains a control character (CR/LF/NUL are not allowed)"));
     }
     if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h.as_bytes())) {
-        return Err(format!("hop-by-hop header {n:?} is not allowed in a WSGI response (PEP 3333); Apache manages the connection"));
+        return Err(format!(
+            "hop-by-hop header {n:?} is not allowed in a WSGI response (PEP 3333); Apache manages the connection"
+        ));
     }
     Ok(())
 }
@@ -66,7 +76,12 @@ pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), String> {
 /// A `Content-Length` value: optional blanks around a plain decimal (digits only: no sign, no
 /// blanks inside) that fits an `i64`, as Apache's `apr_off_t` needs.
 pub fn parse_content_length(value: &[u8]) -> Result<u64, String> {
-    let bad = || format!("invalid Content-Length header value {:?}: expected a decimal number of bytes", String::from_utf8_lossy(value));
+    let bad = || {
+        format!(
+            "invalid Content-Length header value {:?}: expected a decimal number of bytes",
+            String::from_utf8_lossy(value)
+        )
+    };
     let trimmed = value.trim_ascii();
     if trimmed.is_empty() || !trimmed.iter().all(u8::is_ascii_digit) {
         return Err(bad());
@@ -205,7 +220,19 @@ mod tests {
         assert_eq!(parse_content_length(b" 42 "), Ok(42));
         assert_eq!(parse_content_length(b"\t7"), Ok(7));
         assert_eq!(parse_content_length(b"9223372036854775807"), Ok(i64::MAX as u64));
-        for bad in [&b"9223372036854775808"[..], b"18446744073709551616", b"99999999999999999999999", b"-1", b"+1", b"1 2", b"", b"  ", b"0x10", b"1e3", b"12a"] {
+        for bad in [
+            &b"9223372036854775808"[..],
+            b"18446744073709551616",
+            b"99999999999999999999999",
+            b"-1",
+            b"+1",
+            b"1 2",
+            b"",
+            b"  ",
+            b"0x10",
+            b"1e3",
+            b"12a",
+        ] {
             let e = parse_content_length(bad).unwrap_err();
             assert!(e.contains(&String::from_utf8_lossy(bad).to_string()), "{e}");
         }
@@ -214,16 +241,16 @@ mod tests {
     #[test]
     fn head_checks_duplicates_and_reports() {
         let h = |v: &[(&'static [u8], &'static [u8])]| v.to_vec();
-        let ok = check_head(b"200 OK", h(&[(b"Content-Type", b"text/plain"), (b"Content-Length", b"5")]).into_iter()).unwrap();
+        let ok = check_head(b"200 OK", h(&[(b"Content-Type", b"text/plain"), (b"Content-Length", b"5")])).unwrap();
         assert_eq!(ok, Framing { code: 200, content_length: Some(5) });
-        let none = check_head(b"201 Created", h(&[]).into_iter()).unwrap();
+        let none = check_head(b"201 Created", h(&[])).unwrap();
         assert_eq!(none.content_length, None);
-        let same = check_head(b"200 OK", h(&[(b"Content-Length", b"5"), (b"content-length", b" 5")]).into_iter()).unwrap();
+        let same = check_head(b"200 OK", h(&[(b"Content-Length", b"5"), (b"content-length", b" 5")])).unwrap();
         assert_eq!(same.content_length, Some(5));
-        let e = check_head(b"200 OK", h(&[(b"Content-Length", b"5"), (b"Content-Length", b"6")]).into_iter()).unwrap_err();
+        let e = check_head(b"200 OK", h(&[(b"Content-Length", b"5"), (b"Content-Length", b"6")])).unwrap_err();
         assert!(e.contains("two different Content-Length"), "{e}");
-        assert!(check_head(b"200 OK", h(&[(b"Transfer-Encoding", b"chunked")]).into_iter()).is_err());
-        assert!(check_head(b"101 Switching Protocols", h(&[]).into_iter()).is_err());
+        assert!(check_head(b"200 OK", h(&[(b"Transfer-Encoding", b"chunked")])).is_err());
+        assert!(check_head(b"101 Switching Protocols", h(&[])).is_err());
     }
 
     #[test]

@@ -14,7 +14,10 @@ pub fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            crate::apache::log::host_log(LogLevel::Error, &format!("RWSGI0040: Internal error in {what} (caught panic: {msg})."));
+            crate::apache::log::host_log(
+                LogLevel::Error,
+                &format!("RWSGI0040: Internal error in {what} (caught panic: {msg})."),
+            );
             fallback
         }
     }

@@ -32,14 +32,36 @@ fn cmsg(msg: &str) -> CString {
 pub fn rlog(r: *const ffi::request_rec, l: LogLevel, msg: &str) {
     let m = cmsg(msg);
     // SAFETY: `r` is the live request; "%s" with a NUL-terminated argument.
-    unsafe { ffi::ap_log_rerror_(c"mod_wsgi_rs".as_ptr(), 0, crate::module_index(), level(l), 0, r, c"%s".as_ptr(), m.as_ptr()) }
+    unsafe {
+        ffi::ap_log_rerror_(
+            c"mod_wsgi_rs".as_ptr(),
+            0,
+            crate::module_index(),
+            level(l),
+            0,
+            r,
+            c"%s".as_ptr(),
+            m.as_ptr(),
+        )
+    }
 }
 
 /// Logs about the server (no client decoration); `s` may be NULL (then to stderr).
 pub fn slog(s: *const ffi::server_rec, l: LogLevel, msg: &str) {
     let m = cmsg(msg);
     // SAFETY: `s` is NULL or a live server_rec; "%s" with a NUL-terminated argument.
-    unsafe { ffi::ap_log_error_(c"mod_wsgi_rs".as_ptr(), 0, crate::module_index(), level(l), 0, s, c"%s".as_ptr(), m.as_ptr()) }
+    unsafe {
+        ffi::ap_log_error_(
+            c"mod_wsgi_rs".as_ptr(),
+            0,
+            crate::module_index(),
+            level(l),
+            0,
+            s,
+            c"%s".as_ptr(),
+            m.as_ptr(),
+        )
+    }
 }
 
 /// The process-wide logger handed to the WSGI core (sys.stderr, start-up messages).

@@ -17,9 +17,9 @@ use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
 
 use crate::apache::log::rlog;
 use crate::daemon::registry::DaemonGroup;
-use crate::embedded::handler::{abort_response, cut_response};
-use crate::embedded::request_io::ApacheIo;
 use crate::ffi;
+use crate::request::abort::{abort_response, cut_response};
+use crate::request::io::ApacheIo;
 
 fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
@@ -28,7 +28,9 @@ fn now_us() -> i64 {
 /// Connects, retrying while the backlog is full or the socket is being re-created by a
 /// graceful restart, for at most connect-timeout.
 fn connect(g: &DaemonGroup) -> std::io::Result<UnixStream> {
-    let path = std::path::PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(g.socket_path.as_bytes()));
+    let path = std::path::PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+        g.socket_path.as_bytes(),
+    ));
     let start = Instant::now();
     let limit = Duration::from_secs(g.opts.connect_timeout.max(1));
     loop {
@@ -37,7 +39,8 @@ fn connect(g: &DaemonGroup) -> std::io::Result<UnixStream> {
             Err(e) => {
                 // A full backlog, or a graceful restart re-creating the socket file (it is
                 // absent while Apache waits up to 3 s for the old daemons to exit).
-                let retry = matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::EAGAIN | libc::ENOENT)) && start.elapsed() < limit;
+                let retry = matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::EAGAIN | libc::ENOENT))
+                    && start.elapsed() < limit;
                 if !retry {
                     return Err(e);
                 }
@@ -94,11 +97,15 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
         let stream = match connect(g) {
             Ok(s) => s,
             Err(e) => {
-                rlog(r, LogLevel::Error, &format!(
-                    "RWSGI0110: Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
-                    // SAFETY: getuid has no preconditions.
-                    unsafe { libc::getuid() }
-                ));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!(
+                        "RWSGI0110: Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
+                        // SAFETY: getuid has no preconditions.
+                        unsafe { libc::getuid() }
+                    ),
+                );
                 break ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
             }
         };
@@ -106,7 +113,11 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
         let _ = stream.set_write_timeout(Some(timeout));
         let unread = match (&stream).write_all(&out) {
             Err(e) if attempt >= MAX_ATTEMPTS || !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0111: Cannot send the request to WSGI daemon process '{name}' on '{sock}': {e}"));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!("RWSGI0111: Cannot send the request to WSGI daemon process '{name}' on '{sock}': {e}"),
+                );
                 break ffi::HTTP_BAD_GATEWAY as c_int;
             }
             Err(e) => e,
@@ -115,10 +126,14 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
                 Relay::Unread(e) => e,
             },
         };
-        rlog(r, LogLevel::Warning, &format!(
-            "RWSGI0125: WSGI daemon process '{name}' on '{sock}' closed the connection without reading the request ({unread}); it did not run, sending it again (attempt {} of {MAX_ATTEMPTS}).",
-            attempt + 1
-        ));
+        rlog(
+            r,
+            LogLevel::Warning,
+            &format!(
+                "RWSGI0125: WSGI daemon process '{name}' on '{sock}' closed the connection without reading the request ({unread}); it did not run, sending it again (attempt {} of {MAX_ATTEMPTS}).",
+                attempt + 1
+            ),
+        );
         attempt += 1;
     };
     RELAY_BUF.with(|b| *b.borrow_mut() = buf);
@@ -140,7 +155,14 @@ enum Relay {
 
 /// The conversation after the request head: answers body requests, relays the response.
 /// `may_resend`: report an unread request as `Relay::Unread` instead of answering 502.
-fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &mut [u8], timeout: Duration, may_resend: bool) -> Relay {
+fn relay(
+    r: *mut ffi::request_rec,
+    g: &DaemonGroup,
+    stream: &UnixStream,
+    buf: &mut [u8],
+    timeout: Duration,
+    may_resend: bool,
+) -> Relay {
     let mut unread = None;
     let status = relay_frames(r, g, stream, buf, timeout, may_resend.then_some(&mut unread));
     match unread {
@@ -151,7 +173,14 @@ fn relay(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &m
 
 /// `unread`: where to put the error when the daemon reset the connection before sending any
 /// byte (then the returned status means nothing); `None`: answer 502 as for any lost daemon.
-fn relay_frames(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, buf: &mut [u8], timeout: Duration, mut unread: Option<&mut Option<std::io::Error>>) -> c_int {
+fn relay_frames(
+    r: *mut ffi::request_rec,
+    g: &DaemonGroup,
+    stream: &UnixStream,
+    buf: &mut [u8],
+    timeout: Duration,
+    mut unread: Option<&mut Option<std::io::Error>>,
+) -> c_int {
     let mut first_frame = true;
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
@@ -198,19 +227,42 @@ fn relay_frames(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, 
                 return ffi::HTTP_BAD_GATEWAY as c_int;
             }
             Err(Broken::ClientGone) => {
-                rlog(r, LogLevel::Info, &format!("RWSGI0041: Client closed the connection while a response from daemon process '{name}' was sent."));
+                rlog(
+                    r,
+                    LogLevel::Info,
+                    &format!(
+                        "RWSGI0041: Client closed the connection while a response from daemon process '{name}' was sent."
+                    ),
+                );
                 return ffi::OK as c_int;
             }
             Err(Broken::Timeout) => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0116: Timeout when reading the response from WSGI daemon process '{name}' on '{sock}' (socket-timeout {} s).", timeout.as_secs()));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!(
+                        "RWSGI0116: Timeout when reading the response from WSGI daemon process '{name}' on '{sock}' (socket-timeout {} s).",
+                        timeout.as_secs()
+                    ),
+                );
                 return broken(head_sent, ffi::HTTP_GATEWAY_TIME_OUT as c_int);
             }
             Err(Broken::Io(e) | Broken::Reset(e)) => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0111: Error reading the response from WSGI daemon process '{name}' on '{sock}': {e}"));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!(
+                        "RWSGI0111: Error reading the response from WSGI daemon process '{name}' on '{sock}': {e}"
+                    ),
+                );
                 return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
             }
             Err(Broken::Protocol(e)) => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0113: Malformed response from WSGI daemon process '{name}' on '{sock}': {e}"));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!("RWSGI0113: Malformed response from WSGI daemon process '{name}' on '{sock}': {e}"),
+                );
                 return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
             }
         };
@@ -222,28 +274,50 @@ fn relay_frames(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, 
                 let max = (max as usize).min(buf.len());
                 let reply = match io.read(&mut buf[..max]) {
                     Ok(0) => (&*stream).write_all(&[wire::T_BODY_END, 0, 0, 0, 0]),
-                    Ok(n) => (&*stream).write_all(&wire::chunk_header(T_BODY_CHUNK, n)).and_then(|_| (&*stream).write_all(&buf[..n])),
+                    Ok(n) => (&*stream)
+                        .write_all(&wire::chunk_header(T_BODY_CHUNK, n))
+                        .and_then(|_| (&*stream).write_all(&buf[..n])),
                     Err(e) => {
-                        rlog(r, LogLevel::Error, &format!("RWSGI0117: Request data read error when proxying data to WSGI daemon process '{name}': {e}"));
+                        rlog(
+                            r,
+                            LogLevel::Error,
+                            &format!(
+                                "RWSGI0117: Request data read error when proxying data to WSGI daemon process '{name}': {e}"
+                            ),
+                        );
                         let mut b = Vec::new();
                         wire::encode(&Frame::BodyError(e.to_string()), &mut b);
                         (&*stream).write_all(&b)
                     }
                 };
                 if let Err(e) = reply {
-                    rlog(r, LogLevel::Error, &format!("RWSGI0111: Cannot send request data to WSGI daemon process '{name}': {e}"));
+                    rlog(
+                        r,
+                        LogLevel::Error,
+                        &format!("RWSGI0111: Cannot send request data to WSGI daemon process '{name}': {e}"),
+                    );
                     return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
                 }
             }
             Some(Some(Frame::ResponseHead { code, status, headers })) => {
                 if head_sent {
-                    rlog(r, LogLevel::Error, &format!("RWSGI0113: Second response head from WSGI daemon process '{name}' on '{sock}'."));
+                    rlog(
+                        r,
+                        LogLevel::Error,
+                        &format!("RWSGI0113: Second response head from WSGI daemon process '{name}' on '{sock}'."),
+                    );
                     return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
                 }
                 let framing = match framing::check_daemon_head(code, &status, &headers) {
                     Ok(f) => f,
                     Err(e) => {
-                        rlog(r, LogLevel::Error, &format!("RWSGI0123: Invalid response head from WSGI daemon process '{name}' on '{sock}': {e}."));
+                        rlog(
+                            r,
+                            LogLevel::Error,
+                            &format!(
+                                "RWSGI0123: Invalid response head from WSGI daemon process '{name}' on '{sock}': {e}."
+                            ),
+                        );
                         return ffi::HTTP_BAD_GATEWAY as c_int;
                     }
                 };
@@ -251,13 +325,21 @@ fn relay_frames(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, 
                 body_expected = framing::body_expected(code, head_request);
                 let limit = g.opts.header_buffer_size as usize;
                 if let Some((k, v)) = headers.iter().find(|(k, v)| k.len() + v.len() + 2 > limit) {
-                    rlog(r, LogLevel::Error, &format!(
-                        "RWSGI0122: Response header '{}' from WSGI daemon process '{name}' is {} bytes, over header-buffer-size={limit}.",
-                        String::from_utf8_lossy(k), k.len() + v.len() + 2
-                    ));
+                    rlog(
+                        r,
+                        LogLevel::Error,
+                        &format!(
+                            "RWSGI0122: Response header '{}' from WSGI daemon process '{name}' is {} bytes, over header-buffer-size={limit}.",
+                            String::from_utf8_lossy(k),
+                            k.len() + v.len() + 2
+                        ),
+                    );
                     return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
                 }
-                if io.send_head(&ResponseHead { status, code, headers, content_length: framing.content_length }).is_err() {
+                if io
+                    .send_head(&ResponseHead { status, code, headers, content_length: framing.content_length })
+                    .is_err()
+                {
                     return ffi::HTTP_BAD_GATEWAY as c_int;
                 }
                 head_sent = true;
@@ -268,20 +350,35 @@ fn relay_frames(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, 
             }
             Some(Some(Frame::ResponseEnd)) => {
                 if !head_sent {
-                    rlog(r, LogLevel::Error, &format!("RWSGI0113: WSGI daemon process '{name}' on '{sock}' ended a response it never started."));
+                    rlog(
+                        r,
+                        LogLevel::Error,
+                        &format!(
+                            "RWSGI0113: WSGI daemon process '{name}' on '{sock}' ended a response it never started."
+                        ),
+                    );
                     return ffi::HTTP_BAD_GATEWAY as c_int;
                 }
                 if limit.dropped > 0 {
-                    rlog(r, LogLevel::Error, &format!(
-                        "RWSGI0124: WSGI daemon process '{name}' sent {} bytes beyond its Content-Length {}; they were dropped.",
-                        limit.dropped, limit.declared.unwrap_or(0)
-                    ));
+                    rlog(
+                        r,
+                        LogLevel::Error,
+                        &format!(
+                            "RWSGI0124: WSGI daemon process '{name}' sent {} bytes beyond its Content-Length {}; they were dropped.",
+                            limit.dropped,
+                            limit.declared.unwrap_or(0)
+                        ),
+                    );
                 }
                 if let Some(cl) = limit.short().filter(|_| body_expected) {
-                    rlog(r, LogLevel::Error, &format!(
-                        "RWSGI0124: Response from WSGI daemon process '{name}' ended after {} of the {cl} bytes its Content-Length declares; connection closed.",
-                        limit.relayed
-                    ));
+                    rlog(
+                        r,
+                        LogLevel::Error,
+                        &format!(
+                            "RWSGI0124: Response from WSGI daemon process '{name}' ended after {} of the {cl} bytes its Content-Length declares; connection closed.",
+                            limit.relayed
+                        ),
+                    );
                     // SAFETY: r is live; what was relayed goes out, then the connection is cut.
                     unsafe { cut_response(r) };
                 }
@@ -289,18 +386,27 @@ fn relay_frames(r: *mut ffi::request_rec, g: &DaemonGroup, stream: &UnixStream, 
             }
             Some(Some(Frame::ResponseAbort(_))) => return broken(true, ffi::OK as c_int),
             Some(Some(Frame::ResponseError { code, .. })) => {
-                let code = if (400..600).contains(&code) { code as c_int } else { ffi::HTTP_INTERNAL_SERVER_ERROR as c_int };
+                let code =
+                    if (400..600).contains(&code) { code as c_int } else { ffi::HTTP_INTERNAL_SERVER_ERROR as c_int };
                 return broken(head_sent, code);
             }
             Some(Some(_)) => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0113: Unexpected frame from WSGI daemon process '{name}' on '{sock}'."));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!("RWSGI0113: Unexpected frame from WSGI daemon process '{name}' on '{sock}'."),
+                );
                 return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
             }
             None => {
-                rlog(r, LogLevel::Error, &format!(
-                    "RWSGI0111: WSGI daemon process '{name}' on '{sock}' closed the connection before sending the complete response{}.",
-                    if head_sent { "" } else { " headers" }
-                ));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!(
+                        "RWSGI0111: WSGI daemon process '{name}' on '{sock}' closed the connection before sending the complete response{}.",
+                        if head_sent { "" } else { " headers" }
+                    ),
+                );
                 return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
             }
         }

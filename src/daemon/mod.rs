@@ -1,10 +1,8 @@
-//! Daemon mode, Apache side: the group registry filled by the directives, the supervisor in
-//! the root parent (sockets, fork, restart), the daemon process start-up (privileges, Python)
-//! and the client that forwards a request from an Apache child to its group.
-pub mod child;
+//! Daemon mode, Apache side. `registry`: the groups the directives define (shared data).
+//! `parent`: the root Apache parent's part (sockets, launching the spawner). `process`: the
+//! spawner and the daemon processes it forks (privileges, title, start-up). `client`: an Apache
+//! child forwarding a request to its group.
 pub mod client;
-pub mod privileges;
+pub mod parent;
+pub mod process;
 pub mod registry;
-pub mod spawner;
-pub mod supervisor;
-pub mod title;

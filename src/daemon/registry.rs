@@ -105,5 +105,7 @@ pub fn child_registry<'a>() -> Option<&'a Registry> {
 /// `s` is a configured server_rec.
 pub unsafe fn server_name(s: *const ffi::server_rec) -> String {
     // SAFETY: server_hostname is a pool string or NULL.
-    unsafe { String::from_utf8_lossy(crate::apache::strings::bytes((*s).server_hostname as *const c_char)).into_owned() }
+    unsafe {
+        String::from_utf8_lossy(crate::apache::strings::bytes((*s).server_hostname as *const c_char)).into_owned()
+    }
 }

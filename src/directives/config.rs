@@ -92,7 +92,9 @@ unsafe extern "C" fn drop_box<T>(p: *mut c_void) -> ffi::apr_status_t {
 pub unsafe fn pool_box<T>(pool: *mut ffi::apr_pool_t, v: T) -> *mut T {
     let p = Box::into_raw(Box::new(v));
     // SAFETY: registering a cleanup on a live pool; `drop_box::<T>` matches the allocation.
-    unsafe { ffi::apr_pool_cleanup_register(pool, p as *const c_void, Some(drop_box::<T>), Some(ffi::apr_pool_cleanup_null)) };
+    unsafe {
+        ffi::apr_pool_cleanup_register(pool, p as *const c_void, Some(drop_box::<T>), Some(ffi::apr_pool_cleanup_null))
+    };
     p
 }
 
@@ -101,7 +103,11 @@ pub unsafe extern "C" fn create_server_config(p: *mut ffi::apr_pool_t, _s: *mut 
     guard("create_server_config", ptr::null_mut(), || unsafe { pool_box(p, ServerConfig::default()) as *mut c_void })
 }
 
-pub unsafe extern "C" fn merge_server_config(p: *mut ffi::apr_pool_t, base: *mut c_void, add: *mut c_void) -> *mut c_void {
+pub unsafe extern "C" fn merge_server_config(
+    p: *mut ffi::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
     guard("merge_server_config", add, || {
         // SAFETY: both are ServerConfig records made by create_server_config.
         let (b, a) = unsafe { (&*(base as *const ServerConfig), &*(add as *const ServerConfig)) };
@@ -123,7 +129,12 @@ pub unsafe extern "C" fn merge_server_config(p: *mut ffi::apr_pool_t, base: *mut
             switch_interval: b.switch_interval,
         };
         for al in a.aliases.iter().chain(b.aliases.iter()) {
-            m.aliases.push(ScriptAlias { url: al.url.clone(), target: al.target.clone(), regex: al.regex, options: al.options.clone() });
+            m.aliases.push(ScriptAlias {
+                url: al.url.clone(),
+                target: al.target.clone(),
+                regex: al.regex,
+                options: al.options.clone(),
+            });
         }
         // SAFETY: `p` is the config pool.
         unsafe { pool_box(p, m) as *mut c_void }

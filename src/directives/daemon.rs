@@ -7,7 +7,7 @@ use wsgi_rs_core::config::{ProcessGroup, parse_app_group, parse_daemon_process, 
 
 use super::{Ret, arg, dir_cfg, global_only, run, words};
 use crate::apache::strings::bytes;
-use crate::daemon::privileges::{lookup_group, lookup_user};
+use crate::daemon::process::privileges::{lookup_group, lookup_user};
 use crate::daemon::registry::{DaemonGroup, GroupRef, registry};
 use crate::ffi;
 
@@ -29,7 +29,13 @@ pub fn note_ref(cmd: *mut ffi::cmd_parms, name: &str) {
     // SAFETY: cmd->pool is pconf during configuration; cmd->cmd is our table entry.
     unsafe {
         let directive = String::from_utf8_lossy(bytes((*(*cmd).cmd).name)).into_owned();
-        registry((*cmd).pool).refs.push(GroupRef { name: name.to_string(), server: (*cmd).server, directive, file, line });
+        registry((*cmd).pool).refs.push(GroupRef {
+            name: name.to_string(),
+            server: (*cmd).server,
+            directive,
+            file,
+            line,
+        });
     }
 }
 
@@ -48,7 +54,9 @@ pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
         // SAFETY: cmd->pool is pconf; cmd->server the server being configured.
         let (reg, server) = unsafe { (registry((*cmd).pool), (*cmd).server) };
         if reg.find(&name).is_some() {
-            return Err(format!("WSGIDaemonProcess: the name '{name}' is already used by another daemon process group (names must be unique server-wide)"));
+            return Err(format!(
+                "WSGIDaemonProcess: the name '{name}' is already used by another daemon process group (names must be unique server-wide)"
+            ));
         }
         let mut uid = None;
         let mut gid = None;
@@ -57,7 +65,9 @@ pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
         if let Some(u) = &opts.user {
             let user = lookup_user(u).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?;
             if user.uid == 0 {
-                return Err(format!("WSGIDaemonProcess {name}: user '{u}' is root; daemon processes must not run as root"));
+                return Err(format!(
+                    "WSGIDaemonProcess {name}: user '{u}' is root; daemon processes must not run as root"
+                ));
             }
             uid = Some(user.uid);
             gid = Some(user.gid);
@@ -122,14 +132,18 @@ pub unsafe extern "C" fn socket_prefix(cmd: *mut ffi::cmd_parms, _m: *mut c_void
 /// link where it will be created): writable by group or others only with the sticky bit.
 fn check_socket_dir(prefix: &str) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let dir = std::path::Path::new(prefix).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("/"));
+    let dir = std::path::Path::new(prefix)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("/"));
     // A directory that does not exist yet fails later, when the socket is created.
     let Ok(md) = std::fs::metadata(dir) else { return Ok(()) };
     let mode = md.mode();
     if mode & 0o022 != 0 && mode & 0o1000 == 0 {
         return Err(format!(
             "WSGISocketPrefix: directory '{}' is writable by other users (mode {:04o}) without the sticky bit; another user could replace the daemon sockets. Use a directory only root can write (e.g. run/wsgi) or set the sticky bit",
-            dir.display(), mode & 0o7777
+            dir.display(),
+            mode & 0o7777
         ));
     }
     Ok(())
@@ -140,14 +154,20 @@ pub unsafe extern "C" fn import_script(cmd: *mut ffi::cmd_parms, _m: *mut c_void
     run(cmd, || {
         let w = words(cmd, args);
         let Some(path) = w.first() else {
-            return Err("WSGIImportScript requires a script path and the process-group= and application-group= options".into());
+            return Err(
+                "WSGIImportScript requires a script path and the process-group= and application-group= options".into(),
+            );
         };
         let (mut pg, mut ag) = (None, None);
         for o in &w[1..] {
             match o.split_once('=') {
                 Some(("process-group", v)) => pg = Some(parse_process_group("WSGIImportScript", v)?),
                 Some(("application-group", v)) => ag = Some(parse_app_group("WSGIImportScript", v)?),
-                _ => return Err(format!("WSGIImportScript: unknown option '{o}' (expected process-group= and application-group=)")),
+                _ => {
+                    return Err(format!(
+                        "WSGIImportScript: unknown option '{o}' (expected process-group= and application-group=)"
+                    ));
+                }
             }
         }
         if ag.is_none() {

@@ -3,12 +3,14 @@
 //! Apache with the file and line.
 pub mod config;
 pub mod daemon;
+pub mod python;
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr;
 
 use wsgi_rs_core::config::{
-    MapHead, ProcessGroup, parse_app_group, parse_map_head, parse_optimize, parse_process_group, parse_script_alias_options,
+    MapHead, ProcessGroup, parse_app_group, parse_map_head, parse_optimize, parse_process_group,
+    parse_script_alias_options,
 };
 
 use crate::apache::guard::guard;
@@ -226,8 +228,6 @@ pub unsafe extern "C" fn python_optimize(cmd: *mut ffi::cmd_parms, _m: *mut c_vo
     })
 }
 
-
-
 /// Server-wide Python settings taking one value; `cmd->info` selects which (1..=4).
 pub unsafe extern "C" fn python_setting(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
     run(cmd, || {
@@ -246,7 +246,9 @@ pub unsafe extern "C" fn python_setting(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
             }
             3 => s.python_warnings.push(v),
             4 => {
-                let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite() && *x > 0.0).ok_or_else(|| format!("WSGISwitchInterval: invalid value '{v}', expected a positive number of seconds"))?;
+                let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite() && *x > 0.0).ok_or_else(|| {
+                    format!("WSGISwitchInterval: invalid value '{v}', expected a positive number of seconds")
+                })?;
                 s.switch_interval = Some(x);
             }
             _ => return Err(format!("{}: internal table error", name(cmd))),
@@ -258,5 +260,10 @@ pub unsafe extern "C" fn python_setting(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
 /// mod_wsgi directives this version does not implement: a clear configuration error naming
 /// the directive (instead of Apache's "Invalid command"), accepted in any context.
 pub unsafe extern "C" fn not_supported(cmd: *mut ffi::cmd_parms, _m: *mut c_void, _a: *const c_char) -> Ret {
-    run(cmd, || Err(format!("{} is a mod_wsgi directive that is not supported by mod_wsgi_rs yet (see README, \"Configuration\")", name(cmd))))
+    run(cmd, || {
+        Err(format!(
+            "{} is a mod_wsgi directive that is not supported by mod_wsgi_rs yet (see README, \"Configuration\")",
+            name(cmd)
+        ))
+    })
 }

@@ -190,13 +190,7 @@ impl Default for DaemonOptions {
 /// The process title `ps` shows: `display-name=%{GROUP}` gives `(wsgi:NAME)`, any other value is
 /// shown as written (mod_wsgi expands `%{GROUP}` only when it is the whole value). None if unset.
 pub fn display_title(o: &DaemonOptions) -> Option<String> {
-    o.display_name.as_ref().map(|d| {
-        if d == "%{GROUP}" {
-            format!("(wsgi:{})", o.name)
-        } else {
-            d.clone()
-        }
-    })
+    o.display_name.as_ref().map(|d| if d == "%{GROUP}" { format!("(wsgi:{})", o.name) } else { d.clone() })
 }
 
 /// Parses the directive's arguments; `args[0]` is the group name, the rest are `key=value`.
@@ -322,9 +316,9 @@ impl Parser<'_> {
             }
             "threads" => {
                 if value == "0" {
-                    return Err(self.err(
-                        "threads=0 (service scripts) is not supported yet; give at least 1 thread".into(),
-                    ));
+                    return Err(
+                        self.err("threads=0 (service scripts) is not supported yet; give at least 1 thread".into())
+                    );
                 }
                 let expected = format!("a positive integer up to {MAX_THREADS}");
                 o.threads = self.uint(key, value, 1, MAX_THREADS, &expected)? as u32;
@@ -332,9 +326,7 @@ impl Parser<'_> {
             "user" => {
                 let user = self.principal(key, value, "user")?;
                 if user == "root" || user.strip_prefix('#').and_then(|id| id.parse::<u32>().ok()) == Some(0) {
-                    return Err(self.err(format!(
-                        "user={user} is not allowed: daemon processes must not run as root"
-                    )));
+                    return Err(self.err(format!("user={user} is not allowed: daemon processes must not run as root")));
                 }
                 o.user = Some(user);
             }

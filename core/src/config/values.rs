@@ -62,7 +62,9 @@ pub enum ProcessGroup {
 pub fn parse_process_group(directive: &str, arg: &str) -> Result<ProcessGroup, String> {
     match arg {
         "%{GLOBAL}" | "" => Ok(ProcessGroup::Embedded),
-        a if a.starts_with("%{ENV:") && a.ends_with('}') && a.len() > 7 => Ok(ProcessGroup::Env(a[6..a.len() - 1].to_string())),
+        a if a.starts_with("%{ENV:") && a.ends_with('}') && a.len() > 7 => {
+            Ok(ProcessGroup::Env(a[6..a.len() - 1].to_string()))
+        }
         a if a.starts_with("%{") => Err(format!(
             "{directive}: process group '{a}' is not supported (use a group name, %{{GLOBAL}} or %{{ENV:variable}})"
         )),

@@ -65,7 +65,11 @@ mod tests {
 
     #[test]
     fn handoff_round_trip() {
-        let h = Handoff { parent_pid: 42, token_fd: 7, groups: vec![(0, "a:b,c;d".into(), 9, "/run/x.42.0.sock".into()), (1, "é".into(), 10, "/tmp/y".into())] };
+        let h = Handoff {
+            parent_pid: 42,
+            token_fd: 7,
+            groups: vec![(0, "a:b,c;d".into(), 9, "/run/x.42.0.sock".into()), (1, "é".into(), 10, "/tmp/y".into())],
+        };
         assert_eq!(Handoff::decode(&h.encode()), Some(h));
         let empty = Handoff { parent_pid: 1, token_fd: 3, groups: vec![] };
         assert_eq!(Handoff::decode(&empty.encode()), Some(empty));

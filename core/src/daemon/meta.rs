@@ -104,6 +104,13 @@ mod tests {
         };
         assert_eq!(RequestMeta::from_pairs(&m.to_pairs()).unwrap(), m);
         assert!(RequestMeta::from_pairs(&vec![]).is_err());
-        assert!(RequestMeta::from_pairs(&vec![(b"script".to_vec(), b"/x".to_vec()), (b"callable".to_vec(), b"app".to_vec()), (b"server_pid".to_vec(), b"x".to_vec())]).is_err());
+        assert!(
+            RequestMeta::from_pairs(&vec![
+                (b"script".to_vec(), b"/x".to_vec()),
+                (b"callable".to_vec(), b"app".to_vec()),
+                (b"server_pid".to_vec(), b"x".to_vec())
+            ])
+            .is_err()
+        );
     }
 }

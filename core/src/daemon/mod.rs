@@ -4,6 +4,7 @@
 //!
 //! The caller (src/daemon/child.rs) has already dropped privileges and started Python.
 pub mod backoff;
+mod config;
 pub mod handoff;
 mod meta;
 mod monitor;
@@ -11,5 +12,6 @@ mod server;
 mod socket_io;
 mod state;
 
+pub use config::{DaemonConfig, ShutdownReason};
 pub use meta::RequestMeta;
-pub use server::{DaemonConfig, ShutdownReason, serve};
+pub use server::serve;

@@ -3,11 +3,11 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use super::server::{DaemonConfig, ShutdownReason};
+use super::config::{DaemonConfig, ShutdownReason};
 use super::state::{State, now_us};
+use crate::hostlog::host_log;
 use crate::wire::{self, Frame};
 use crate::wsgi::LogLevel;
-use crate::wsgi::log::host_log;
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
@@ -42,10 +42,16 @@ fn secs(n: u64) -> i64 {
 fn abandon(cfg: &DaemonConfig, state: &State, i: usize, elapsed_us: i64) {
     let slot = &state.slots[i];
     slot.abandoned.store(true, Ordering::Release);
-    host_log(LogLevel::Error, &format!(
-        "RWSGI0115: Request in daemon process '{}' (pid {}) exceeded request-timeout={} s after {:.1} s; answering 504 and recycling the process.",
-        cfg.group, std::process::id(), cfg.request_timeout, elapsed_us as f64 / 1e6
-    ));
+    host_log(
+        LogLevel::Error,
+        &format!(
+            "RWSGI0115: Request in daemon process '{}' (pid {}) exceeded request-timeout={} s after {:.1} s; answering 504 and recycling the process.",
+            cfg.group,
+            std::process::id(),
+            cfg.request_timeout,
+            elapsed_us as f64 / 1e6
+        ),
+    );
     if let Some((stream, head_sent)) = slot.conn.lock().unwrap_or_else(|e| e.into_inner()).take() {
         if !head_sent.load(Ordering::Acquire) {
             let mut buf = Vec::new();
@@ -153,10 +159,16 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
         // finalisation follows a deadlock anyway, see the graceful wait below).
         stop_gil_probe();
     }
-    host_log(LogLevel::Info, &format!(
-        "RWSGI0103: Daemon process '{}' (pid {}) shutting down: {}; {} request(s) served.",
-        cfg.group, std::process::id(), reason.describe(), state.served.load(Ordering::Acquire)
-    ));
+    host_log(
+        LogLevel::Info,
+        &format!(
+            "RWSGI0103: Daemon process '{}' (pid {}) shutting down: {}; {} request(s) served.",
+            cfg.group,
+            std::process::id(),
+            reason.describe(),
+            state.served.load(Ordering::Acquire)
+        ),
+    );
     // Apache gives its subprocesses 3 s after SIGTERM before SIGKILL: stay inside that.
     let grace = match reason {
         ShutdownReason::Signal => 2_500_000,
@@ -171,10 +183,14 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
             return (reason, stuck == 0 && reason != ShutdownReason::Deadlock);
         }
         if now_us() >= deadline {
-            host_log(LogLevel::Info, &format!(
-                "RWSGI0106: Daemon process '{}' (pid {}) stops with {busy} request(s) still running (graceful time over).",
-                cfg.group, std::process::id()
-            ));
+            host_log(
+                LogLevel::Info,
+                &format!(
+                    "RWSGI0106: Daemon process '{}' (pid {}) stops with {busy} request(s) still running (graceful time over).",
+                    cfg.group,
+                    std::process::id()
+                ),
+            );
             return (reason, false);
         }
         state.wait(Duration::from_millis(50));

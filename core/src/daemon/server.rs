@@ -7,79 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::config::{DaemonConfig, ShutdownReason};
 use super::meta::RequestMeta;
 use super::monitor::monitor;
 use super::socket_io::SocketIo;
 use super::state::{State, now_us};
 use crate::environ::{Environ, Key};
+use crate::hostlog::host_log;
 use crate::wire::{self, Frame, FrameReader};
-use crate::wsgi::log::host_log;
 use crate::wsgi::{AppSpec, LogLevel, Outcome, WsgiExtras, run_request};
-
-/// What the daemon process needs to know about its group.
-#[derive(Debug, Clone)]
-pub struct DaemonConfig {
-    pub group: String,
-    /// This process's slot in the group (for the start-up log line).
-    pub index: usize,
-    pub socket_path: String,
-    pub threads: u32,
-    /// `processes=` was given: `wsgi.multiprocess` is True.
-    pub multiprocess: bool,
-    pub token: [u8; wire::TOKEN_LEN],
-    pub maximum_requests: u64,
-    pub restart_interval: u64,
-    pub inactivity_timeout: u64,
-    pub request_timeout: u64,
-    pub graceful_timeout: u64,
-    /// Replace the process if a script import keeps failing this long (0: off).
-    pub startup_timeout: u64,
-    /// Replace the process if the GIL cannot be taken for this long (0: off).
-    pub deadlock_timeout: u64,
-    pub queue_timeout: u64,
-    /// Seconds of silence tolerated on a connection from an Apache child.
-    pub socket_timeout: u64,
-    pub stack_size: Option<usize>,
-    pub apache_version: (u32, u32, u32),
-    /// The Apache parent's pid, recorded before the fork: a different parent means it died
-    /// (possibly during a slow start-up) and this process must go.
-    pub parent_pid: i32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShutdownReason {
-    /// SIGUSR1: a graceful restart of this process (mod_wsgi's meaning).
-    GracefulSignal,
-    MaximumRequests,
-    RestartInterval,
-    InactivityTimeout,
-    RequestTimeout,
-    ScriptChanged,
-    StartupTimeout,
-    Deadlock,
-    InternalError,
-    /// SIGTERM/SIGINT: Apache restarts or stops.
-    Signal,
-    ParentGone,
-}
-
-impl ShutdownReason {
-    pub fn describe(self) -> &'static str {
-        match self {
-            ShutdownReason::GracefulSignal => "SIGUSR1 received (graceful restart of this process)",
-            ShutdownReason::MaximumRequests => "maximum-requests reached",
-            ShutdownReason::RestartInterval => "restart-interval expired",
-            ShutdownReason::InactivityTimeout => "inactivity-timeout expired",
-            ShutdownReason::RequestTimeout => "request-timeout expired for a request",
-            ShutdownReason::ScriptChanged => "a WSGI script changed (WSGIScriptReloading On)",
-            ShutdownReason::StartupTimeout => "startup-timeout expired: the WSGI script still fails to load",
-            ShutdownReason::Deadlock => "deadlock-timeout expired: the Python GIL could not be acquired",
-            ShutdownReason::InternalError => "internal error in a worker thread",
-            ShutdownReason::Signal => "Apache asked it to stop (restart, graceful or stop)",
-            ShutdownReason::ParentGone => "the Apache parent process is gone",
-        }
-    }
-}
 
 /// Serves until a recycling condition or a signal; returns why, once no request is running
 /// (or the graceful time ran out). `listener` is the group's listening socket, inherited.
@@ -112,10 +48,17 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
     }
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    host_log(LogLevel::Info, &format!(
-        "RWSGI0100: Daemon process '{}' #{} started (pid {}, uid {uid}, gid {gid}, {} threads, socket '{}').",
-        cfg.group, cfg.index, std::process::id(), cfg.threads, cfg.socket_path
-    ));
+    host_log(
+        LogLevel::Info,
+        &format!(
+            "RWSGI0100: Daemon process '{}' #{} started (pid {}, uid {uid}, gid {gid}, {} threads, socket '{}').",
+            cfg.group,
+            cfg.index,
+            std::process::id(),
+            cfg.threads,
+            cfg.socket_path
+        ),
+    );
     monitor(&cfg, &state)
 }
 
@@ -200,32 +143,55 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         Ok(Some(Frame::RequestHead(h))) => h,
         Ok(None) => return,
         Ok(Some(_)) => {
-            host_log(LogLevel::Error, &format!("RWSGI0113: Daemon process '{g}' refused a connection on '{}': the first frame is not a request head.", cfg.socket_path));
+            host_log(
+                LogLevel::Error,
+                &format!(
+                    "RWSGI0113: Daemon process '{g}' refused a connection on '{}': the first frame is not a request head.",
+                    cfg.socket_path
+                ),
+            );
             return;
         }
         Err(e) => {
-            host_log(LogLevel::Error, &format!("RWSGI0113: Daemon process '{g}' refused a malformed request on '{}': {e}", cfg.socket_path));
+            host_log(
+                LogLevel::Error,
+                &format!("RWSGI0113: Daemon process '{g}' refused a malformed request on '{}': {e}", cfg.socket_path),
+            );
             return;
         }
     };
     if !wire::token_eq(&head.token, &cfg.token) {
-        host_log(LogLevel::Error, &format!("RWSGI0112: Daemon process '{g}' refused a request on '{}': invalid authentication token (not sent by this Apache).", cfg.socket_path));
+        host_log(
+            LogLevel::Error,
+            &format!(
+                "RWSGI0112: Daemon process '{g}' refused a request on '{}': invalid authentication token (not sent by this Apache).",
+                cfg.socket_path
+            ),
+        );
         return;
     }
     let _ = stream.set_read_timeout(t);
     let meta = match RequestMeta::from_pairs(&head.meta) {
         Ok(m) => m,
         Err(e) => {
-            host_log(LogLevel::Error, &format!("RWSGI0113: Daemon process '{g}' refused a malformed request on '{}': {e}", cfg.socket_path));
+            host_log(
+                LogLevel::Error,
+                &format!("RWSGI0113: Daemon process '{g}' refused a malformed request on '{}': {e}", cfg.socket_path),
+            );
             return;
         }
     };
     let accepted_us = now_us();
     if cfg.queue_timeout > 0 && accepted_us - meta.request_start_us > (cfg.queue_timeout as i64) * 1_000_000 {
-        host_log(LogLevel::Error, &format!(
-            "RWSGI0114: [client {}] Queue timeout expired for WSGI daemon process '{g}' (waited {:.1} s, queue-timeout={}).",
-            String::from_utf8_lossy(&meta.client), (accepted_us - meta.request_start_us) as f64 / 1e6, cfg.queue_timeout
-        ));
+        host_log(
+            LogLevel::Error,
+            &format!(
+                "RWSGI0114: [client {}] Queue timeout expired for WSGI daemon process '{g}' (waited {:.1} s, queue-timeout={}).",
+                String::from_utf8_lossy(&meta.client),
+                (accepted_us - meta.request_start_us) as f64 / 1e6,
+                cfg.queue_timeout
+            ),
+        );
         send(&stream, &Frame::ResponseError { code: 504, message: "queue-timeout expired".into() });
         return;
     }
@@ -256,7 +222,13 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         Ok(io) => io,
         Err(_) => return,
     };
-    let env = Environ { vars: head.env.iter().map(|(k, v)| (Key::Borrowed(k.as_slice()), std::borrow::Cow::Borrowed(v.as_slice()))).collect() };
+    let env = Environ {
+        vars: head
+            .env
+            .iter()
+            .map(|(k, v)| (Key::Borrowed(k.as_slice()), std::borrow::Cow::Borrowed(v.as_slice())))
+            .collect(),
+    };
     let x = WsgiExtras {
         https: meta.https,
         multithread: cfg.threads > 1,
@@ -281,7 +253,9 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     }
     match outcome {
         Outcome::Done => send(&stream, &Frame::ResponseEnd),
-        Outcome::ErrorBeforeHeaders => send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() }),
+        Outcome::ErrorBeforeHeaders => {
+            send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() })
+        }
         Outcome::ErrorAfterHeaders => send(&stream, &Frame::ResponseAbort("application error after headers".into())),
         // The Apache child checks the body against the Content-Length itself and cuts the
         // connection after relaying what was sent (an abort could turn it into a 500).

@@ -7,8 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::hostlog::host_log;
 use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK};
-use crate::wsgi::log::host_log;
 use crate::wsgi::{LogLevel, RequestIo, ResponseHead};
 
 pub struct SocketIo {

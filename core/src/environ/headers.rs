@@ -24,7 +24,9 @@ pub fn header_key(name: &[u8], pass_authorization: bool) -> HeaderKey {
     if name.eq_ignore_ascii_case(b"proxy") {
         return HeaderKey::Dropped;
     }
-    if !pass_authorization && (name.eq_ignore_ascii_case(b"authorization") || name.eq_ignore_ascii_case(b"proxy-authorization")) {
+    if !pass_authorization
+        && (name.eq_ignore_ascii_case(b"authorization") || name.eq_ignore_ascii_case(b"proxy-authorization"))
+    {
         return HeaderKey::Dropped;
     }
     let mut k = Vec::with_capacity(5 + name.len());

@@ -18,11 +18,7 @@ pub fn collapse_slashes(p: &[u8]) -> Vec<u8> {
 pub fn split_script_name(uri: &[u8], path_info: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let uri = collapse_slashes(uri);
     let mut pi = collapse_slashes(path_info);
-    let mut script = if !pi.is_empty() && uri.ends_with(&pi) {
-        uri[..uri.len() - pi.len()].to_vec()
-    } else {
-        uri
-    };
+    let mut script = if !pi.is_empty() && uri.ends_with(&pi) { uri[..uri.len() - pi.len()].to_vec() } else { uri };
     if script.last() == Some(&b'/') {
         script.pop();
         if pi.is_empty() {

@@ -92,9 +92,7 @@ fn borrow_pairs(p: &Pairs) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
 pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
     let kind = frame.kind();
     match frame {
-        Frame::RequestHead(h) => {
-            encode_request_head(&h.token, borrow_pairs(&h.env), borrow_pairs(&h.meta), out)
-        }
+        Frame::RequestHead(h) => encode_request_head(&h.token, borrow_pairs(&h.env), borrow_pairs(&h.meta), out),
         Frame::BodyChunk(b) | Frame::ResponseChunk(b) => simple(out, kind, b),
         Frame::BodyEnd | Frame::Flush | Frame::ResponseEnd => simple(out, kind, &[]),
         Frame::BodyError(m) | Frame::ResponseAbort(m) => simple(out, kind, m.as_bytes()),

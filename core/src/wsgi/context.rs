@@ -35,7 +35,14 @@ pub(crate) enum WriteError {
 impl RequestCtx {
     pub fn new(io: Box<dyn RequestIo>) -> Arc<Self> {
         Arc::new(RequestCtx {
-            inner: Mutex::new(Inner { io: Some(io), head: None, head_sent: false, content_length: None, written: 0, client_gone: false }),
+            inner: Mutex::new(Inner {
+                io: Some(io),
+                head: None,
+                head_sent: false,
+                content_length: None,
+                written: 0,
+                client_gone: false,
+            }),
         })
     }
 
@@ -55,7 +62,7 @@ impl RequestCtx {
         let g = self.lock();
         match g.io.as_ref() {
             Some(io) => io.log(level, msg),
-            None => super::log::host_log(level, msg),
+            None => crate::hostlog::host_log(level, msg),
         }
     }
 

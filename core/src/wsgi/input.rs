@@ -41,7 +41,11 @@ impl State {
         let avail = &self.buf[self.pos..self.end];
         let n = match want {
             Want::Bytes(n) if n >= 0 => {
-                if avail.len() >= n as usize { n as usize } else { return self.eof.then_some(avail.len()) }
+                if avail.len() >= n as usize {
+                    n as usize
+                } else {
+                    return self.eof.then_some(avail.len());
+                }
             }
             Want::Bytes(_) => return self.eof.then_some(avail.len()),
             Want::Line(n) => {
@@ -94,7 +98,9 @@ impl Input {
                 Ok(0) => st.eof = true,
                 Ok(k) => st.end += k,
                 Err(e) => {
-                    let msg = if e.kind() == std::io::ErrorKind::ConnectionAborted || e.kind() == std::io::ErrorKind::TimedOut {
+                    let msg = if e.kind() == std::io::ErrorKind::ConnectionAborted
+                        || e.kind() == std::io::ErrorKind::TimedOut
+                    {
                         format!("connection was terminated: {e}")
                     } else {
                         e.to_string()

@@ -89,7 +89,9 @@ pub fn initialize(o: &InitOptions) -> Result<String, String> {
     // Where Python looks for its standard library and site-packages: a venv is entered through
     // its bin/python (getpath reads pyvenv.cfg), anything else is a sys.prefix.
     let (program, home) = match &o.python_home {
-        Some(h) if Path::new(h).join("pyvenv.cfg").is_file() => (format!("{}/bin/python", h.trim_end_matches('/')), None),
+        Some(h) if Path::new(h).join("pyvenv.cfg").is_file() => {
+            (format!("{}/bin/python", h.trim_end_matches('/')), None)
+        }
         Some(h) => (o.python_executable.clone(), Some(h.clone())),
         None => (o.python_executable.clone(), None),
     };
@@ -123,7 +125,8 @@ pub fn initialize(o: &InitOptions) -> Result<String, String> {
         if o.dont_write_bytecode {
             (*cfg).write_bytecode = 0;
         }
-        let mut r = check(ffi::PyConfig_SetBytesString(cfg, &raw mut (*cfg).program_name, program_c.as_ptr()), "program_name");
+        let mut r =
+            check(ffi::PyConfig_SetBytesString(cfg, &raw mut (*cfg).program_name, program_c.as_ptr()), "program_name");
         if r.is_ok()
             && let Some(h) = &home_c
         {

@@ -2,13 +2,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Error,
-    Warning,
-    Info,
-    Debug,
-}
+pub use crate::hostlog::LogLevel;
 
 /// Status and headers as validated by `start_response`, copied out of Python objects at call
 /// time (never borrowed: see CVE-2014-0242).

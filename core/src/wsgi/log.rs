@@ -2,26 +2,12 @@
 //! [`LogStream`]s that log one line per call (Apache escapes newlines inside a message).
 use std::sync::{Arc, Mutex};
 
-use once_cell::sync::OnceCell;
 use pyo3::prelude::*;
 
 use super::context::RequestCtx;
 use super::io::LogLevel;
 
-/// The process-wide logger (server-level, no client decoration), set by the host before Python
-/// starts. A plain function pointer: it must not run Python code or take the GIL.
-static HOST_LOG: OnceCell<fn(LogLevel, &str)> = OnceCell::new();
-
-pub fn set_host_logger(f: fn(LogLevel, &str)) {
-    let _ = HOST_LOG.set(f);
-}
-
-pub fn host_log(level: LogLevel, msg: &str) {
-    match HOST_LOG.get() {
-        Some(f) => f(level, msg),
-        None => eprintln!("{msg}"),
-    }
-}
+pub use crate::hostlog::{host_log, set_host_logger};
 
 /// Logs each line of a multi-line text with `code` in front, e.g. a traceback.
 pub(crate) fn log_lines(sink: &dyn Fn(LogLevel, &str), level: LogLevel, code: &str, text: &str) {

@@ -12,9 +12,9 @@ use crate::framing::{check_head, check_status};
 
 /// A `str` made only of latin-1 code points, as bytes (PEP 3333 "native strings").
 fn latin1(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
-    let s = obj.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!("{what} must be of type str, not {}", type_name(obj)))
-    })?;
+    let s = obj
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be of type str, not {}", type_name(obj))))?;
     let text = s.to_cow()?;
     let mut out = Vec::with_capacity(text.len());
     for ch in text.chars() {
@@ -58,7 +58,9 @@ impl StartResponse {
                     return Err(PyErr::from_value(value));
                 }
             } else if g.head.is_some() {
-                return Err(PyRuntimeError::new_err("headers have already been set (start_response called twice without exc_info)"));
+                return Err(PyRuntimeError::new_err(
+                    "headers have already been set (start_response called twice without exc_info)",
+                ));
             }
         }
         let status_b = latin1(status, "status line")?;
@@ -72,7 +74,10 @@ impl StartResponse {
                 PyTypeError::new_err(format!("response header must be a tuple, not {}", type_name(&item)))
             })?;
             if pair.len() != 2 {
-                return Err(PyValueError::new_err(format!("response header must be a (name, value) tuple, got {} items", pair.len())));
+                return Err(PyValueError::new_err(format!(
+                    "response header must be a (name, value) tuple, got {} items",
+                    pair.len()
+                )));
             }
             let name = latin1(&pair.get_item(0)?, "header name")?;
             let value = latin1(&pair.get_item(1)?, "header value")?;
@@ -80,9 +85,15 @@ impl StartResponse {
         }
         // One rule set for both modes (framing.rs); the Apache child applies it again to a
         // daemon's head.
-        let framing = check_head(&status_b, out.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))).map_err(PyValueError::new_err)?;
+        let framing = check_head(&status_b, out.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+            .map_err(PyValueError::new_err)?;
         let mut g = self.ctx.lock();
-        g.head = Some(ResponseHead { status: status_b, code: framing.code, headers: out, content_length: framing.content_length });
+        g.head = Some(ResponseHead {
+            status: status_b,
+            code: framing.code,
+            headers: out,
+            content_length: framing.content_length,
+        });
         g.content_length = framing.content_length;
         drop(g);
         Py::new(py, Write { ctx: self.ctx.clone() })
@@ -98,9 +109,9 @@ pub struct Write {
 #[pymethods]
 impl Write {
     fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let b = data.cast::<PyBytes>().map_err(|_| {
-            PyTypeError::new_err(format!("write() argument must be bytes, not {}", type_name(data)))
-        })?;
+        let b = data
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err(format!("write() argument must be bytes, not {}", type_name(data))))?;
         write_chunk(py, &self.ctx, b.as_bytes(), true)
     }
 }

@@ -74,7 +74,14 @@ fn now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-fn run_attached(py: Python<'_>, ctx: &Arc<RequestCtx>, env: &Environ<'_>, x: &WsgiExtras<'_>, app: &AppSpec<'_>, thread_id: u64) -> Outcome {
+fn run_attached(
+    py: Python<'_>,
+    ctx: &Arc<RequestCtx>,
+    env: &Environ<'_>,
+    x: &WsgiExtras<'_>,
+    app: &AppSpec<'_>,
+    thread_id: u64,
+) -> Outcome {
     let script = app.script.display();
     let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
     let application = match load_app(py, app.script, app.callable, app.reload) {
@@ -115,13 +122,21 @@ fn run_attached(py: Python<'_>, ctx: &Arc<RequestCtx>, env: &Environ<'_>, x: &Ws
     match (sent, closed) {
         (Err(e), closed) => {
             if let Err(ce) = closed {
-                log(LogLevel::Error, &format!("RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."));
+                log(
+                    LogLevel::Error,
+                    &format!(
+                        "RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."
+                    ),
+                );
                 log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &ce));
             }
             failed(py, ctx, &script.to_string(), e)
         }
         (Ok(()), Err(ce)) => {
-            log(LogLevel::Error, &format!("RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."));
+            log(
+                LogLevel::Error,
+                &format!("RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."),
+            );
             log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &ce));
             if ctx.lock().head_sent { Outcome::Done } else { Outcome::ErrorBeforeHeaders }
         }
@@ -155,11 +170,22 @@ fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
     };
     let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
     if client_gone {
-        log(LogLevel::Info, &format!("RWSGI0041: Client closed the connection while WSGI script '{script}' was sending its response: {}", e.value(py)));
+        log(
+            LogLevel::Info,
+            &format!(
+                "RWSGI0041: Client closed the connection while WSGI script '{script}' was sending its response: {}",
+                e.value(py)
+            ),
+        );
         return Outcome::ClientGone;
     }
     if head_sent {
-        log(LogLevel::Error, &format!("RWSGI0024: Exception occurred after the response headers of WSGI script '{script}' were sent; connection aborted."));
+        log(
+            LogLevel::Error,
+            &format!(
+                "RWSGI0024: Exception occurred after the response headers of WSGI script '{script}' were sent; connection aborted."
+            ),
+        );
         log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
         Outcome::ErrorAfterHeaders
     } else {
@@ -189,7 +215,10 @@ fn environ<'py>(
     d.set_item(intern!(py, "wsgi.url_scheme"), if x.https { "https" } else { "http" })?;
     d.set_item(intern!(py, "wsgi.input"), Py::new(py, Input::new(ctx.clone()))?)?;
     d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
-    d.set_item(intern!(py, "wsgi.errors"), Py::new(py, LogStream::new("<wsgi.errors>", "RWSGI0030", Some(ctx.clone())))?)?;
+    d.set_item(
+        intern!(py, "wsgi.errors"),
+        Py::new(py, LogStream::new("<wsgi.errors>", "RWSGI0030", Some(ctx.clone())))?,
+    )?;
     d.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
     d.set_item(intern!(py, "mod_wsgi.version"), (6, 1, 1))?;
     d.set_item(intern!(py, "mod_wsgi.process_group"), x.process_group)?;
@@ -314,7 +343,9 @@ pub fn preload(script: &Path, callable: &str) {
     let shown = script.display().to_string();
     let log = |level: LogLevel, msg: &str| super::log::host_log(level, msg);
     Python::attach(|py| match load_app(py, script, callable, false) {
-        Ok(_) | Err(LoadError::NoCallable(_)) => log(LogLevel::Info, &format!("RWSGI0051: Preloaded WSGI script '{shown}'.")),
+        Ok(_) | Err(LoadError::NoCallable(_)) => {
+            log(LogLevel::Info, &format!("RWSGI0051: Preloaded WSGI script '{shown}'."))
+        }
         Err(LoadError::Exec(e)) => {
             log(LogLevel::Error, &format!("RWSGI0020: Failed to exec Python script file '{shown}'."));
             log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use once_cell::sync::Lazy;
 use pyo3::exceptions::{PyAttributeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
+use std::sync::LazyLock;
 
 /// Modification time as (seconds, nanoseconds): the reload trigger.
 type Stamp = (i64, i64);
@@ -23,7 +23,7 @@ struct Loaded {
 
 /// Contract: never held while Python code runs (module execution can release the GIL and another
 /// thread could then block here while holding it). Look up, unlock, load, lock, insert.
-static CACHE: Lazy<Mutex<HashMap<PathBuf, Loaded>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+static CACHE: LazyLock<Mutex<HashMap<PathBuf, Loaded>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Microseconds since the epoch of the first failed script import not yet followed by a
 /// successful one (0: none). Read by the daemon monitor for `startup-timeout`.
@@ -37,7 +37,10 @@ fn note_load(ok: bool) {
     if ok {
         FAILING_SINCE_US.store(0, Ordering::Release);
     } else {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(1);
         let _ = FAILING_SINCE_US.compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
     }
 }
@@ -64,15 +67,22 @@ fn stamp(path: &Path) -> std::io::Result<Stamp> {
 
 fn exec_script<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyModule>> {
     let source = std::fs::read(path)?;
-    let code = CString::new(source).map_err(|_| PyValueError::new_err(format!("source code of {} contains a NUL byte", path.display())))?;
-    let file = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| PyValueError::new_err("script path contains a NUL byte"))?;
+    let code = CString::new(source)
+        .map_err(|_| PyValueError::new_err(format!("source code of {} contains a NUL byte", path.display())))?;
+    let file = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| PyValueError::new_err("script path contains a NUL byte"))?;
     let name = CString::new(module_name(path)).unwrap();
     PyModule::from_code(py, &code, &file, &name)
 }
 
 /// Returns the application callable of the script at `path`; `reload` re-imports the script when
 /// its modification time changed. The returned flag says whether the script was (re)loaded now.
-pub(crate) fn load_app<'py>(py: Python<'py>, path: &Path, callable: &str, reload: bool) -> Result<(Bound<'py, PyAny>, bool), LoadError> {
+pub(crate) fn load_app<'py>(
+    py: Python<'py>,
+    path: &Path,
+    callable: &str,
+    reload: bool,
+) -> Result<(Bound<'py, PyAny>, bool), LoadError> {
     let current = if reload || !CACHE.lock().unwrap_or_else(|e| e.into_inner()).contains_key(path) {
         Some(stamp(path).map_err(|e| LoadError::Exec(e.into()))?)
     } else {

@@ -55,14 +55,20 @@ fn check_input(data: &[u8]) -> bool {
 #[test]
 fn pseudo_random_inputs_never_panic_and_round_trip() {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-    let seeds: Vec<Vec<u8>> = samples()
-        .iter()
-        .filter(|f| !matches!(f, Frame::BodyChunk(c) if c.len() > 1000))
-        .map(enc)
-        .collect();
+    let seeds: Vec<Vec<u8>> =
+        samples().iter().filter(|f| !matches!(f, Frame::BodyChunk(c) if c.len() > 1000)).map(enc).collect();
     let kinds = [
-        T_REQUEST_HEAD, T_BODY_CHUNK, T_BODY_END, T_BODY_ERROR, T_BODY_REQUEST, T_RESPONSE_HEAD,
-        T_RESPONSE_CHUNK, T_FLUSH, T_RESPONSE_END, T_RESPONSE_ABORT, T_RESPONSE_ERROR,
+        T_REQUEST_HEAD,
+        T_BODY_CHUNK,
+        T_BODY_END,
+        T_BODY_ERROR,
+        T_BODY_REQUEST,
+        T_RESPONSE_HEAD,
+        T_RESPONSE_CHUNK,
+        T_FLUSH,
+        T_RESPONSE_END,
+        T_RESPONSE_ABORT,
+        T_RESPONSE_ERROR,
     ];
     let mut ok = 0;
     for i in 0..100_000 {

@@ -75,10 +75,7 @@ fn message_over_max_rejected() {
 
 #[test]
 fn non_utf8_message_rejected() {
-    assert_eq!(
-        decode(&[T_BODY_ERROR, 0, 0, 0, 2, 0xC3, 0x28]),
-        Err(DecodeError::Malformed("message is not UTF-8"))
-    );
+    assert_eq!(decode(&[T_BODY_ERROR, 0, 0, 0, 2, 0xC3, 0x28]), Err(DecodeError::Malformed("message is not UTF-8")));
 }
 
 /// Builds a ResponseHead payload by hand.
@@ -100,10 +97,7 @@ fn count_larger_than_possible_rejected() {
     let mut p = vec![0, 200, 0, 0, 0, 0];
     p.extend_from_slice(&(MAX_ENTRIES as u32 + 1).to_be_bytes());
     let e = decode(&raw_frame(T_RESPONSE_HEAD, &p)).unwrap_err();
-    assert_eq!(
-        e,
-        DecodeError::TooLarge { kind: "ResponseHead header entries", len: 10_001, max: 10_000 }
-    );
+    assert_eq!(e, DecodeError::TooLarge { kind: "ResponseHead header entries", len: 10_001, max: 10_000 });
     assert_eq!(e.to_string(), "ResponseHead header entries: count 10001 exceeds 10000");
     // RequestHead env count of u32::MAX.
     let mut p = vec![0, 1];
@@ -144,11 +138,7 @@ fn trailing_bytes_rejected() {
         bytes.push(0);
         let len = (bytes.len() - HEADER_LEN) as u32;
         bytes[1..5].copy_from_slice(&len.to_be_bytes());
-        assert_eq!(
-            decode(&bytes),
-            Err(DecodeError::Malformed("trailing bytes in payload")),
-            "{f:?}"
-        );
+        assert_eq!(decode(&bytes), Err(DecodeError::Malformed("trailing bytes in payload")), "{f:?}");
     }
 }
 
@@ -157,8 +147,5 @@ fn bad_version_rejected() {
     let mut bytes = enc(&samples()[1]);
     bytes[HEADER_LEN..HEADER_LEN + 2].copy_from_slice(&2u16.to_be_bytes());
     assert_eq!(decode(&bytes), Err(DecodeError::BadVersion(2)));
-    assert_eq!(
-        DecodeError::BadVersion(2).to_string(),
-        "protocol version 2 unsupported (expected 1)"
-    );
+    assert_eq!(DecodeError::BadVersion(2).to_string(), "protocol version 2 unsupported (expected 1)");
 }

@@ -59,11 +59,7 @@ fn chunk_header_matches_encode() {
     for kind in [T_BODY_CHUNK, T_RESPONSE_CHUNK] {
         let mut manual = chunk_header(kind, data.len()).to_vec();
         manual.extend_from_slice(&data);
-        let f = if kind == T_BODY_CHUNK {
-            Frame::BodyChunk(data.clone())
-        } else {
-            Frame::ResponseChunk(data.clone())
-        };
+        let f = if kind == T_BODY_CHUNK { Frame::BodyChunk(data.clone()) } else { Frame::ResponseChunk(data.clone()) };
         assert_eq!(manual, enc(&f));
     }
 }

@@ -70,7 +70,9 @@ pub fn lookup_user(spec: &str) -> Result<User, String> {
             return Ok(User { uid, gid: uid, home: "/".into(), name: None });
         }
         // SAFETY: pw is valid until the next getpw* call; we copy out at once.
-        return Ok(unsafe { User { uid, gid: (*pw).pw_gid, home: cstr((*pw).pw_dir), name: Some(cstr((*pw).pw_name)) } });
+        return Ok(unsafe {
+            User { uid, gid: (*pw).pw_gid, home: cstr((*pw).pw_dir), name: Some(cstr((*pw).pw_name)) }
+        });
     }
     let c = CString::new(spec).map_err(|_| "user name contains NUL".to_string())?;
     // SAFETY: as above.

@@ -1,21 +1,20 @@
-//! The `wsgi-script` content handler: checks the target, prepares the body, builds the environ
-//! and runs the application in this Apache child (embedded mode).
+//! The `wsgi-script` content handler and THE decision of each request: checks the target,
+//! prepares the body, builds the environ, then picks the daemon group that serves the request
+//! (`daemon::client::forward`) or runs it in this Apache child (`embedded::run`).
 use std::borrow::Cow;
 use std::ffi::c_int;
-use std::path::Path;
 
 use wsgi_rs_core::environ;
-use wsgi_rs_core::wsgi::{AppSpec, LogLevel, Outcome, interp, run_request};
+use wsgi_rs_core::wsgi::LogLevel;
 
 use crate::apache::guard::guard;
 use crate::apache::log::rlog;
 use crate::apache::strings::bytes;
 use crate::apache::table::entries;
-use crate::directives::config::{DirConfig, ScriptAlias, module_config, server_config, tri};
-use crate::embedded::facts::{extras, request_facts};
-use crate::embedded::request_io::ApacheIo;
-use crate::embedded::translate::matched_alias;
+use crate::directives::config::{DirConfig, ScriptAlias, module_config, tri};
 use crate::ffi;
+use crate::module::translate::matched_alias;
+use crate::request::facts::{extras, request_facts};
 use wsgi_rs_core::config::{MapHead, ProcessGroup, parse_process_group};
 use wsgi_rs_core::daemon::RequestMeta;
 
@@ -26,13 +25,18 @@ const HTTP_500: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
 
 /// The daemon group that serves this request (`None`: embedded), from the alias option or
 /// `WSGIProcessGroup`, checked against `WSGIRestrictProcess` and the group's virtual host.
-unsafe fn select_group<'a>(r: *mut ffi::request_rec, from_alias: Option<ProcessGroup>, dir: &DirConfig) -> Result<Option<&'a DaemonGroup>, c_int> {
+unsafe fn select_group<'a>(
+    r: *mut ffi::request_rec,
+    from_alias: Option<ProcessGroup>,
+    dir: &DirConfig,
+) -> Result<Option<&'a DaemonGroup>, c_int> {
     // SAFETY (whole function): live request; dir config strings are pool strings.
     unsafe {
         let pg = match from_alias {
             Some(p) => p,
             None if dir.process_group.is_null() => return Ok(None),
-            None => parse_process_group("WSGIProcessGroup", &String::from_utf8_lossy(bytes(dir.process_group))).map_err(|_| HTTP_500)?,
+            None => parse_process_group("WSGIProcessGroup", &String::from_utf8_lossy(bytes(dir.process_group)))
+                .map_err(|_| HTTP_500)?,
         };
         let name = match pg {
             ProcessGroup::Embedded => return Ok(None),
@@ -49,16 +53,33 @@ unsafe fn select_group<'a>(r: *mut ffi::request_rec, from_alias: Option<ProcessG
         if !dir.restrict_process.is_null() {
             let allowed = String::from_utf8_lossy(bytes(dir.restrict_process)).into_owned();
             if !allowed.split(' ').any(|a| a == name) {
-                rlog(r, LogLevel::Error, &format!("RWSGI0119: Daemon process group '{name}' is not allowed here (WSGIRestrictProcess {allowed})."));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!(
+                        "RWSGI0119: Daemon process group '{name}' is not allowed here (WSGIRestrictProcess {allowed})."
+                    ),
+                );
                 return Err(HTTP_500);
             }
         }
         let Some(g) = child_registry().and_then(|reg| reg.find(&name)) else {
-            rlog(r, LogLevel::Error, &format!("RWSGI0118: No WSGI daemon process group called '{name}' has been configured."));
+            rlog(
+                r,
+                LogLevel::Error,
+                &format!("RWSGI0118: No WSGI daemon process group called '{name}' has been configured."),
+            );
             return Err(HTTP_500);
         };
         if !g.global && server_name(g.defined_in) != server_name((*r).server) {
-            rlog(r, LogLevel::Error, &format!("RWSGI0118: WSGI daemon process group '{name}' is defined in another virtual host and cannot be used from '{}'.", server_name((*r).server)));
+            rlog(
+                r,
+                LogLevel::Error,
+                &format!(
+                    "RWSGI0118: WSGI daemon process group '{name}' is defined in another virtual host and cannot be used from '{}'.",
+                    server_name((*r).server)
+                ),
+            );
             return Err(HTTP_500);
         }
         Ok(Some(g))
@@ -70,11 +91,6 @@ pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
         // SAFETY: Apache calls the handler with a live request.
         unsafe { handle(r) }
     })
-}
-
-fn path_of(b: &[u8]) -> &Path {
-    use std::os::unix::ffi::OsStrExt;
-    Path::new(std::ffi::OsStr::from_bytes(b))
 }
 
 /// True when an output filter that may look at the body (a content filter such as DEFLATE) is
@@ -96,7 +112,12 @@ unsafe fn has_content_filter(r: *mut ffi::request_rec) -> bool {
 
 /// The checks mod_wsgi makes before running anything: handler allowed here, target a file,
 /// path info accepted, request body acceptable. `Err` is the status to answer.
-unsafe fn preflight(r: *mut ffi::request_rec, alias: Option<&ScriptAlias>, dir: &DirConfig, script: &str) -> Result<(), c_int> {
+unsafe fn preflight(
+    r: *mut ffi::request_rec,
+    alias: Option<&ScriptAlias>,
+    dir: &DirConfig,
+    script: &str,
+) -> Result<(), c_int> {
     // SAFETY (whole function): `r` is the live request of the handler.
     unsafe {
         if alias.is_none() && (ffi::ap_allow_options(r) & ffi::OPT_EXECCGI as c_int) == 0 {
@@ -105,11 +126,19 @@ unsafe fn preflight(r: *mut ffi::request_rec, alias: Option<&ScriptAlias>, dir: 
         }
         match (*r).finfo.filetype {
             ffi::APR_NOFILE => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0010: Target WSGI script not found or unable to stat: {script}"));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!("RWSGI0010: Target WSGI script not found or unable to stat: {script}"),
+                );
                 return Err(ffi::HTTP_NOT_FOUND as c_int);
             }
             ffi::APR_DIR => {
-                rlog(r, LogLevel::Error, &format!("RWSGI0011: Attempt to invoke directory as WSGI application: {script}"));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!("RWSGI0011: Attempt to invoke directory as WSGI application: {script}"),
+                );
                 return Err(ffi::HTTP_FORBIDDEN as c_int);
             }
             _ => {}
@@ -119,11 +148,16 @@ unsafe fn preflight(r: *mut ffi::request_rec, alias: Option<&ScriptAlias>, dir: 
             return Err(ffi::HTTP_NOT_FOUND as c_int);
         }
         // Validates Content-Length (400) and Transfer-Encoding (411 unless WSGIChunkedRequest On).
-        let policy = if tri(dir.chunked_request, false) { ffi::REQUEST_CHUNKED_DECHUNK } else { ffi::REQUEST_CHUNKED_ERROR };
+        let policy =
+            if tri(dir.chunked_request, false) { ffi::REQUEST_CHUNKED_DECHUNK } else { ffi::REQUEST_CHUNKED_ERROR };
         let rv = ffi::ap_setup_client_block(r, policy as c_int);
         if rv != ffi::OK as c_int {
             if rv == ffi::HTTP_LENGTH_REQUIRED as c_int {
-                rlog(r, LogLevel::Error, &format!("RWSGI0014: Chunked request body refused (WSGIChunkedRequest Off): {script}"));
+                rlog(
+                    r,
+                    LogLevel::Error,
+                    &format!("RWSGI0014: Chunked request body refused (WSGIChunkedRequest Off): {script}"),
+                );
             }
             return Err(rv);
         }
@@ -182,66 +216,13 @@ unsafe fn handle(r: *mut ffi::request_rec) -> c_int {
                     connection_id: x.connection_id,
                     request_start_us: (*r).request_time,
                     queue_start_us: 0,
-                    client: format!("{}:{}", String::from_utf8_lossy(facts.remote_addr), facts.remote_port).into_bytes(),
+                    client: format!("{}:{}", String::from_utf8_lossy(facts.remote_addr), facts.remote_port)
+                        .into_bytes(),
                 };
                 return client::forward(r, g, &env, &mut meta);
             }
             Ok(None) => {}
         }
-        if server_config((*r).server).restrict_embedded == Some(true) {
-            rlog(r, LogLevel::Error, &format!("RWSGI0016: Embedded mode of mod_wsgi_rs disabled by runtime configuration (WSGIRestrictEmbedded On): {script}"));
-            return HTTP_500;
-        }
-        if !interp::is_initialized() {
-            rlog(r, LogLevel::Error, &format!("RWSGI0015: The Python interpreter is not available in this process (see RWSGI0002 at start-up); cannot run {script}"));
-            return HTTP_500;
-        }
-        let spec = AppSpec { script: path_of(filename), callable: &callable, reload };
-        match run_request(Box::new(ApacheIo::new(r, tri(dir.enable_sendfile, false))), &env, &x, &spec) {
-            Outcome::Done | Outcome::ClientGone => ffi::OK as c_int,
-            Outcome::ErrorBeforeHeaders => HTTP_500,
-            Outcome::ErrorAfterHeaders => abort_response(r),
-            Outcome::Truncated => {
-                cut_response(r);
-                ffi::OK as c_int
-            }
-        }
-    }
-}
-
-/// Ends a response that failed part-way. If nothing reached the client yet
-/// (`r->sent_bodyct == 0`: Apache's header filter has not run), returns 500 so Apache sends a
-/// clean error page; otherwise cuts the response (see [`cut_response`]) and returns OK.
-pub unsafe fn abort_response(r: *mut ffi::request_rec) -> c_int {
-    // SAFETY: reading a field of the live request.
-    if unsafe { (*r).sent_bodyct } == 0 {
-        return HTTP_500;
-    }
-    // SAFETY: r is live (caller's contract).
-    unsafe { cut_response(r) };
-    ffi::OK as c_int
-}
-
-/// Sends what is buffered (head included), then ends the response so the client sees it is
-/// broken: an error bucket makes Apache's HTTP filters close the connection and omit the last
-/// chunk, so a short Content-Length body or a cut chunked body can never be mistaken for a
-/// complete one (nor the next response on the connection read as its rest).
-pub unsafe fn cut_response(r: *mut ffi::request_rec) {
-    // SAFETY: building and passing brigades on the live request's connection (r->pool).
-    unsafe {
-        let c = (*r).connection;
-        let bb = ffi::apr_brigade_create((*r).pool, (*c).bucket_alloc);
-        if (*r).sent_bodyct == 0 {
-            // The header filter turns an error bucket seen before the head into an error page:
-            // push the head and buffered body out first.
-            ffi::wsgi_rs_brigade_insert_tail(bb, ffi::apr_bucket_flush_create((*c).bucket_alloc));
-            ffi::ap_pass_brigade((*r).output_filters, bb);
-            ffi::apr_brigade_cleanup(bb as *mut _);
-        }
-        let e = ffi::ap_bucket_error_create(ffi::HTTP_BAD_GATEWAY as c_int, std::ptr::null(), (*r).pool, (*c).bucket_alloc);
-        ffi::wsgi_rs_brigade_insert_tail(bb, e);
-        ffi::wsgi_rs_brigade_insert_tail(bb, ffi::apr_bucket_eos_create((*c).bucket_alloc));
-        ffi::ap_pass_brigade((*r).output_filters, bb);
-        (*c).keepalive = ffi::AP_CONN_CLOSE;
+        crate::embedded::run(r, filename, &callable, reload, tri(dir.enable_sendfile, false), &env, &x)
     }
 }

@@ -10,16 +10,19 @@ use wsgi_rs_core::wsgi::interp::{self, InitOptions};
 use wsgi_rs_core::wsgi::{LogLevel, log, preload};
 
 use crate::apache::log::{host_log, set_main_server};
-use crate::daemon::privileges::{Target, drop_to};
+use crate::apache::mpm::mpm;
+use crate::daemon::process::privileges::{Target, drop_to};
+use crate::daemon::process::title::set_title;
 use crate::daemon::registry::DaemonGroup;
-use crate::daemon::title::set_title;
 use crate::directives::config::server_config;
-use crate::embedded::facts::mpm;
-use crate::embedded::lifecycle::python_options;
+use crate::directives::python::python_options;
 use crate::ffi;
 
 fn fatal(group: &str, msg: &str) -> ! {
-    host_log(LogLevel::Error, &format!("RWSGI0101: Daemon process '{group}' (pid {}) cannot start: {msg}", std::process::id()));
+    host_log(
+        LogLevel::Error,
+        &format!("RWSGI0101: Daemon process '{group}' (pid {}) cannot start: {msg}", std::process::id()),
+    );
     // The parent sees this status and backs off (growing) before the next attempt.
     // SAFETY: leaving the process without running Apache's atexit/pool code.
     unsafe { libc::_exit(crate::daemon::registry::EXIT_STARTUP_FAILED) }
@@ -29,7 +32,17 @@ fn fatal(group: &str, msg: &str) -> ! {
 unsafe fn reset_signals() {
     // SAFETY: plain signal syscalls in a fresh single-threaded child.
     unsafe {
-        for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGINT, libc::SIGWINCH, libc::SIGCHLD, libc::SIGALRM, libc::SIGXCPU] {
+        for sig in [
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGINT,
+            libc::SIGWINCH,
+            libc::SIGCHLD,
+            libc::SIGALRM,
+            libc::SIGXCPU,
+        ] {
             libc::signal(sig, libc::SIG_DFL);
         }
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
@@ -47,7 +60,10 @@ pub unsafe fn run(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut f
     // SAFETY: forwarded from this function's contract.
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { main(group, index, backoff, s) }));
     if r.is_err() {
-        host_log(LogLevel::Error, &format!("RWSGI0040: Daemon process (pid {}) stopped by an internal error.", std::process::id()));
+        host_log(
+            LogLevel::Error,
+            &format!("RWSGI0040: Daemon process (pid {}) stopped by an internal error.", std::process::id()),
+        );
     }
     // SAFETY: never return into Apache code from a daemon process.
     unsafe { libc::_exit(1) }
@@ -82,7 +98,11 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
         // Identity: the group's user/group, else Apache's User/Group. Only root can switch.
         let uid = g.uid.unwrap_or(ffi::ap_unixd_config.user_id);
         let gid = g.gid.unwrap_or(ffi::ap_unixd_config.group_id);
-        let apache_user = CString::from(std::ffi::CStr::from_ptr(if ffi::ap_unixd_config.user_name.is_null() { c"".as_ptr() } else { ffi::ap_unixd_config.user_name }));
+        let apache_user = CString::from(std::ffi::CStr::from_ptr(if ffi::ap_unixd_config.user_name.is_null() {
+            c"".as_ptr()
+        } else {
+            ffi::ap_unixd_config.user_name
+        }));
         // user= given: that user's groups (none for a `#uid` without a passwd entry), never
         // Apache User's.
         let user_name = if g.uid.is_some() { g.user_name.clone() } else { Some(apache_user) };
@@ -97,7 +117,13 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
         // before this point.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
         if libc::getppid() != g.parent_pid {
-            host_log(LogLevel::Info, &format!("RWSGI0103: Daemon process '{name}' (pid {}) shutting down: the Apache parent process is gone.", std::process::id()));
+            host_log(
+                LogLevel::Info,
+                &format!(
+                    "RWSGI0103: Daemon process '{name}' (pid {}) shutting down: the Apache parent process is gone.",
+                    std::process::id()
+                ),
+            );
             libc::_exit(0);
         }
         // Working directory and environment of the user.
@@ -114,10 +140,13 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
             if libc::chdir(c.as_ptr()) == 0 {
                 home = Some(h.clone());
             } else {
-                host_log(LogLevel::Warning, &format!(
-                    "RWSGI0107: Daemon process '{name}' cannot use the home directory '{h}' of its user ({}); using '/' (set home= to choose one).",
-                    std::io::Error::last_os_error()
-                ));
+                host_log(
+                    LogLevel::Warning,
+                    &format!(
+                        "RWSGI0107: Daemon process '{name}' cannot use the home directory '{h}' of its user ({}); using '/' (set home= to choose one).",
+                        std::io::Error::last_os_error()
+                    ),
+                );
                 libc::chdir(c"/".as_ptr());
             }
         }

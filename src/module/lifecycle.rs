@@ -15,23 +15,27 @@
 use std::ffi::{CString, c_int, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use wsgi_rs_core::wsgi::interp::{self, InitOptions};
+use wsgi_rs_core::wsgi::interp;
 use wsgi_rs_core::wsgi::{LogLevel, log};
 
 use crate::apache::guard::guard;
 use crate::apache::log::{host_log, set_main_server, slog};
+use crate::apache::mpm::mpm;
+use crate::daemon::parent::supervisor;
 use crate::daemon::registry::{registry, server_name, set_child_registry};
-use crate::daemon::supervisor;
-use crate::directives::config::{ServerConfig, server_config};
-use crate::embedded::facts::mpm;
+use crate::directives::config::server_config;
+use crate::directives::python::{PYTHON_VERSION, python_options};
 use crate::ffi;
 
-pub const PYTHON_EXECUTABLE: &str = env!("WSGI_RS_PYTHON_EXECUTABLE");
-pub const PYTHON_VERSION: &str = env!("WSGI_RS_PYTHON_VERSION");
-
-pub unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int {
+pub unsafe extern "C" fn post_config(
+    pconf: *mut ffi::apr_pool_t,
+    _plog: *mut ffi::apr_pool_t,
+    _ptemp: *mut ffi::apr_pool_t,
+    s: *mut ffi::server_rec,
+) -> c_int {
     guard("post_config hook", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
-        let banner = CString::new(format!("mod_wsgi_rs/{} Python/{}", env!("CARGO_PKG_VERSION"), PYTHON_VERSION)).unwrap();
+        let banner =
+            CString::new(format!("mod_wsgi_rs/{} Python/{}", env!("CARGO_PKG_VERSION"), PYTHON_VERSION)).unwrap();
         // SAFETY: the string is copied into pconf by Apache; start_groups runs in the parent.
         unsafe {
             ffi::ap_add_version_component(pconf, banner.as_ptr());
@@ -46,7 +50,12 @@ pub unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ff
 
 /// check_config (also run by `apachectl configtest`): every group used is defined and
 /// reachable from where it is used; preload lists are attached to their groups.
-pub unsafe extern "C" fn check_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int {
+pub unsafe extern "C" fn check_config(
+    pconf: *mut ffi::apr_pool_t,
+    _plog: *mut ffi::apr_pool_t,
+    _ptemp: *mut ffi::apr_pool_t,
+    s: *mut ffi::server_rec,
+) -> c_int {
     guard("check_config hook", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
         // SAFETY: the registry of this configuration generation.
         let reg = unsafe { registry(pconf) };
@@ -78,14 +87,23 @@ pub unsafe extern "C" fn check_config(pconf: *mut ffi::apr_pool_t, _plog: *mut f
             // any module opens logs or loads keys (spawner.rs); in any other process this
             // returns at once.
             // SAFETY: this generation's configuration, read by this single-threaded process.
-            unsafe { crate::daemon::spawner::become_spawner_if_asked(pconf, s) };
+            unsafe { crate::daemon::process::spawner::become_spawner_if_asked(pconf, s) };
             return ffi::OK as c_int;
         }
         for e in &errors {
             // SAFETY: startup logging to the console and error log.
             unsafe {
                 let m = CString::new(format!("mod_wsgi_rs: {e}")).unwrap_or_default();
-                ffi::ap_log_error_(c"mod_wsgi_rs".as_ptr(), 0, crate::module_index(), (ffi::APLOG_STARTUP | ffi::APLOG_EMERG) as c_int, 0, s, c"%s".as_ptr(), m.as_ptr());
+                ffi::ap_log_error_(
+                    c"mod_wsgi_rs".as_ptr(),
+                    0,
+                    crate::module_index(),
+                    (ffi::APLOG_STARTUP | ffi::APLOG_EMERG) as c_int,
+                    0,
+                    s,
+                    c"%s".as_ptr(),
+                    m.as_ptr(),
+                );
             }
         }
         ffi::HTTP_INTERNAL_SERVER_ERROR as c_int
@@ -178,39 +196,13 @@ unsafe extern "C" fn finalize_python(_data: *mut c_void) -> ffi::apr_status_t {
     0
 }
 
-/// Python start-up options from the server-wide directives (daemon groups override the
-/// python-home/path and group facts). Also exports `WSGIPythonEggs`; call before Python
-/// starts, while the process is single-threaded.
-pub fn python_options(cfg: &ServerConfig) -> InitOptions {
-    if let Some(e) = &cfg.python_eggs {
-        // SAFETY (set_var): no other thread exists yet in this process (child_init / daemon
-        // start-up).
-        unsafe { std::env::set_var("PYTHON_EGG_CACHE", e) };
-    }
-    let m = mpm();
-    InitOptions {
-        python_executable: PYTHON_EXECUTABLE.to_string(),
-        python_home: cfg.python_home.clone(),
-        python_path: cfg.python_path.clone(),
-        optimize: cfg.optimize.unwrap_or(0),
-        restrict_stdout: cfg.restrict_stdout.unwrap_or(false),
-        restrict_stdin: cfg.restrict_stdin.unwrap_or(false),
-        restrict_signal: cfg.restrict_signal.unwrap_or(true),
-        hash_seed: cfg.hash_seed,
-        dont_write_bytecode: cfg.dont_write_bytecode.unwrap_or(false),
-        warnings: cfg.python_warnings.clone(),
-        switch_interval: cfg.switch_interval,
-        process_group: String::new(),
-        maximum_processes: m.max_daemons,
-        threads_per_process: m.threads,
-    }
-}
-
 pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard("child_init hook", (), || {
         set_main_server(s);
         log::set_host_logger(host_log);
-        std::panic::set_hook(Box::new(|info| host_log(LogLevel::Error, &format!("RWSGI0040: internal error (panic): {info}"))));
+        std::panic::set_hook(Box::new(|info| {
+            host_log(LogLevel::Error, &format!("RWSGI0040: internal error (panic): {info}"))
+        }));
         // SAFETY: s is the main server, configured; the registry belongs to this generation.
         let cfg = unsafe { server_config(s) };
         unsafe {
@@ -228,15 +220,30 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
         }
         let opts = python_options(cfg);
         match interp::initialize(&opts) {
-            Ok(banner) => slog(s, LogLevel::Info, &format!("RWSGI0001: Python initialised in Apache child pid {}: {banner}", std::process::id())),
-            Err(e) => slog(s, LogLevel::Error, &format!("RWSGI0002: Python initialisation failed in Apache child pid {}: {e}", std::process::id())),
+            Ok(banner) => slog(
+                s,
+                LogLevel::Info,
+                &format!("RWSGI0001: Python initialised in Apache child pid {}: {banner}", std::process::id()),
+            ),
+            Err(e) => slog(
+                s,
+                LogLevel::Error,
+                &format!("RWSGI0002: Python initialisation failed in Apache child pid {}: {e}", std::process::id()),
+            ),
         }
         if cfg.destroy_interpreter.unwrap_or(true) {
             if !mpm().threaded {
                 guard_exit_signals();
             }
             // SAFETY: registering a cleanup on the child pool; it runs in this thread at exit.
-            unsafe { ffi::apr_pool_cleanup_register(pchild, std::ptr::null(), Some(finalize_python), Some(ffi::apr_pool_cleanup_null)) };
+            unsafe {
+                ffi::apr_pool_cleanup_register(
+                    pchild,
+                    std::ptr::null(),
+                    Some(finalize_python),
+                    Some(ffi::apr_pool_cleanup_null),
+                )
+            };
         }
     })
 }

@@ -119,7 +119,11 @@ impl RequestIo for ApacheIo {
                     ffi::ap_set_content_length(r, n);
                 } else {
                     let (kc, vc) = (cstr(k), cstr(v));
-                    let t = if k.eq_ignore_ascii_case(b"www-authenticate") { (*r).err_headers_out } else { (*r).headers_out };
+                    let t = if k.eq_ignore_ascii_case(b"www-authenticate") {
+                        (*r).err_headers_out
+                    } else {
+                        (*r).headers_out
+                    };
                     ffi::apr_table_add(t, kc.as_ptr(), vc.as_ptr());
                 }
             }
@@ -195,7 +199,12 @@ impl RequestIo for ApacheIo {
                 return Ok(false); // `own` closes the descriptor
             }
             let raw = own.into_raw_fd();
-            ffi::apr_pool_cleanup_register(pool, raw as isize as *const c_void, Some(close_fd), Some(ffi::apr_pool_cleanup_null));
+            ffi::apr_pool_cleanup_register(
+                pool,
+                raw as isize as *const c_void,
+                Some(close_fd),
+                Some(ffi::apr_pool_cleanup_null),
+            );
             let bb = ffi::apr_brigade_create(pool, (*c).bucket_alloc);
             if len > 0 {
                 ffi::apr_brigade_insert_file(bb, file, offset as ffi::apr_off_t, len as ffi::apr_off_t, pool);

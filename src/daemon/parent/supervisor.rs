@@ -9,8 +9,8 @@ use wsgi_rs_core::wsgi::LogLevel;
 
 use crate::apache::guard::guard;
 use crate::apache::log::slog;
+use crate::daemon::process::{hygiene, spawner};
 use crate::daemon::registry::{DaemonGroup, EXIT_STARTUP_FAILED, QUICK_DEATH, Registry, backoff_after, registry};
-use crate::daemon::spawner;
 use crate::ffi;
 
 fn now_secs() -> u64 {
@@ -114,7 +114,11 @@ unsafe fn create_socket(g: &mut DaemonGroup, s: *mut ffi::server_rec) -> Result<
             }
         }
         let old = libc::umask(0o077);
-        let rc = libc::bind(fd, &addr as *const libc::sockaddr_un as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_un>() as u32);
+        let rc = libc::bind(
+            fd,
+            &addr as *const libc::sockaddr_un as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_un>() as u32,
+        );
         libc::umask(old);
         if rc != 0 {
             let e = std::io::Error::last_os_error();
@@ -128,7 +132,7 @@ unsafe fn create_socket(g: &mut DaemonGroup, s: *mut ffi::server_rec) -> Result<
         }
         if libc::geteuid() == 0 {
             let owner = match &g.opts.socket_user {
-                Some(u) => crate::daemon::privileges::lookup_user(u)?.uid,
+                Some(u) => crate::daemon::process::privileges::lookup_user(u)?.uid,
                 None => ffi::ap_unixd_config.user_id,
             };
             // Never follow a link: the path is checked to be the socket just bound, and the
@@ -136,7 +140,10 @@ unsafe fn create_socket(g: &mut DaemonGroup, s: *mut ffi::server_rec) -> Result<
             let mut st: libc::stat = std::mem::zeroed();
             if libc::lstat(g.socket_path.as_ptr(), &mut st) != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFSOCK {
                 libc::close(fd);
-                return Err(format!("'{}' is no longer the socket just created (replaced?)", String::from_utf8_lossy(path)));
+                return Err(format!(
+                    "'{}' is no longer the socket just created (replaced?)",
+                    String::from_utf8_lossy(path)
+                ));
             }
             if libc::fchownat(libc::AT_FDCWD, g.socket_path.as_ptr(), owner, u32::MAX, libc::AT_SYMLINK_NOFOLLOW) != 0 {
                 let e = std::io::Error::last_os_error();
@@ -191,13 +198,24 @@ unsafe fn launch(sp: *mut SpawnerProc, s: *mut ffi::server_rec) {
         let reg = registry(sp.pconf);
         let mut pipe: [c_int; 2] = [-1, -1];
         if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            slog(s, LogLevel::Error, &format!("RWSGI0121: Cannot start the daemon process spawner: pipe: {}", std::io::Error::last_os_error()));
+            slog(
+                s,
+                LogLevel::Error,
+                &format!(
+                    "RWSGI0121: Cannot start the daemon process spawner: pipe: {}",
+                    std::io::Error::last_os_error()
+                ),
+            );
             return;
         }
         let handoff = spawner::Handoff {
             parent_pid: reg.parent_pid,
             token_fd: pipe[0],
-            groups: reg.groups.iter().map(|g| (g.id, g.opts.name.clone(), g.listen_fd, g.socket_path.to_string_lossy().into_owned())).collect(),
+            groups: reg
+                .groups
+                .iter()
+                .map(|g| (g.id, g.opts.name.clone(), g.listen_fd, g.socket_path.to_string_lossy().into_owned()))
+                .collect(),
         };
         // Everything the child needs is built before the fork.
         let argv = spawner_argv(s);
@@ -219,7 +237,7 @@ unsafe fn launch(sp: *mut SpawnerProc, s: *mut ffi::server_rec) {
         sp.started = now_secs() + backoff;
         let pid = libc::fork();
         if pid == 0 {
-            spawner::close_all_except(&keep);
+            hygiene::close_all_except(&keep);
             if backoff > 0 {
                 libc::sleep(backoff as libc::c_uint);
             }
@@ -229,7 +247,11 @@ unsafe fn launch(sp: *mut SpawnerProc, s: *mut ffi::server_rec) {
         libc::close(pipe[0]);
         if pid < 0 {
             libc::close(pipe[1]);
-            slog(s, LogLevel::Error, &format!("RWSGI0121: Cannot fork the daemon process spawner: {}", std::io::Error::last_os_error()));
+            slog(
+                s,
+                LogLevel::Error,
+                &format!("RWSGI0121: Cannot fork the daemon process spawner: {}", std::io::Error::last_os_error()),
+            );
             return;
         }
         let mut tokens: Vec<u8> = reg.groups.iter().flat_map(|g| g.token).collect();
@@ -241,14 +263,20 @@ unsafe fn launch(sp: *mut SpawnerProc, s: *mut ffi::server_rec) {
             }
             off += n as usize;
         }
-        spawner::wipe(&mut tokens);
+        hygiene::wipe(&mut tokens);
         libc::close(pipe[1]);
         sp.proc_ = std::mem::zeroed();
         sp.proc_.pid = pid;
         // Apache stopping or restarting: SIGTERM, then SIGKILL after 3 s (the spawner stops its
         // daemons within that time).
         ffi::apr_pool_note_subprocess(sp.pconf, &mut sp.proc_, ffi::APR_KILL_AFTER_TIMEOUT);
-        ffi::apr_proc_other_child_register(&mut sp.proc_, Some(maintenance), sp as *mut SpawnerProc as *mut c_void, std::ptr::null_mut(), sp.pconf);
+        ffi::apr_proc_other_child_register(
+            &mut sp.proc_,
+            Some(maintenance),
+            sp as *mut SpawnerProc as *mut c_void,
+            std::ptr::null_mut(),
+            sp.pconf,
+        );
     }
 }
 
@@ -271,11 +299,15 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                     let quick = now_secs().saturating_sub(sp.started) < QUICK_DEATH && status != 0;
                     sp.failures = if quick || status == EXIT_STARTUP_FAILED { sp.failures + 1 } else { 0 };
                     sp.backoff = backoff_after(sp.failures);
-                    slog(s, LogLevel::Error, &format!(
-                        "RWSGI0109: The daemon process spawner (pid {}) has died (exit status or signal {status}); starting a new one{}.",
-                        sp.proc_.pid,
-                        if sp.backoff > 0 { format!(" in {} s", sp.backoff) } else { String::new() }
-                    ));
+                    slog(
+                        s,
+                        LogLevel::Error,
+                        &format!(
+                            "RWSGI0109: The daemon process spawner (pid {}) has died (exit status or signal {status}); starting a new one{}.",
+                            sp.proc_.pid,
+                            if sp.backoff > 0 { format!(" in {} s", sp.backoff) } else { String::new() }
+                        ),
+                    );
                     launch(sp, s);
                 }
                 ffi::APR_OC_REASON_RESTART => {
@@ -310,10 +342,13 @@ pub unsafe fn start_groups(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec)
             }
         };
         for g in reg.groups.iter_mut() {
-            g.socket_path = CString::new(format!("{prefix}.{}.{}.sock", reg.parent_pid, g.id)).map_err(|_| "NUL in socket prefix".to_string())?;
+            g.socket_path = CString::new(format!("{prefix}.{}.{}.sock", reg.parent_pid, g.id))
+                .map_err(|_| "NUL in socket prefix".to_string())?;
             g.token = token(s, &g.opts.name);
             g.parent_pid = reg.parent_pid;
-            create_socket(g, s).map_err(|e| format!("RWSGI0120: Cannot create the socket of daemon process group '{}': {e}", g.opts.name))?;
+            create_socket(g, s).map_err(|e| {
+                format!("RWSGI0120: Cannot create the socket of daemon process group '{}': {e}", g.opts.name)
+            })?;
             let gp = &mut **g as *mut DaemonGroup as *mut c_void;
             // Close in every process (children inherit it); unlink only in this parent.
             ffi::apr_pool_cleanup_register(pconf, gp, Some(close_socket), Some(close_socket));

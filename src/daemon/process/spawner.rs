@@ -22,47 +22,15 @@ use std::time::{Duration, Instant};
 use wsgi_rs_core::wsgi::{LogLevel, log};
 
 use crate::apache::log::{host_log, set_main_server};
-use crate::daemon::child;
+use crate::daemon::process::child;
+use crate::daemon::process::hygiene::{close_all_except, wipe};
+use crate::daemon::process::title::set_title;
 use crate::daemon::registry::{EXIT_STARTUP_FAILED, QUICK_DEATH, Registry, backoff_after, registry};
-use crate::daemon::title::set_title;
 use crate::ffi;
 
 /// The environment variable that turns an exec'd Apache into the spawner.
 pub const ENV: &str = "WSGI_RS_SPAWNER";
 pub use wsgi_rs_core::daemon::handoff::Handoff;
-
-/// Closes every descriptor of this process except `keep` (which lose FD_CLOEXEC).
-/// Single-threaded callers only (between fork and exec, or at daemon start-up).
-pub fn close_all_except(keep: &[c_int]) {
-    let mut keep: Vec<c_int> = keep.iter().copied().filter(|fd| *fd >= 0).collect();
-    keep.sort_unstable();
-    keep.dedup();
-    // SAFETY: plain descriptor syscalls; nothing else uses the closed descriptors (the process
-    // is single-threaded and about to exec or to start afresh).
-    unsafe {
-        for &fd in &keep {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags >= 0 {
-                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-            }
-        }
-        let mut lo: libc::c_uint = 0;
-        for &fd in keep.iter().chain(std::iter::once(&c_int::MAX)) {
-            let fd = fd as libc::c_uint;
-            if fd > lo {
-                let hi = fd - 1;
-                if libc::syscall(libc::SYS_close_range, lo, hi, 0) != 0 {
-                    // Kernels before 5.9: close one by one up to the descriptor limit.
-                    let max = libc::sysconf(libc::_SC_OPEN_MAX).clamp(1024, 1 << 20) as libc::c_uint;
-                    for f in lo..=hi.min(max) {
-                        libc::close(f as c_int);
-                    }
-                }
-            }
-            lo = fd.saturating_add(1);
-        }
-    }
-}
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -82,7 +50,10 @@ struct Slot {
 }
 
 fn fatal(msg: &str) -> ! {
-    host_log(LogLevel::Error, &format!("RWSGI0109: mod_wsgi_rs spawner (pid {}) cannot run: {msg}", std::process::id()));
+    host_log(
+        LogLevel::Error,
+        &format!("RWSGI0109: mod_wsgi_rs spawner (pid {}) cannot run: {msg}", std::process::id()),
+    );
     // SAFETY: leaving without running Apache's exit code.
     unsafe { libc::_exit(EXIT_STARTUP_FAILED) }
 }
@@ -139,7 +110,9 @@ unsafe fn run(desc: &str, pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) 
         fatal("could not read the daemon groups' tokens from the Apache parent");
     }
     if reg.groups.len() != h.groups.len() {
-        fatal("the configuration read here differs from the Apache parent's (changed on disk since Apache read it?); restart Apache");
+        fatal(
+            "the configuration read here differs from the Apache parent's (changed on disk since Apache read it?); restart Apache",
+        );
     }
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
@@ -203,9 +176,15 @@ unsafe fn spawn(reg: &mut Registry, sl: &mut Slot, s: *mut ffi::server_rec) {
         unsafe { child::run(gp, sl.index, sl.backoff, s) };
     }
     if pid < 0 {
-        host_log(LogLevel::Error, &format!(
-            "RWSGI0121: Cannot fork daemon process {} of group '{}': {}", sl.index, reg.groups[sl.group].opts.name, std::io::Error::last_os_error()
-        ));
+        host_log(
+            LogLevel::Error,
+            &format!(
+                "RWSGI0121: Cannot fork daemon process {} of group '{}': {}",
+                sl.index,
+                reg.groups[sl.group].opts.name,
+                std::io::Error::last_os_error()
+            ),
+        );
         sl.pid = 0;
         return;
     }
@@ -257,19 +236,26 @@ unsafe fn supervise(reg: &mut Registry, slots: &mut [Slot], s: *mut ffi::server_
             let n = how(status);
             // A clean exit (status 0: recycling) is never a failure, however soon.
             let quick = sl.started.elapsed() < Duration::from_secs(QUICK_DEATH) && status != 0;
-            sl.failures = if quick || n == EXIT_STARTUP_FAILED && !libc::WIFSIGNALED(status) { sl.failures + 1 } else { 0 };
+            sl.failures =
+                if quick || n == EXIT_STARTUP_FAILED && !libc::WIFSIGNALED(status) { sl.failures + 1 } else { 0 };
             sl.backoff = backoff_after(sl.failures);
             if sl.failures >= 3 {
-                host_log(LogLevel::Error, &format!(
-                    "RWSGI0108: Daemon process group '{}' is failing repeatedly at start-up ({} times in a row, last exit status or signal {n}); the reason is logged above by the process (RWSGI0101, RWSGI0020 or a crash). Next attempt in {} s.",
-                    g.opts.name, sl.failures, sl.backoff
-                ));
+                host_log(
+                    LogLevel::Error,
+                    &format!(
+                        "RWSGI0108: Daemon process group '{}' is failing repeatedly at start-up ({} times in a row, last exit status or signal {n}); the reason is logged above by the process (RWSGI0101, RWSGI0020 or a crash). Next attempt in {} s.",
+                        g.opts.name, sl.failures, sl.backoff
+                    ),
+                );
             }
-            host_log(LogLevel::Info, &format!(
-                "RWSGI0104: Daemon process '{}' (pid {pid}) has died (exit status or signal {n}); restarting it{}.",
-                g.opts.name,
-                if sl.backoff > 0 { format!(" in {} s", sl.backoff) } else { String::new() }
-            ));
+            host_log(
+                LogLevel::Info,
+                &format!(
+                    "RWSGI0104: Daemon process '{}' (pid {pid}) has died (exit status or signal {n}); restarting it{}.",
+                    g.opts.name,
+                    if sl.backoff > 0 { format!(" in {} s", sl.backoff) } else { String::new() }
+                ),
+            );
             // SAFETY: as in run.
             unsafe { spawn(reg, sl, s) };
         }
@@ -296,10 +282,14 @@ unsafe fn stop_all(reg: &Registry, slots: &mut [Slot]) -> ! {
         let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         if pid > 0 {
             if let Some(sl) = slots.iter_mut().find(|sl| sl.pid == pid) {
-                host_log(LogLevel::Info, &format!(
-                    "RWSGI0104: Daemon process '{}' (pid {pid}) has died (exit status or signal {}); Apache is stopping.",
-                    reg.groups[sl.group].opts.name, how(status)
-                ));
+                host_log(
+                    LogLevel::Info,
+                    &format!(
+                        "RWSGI0104: Daemon process '{}' (pid {pid}) has died (exit status or signal {}); Apache is stopping.",
+                        reg.groups[sl.group].opts.name,
+                        how(status)
+                    ),
+                );
                 sl.pid = 0;
             }
             continue;
@@ -337,12 +327,4 @@ unsafe fn read_full(fd: c_int, buf: &mut [u8]) -> bool {
         }
     }
     true
-}
-
-/// Overwrites a secret so the compiler cannot drop the stores as dead.
-pub fn wipe(b: &mut [u8]) {
-    for x in b.iter_mut() {
-        // SAFETY: a valid, exclusive pointer into `b`.
-        unsafe { std::ptr::write_volatile(x, 0) };
-    }
 }

@@ -1,47 +1,11 @@
 //! Reading a `request_rec` into the host-neutral [`RequestFacts`] and [`WsgiExtras`], directly
 //! from the record (Apache's CGI helpers cost ~7 µs a request, DESIGN §6).
-use std::ffi::c_int;
-use std::sync::OnceLock;
-
 use wsgi_rs_core::environ::RequestFacts;
 use wsgi_rs_core::wsgi::WsgiExtras;
 
+use crate::apache::mpm::mpm;
 use crate::apache::strings::{bytes, opt_bytes};
 use crate::ffi;
-
-/// MPM facts for `wsgi.multithread` / `wsgi.multiprocess`, queried once per child.
-pub struct MpmInfo {
-    pub threaded: bool,
-    pub multiprocess: bool,
-    pub max_daemons: u32,
-    pub threads: u32,
-    pub version: (u32, u32, u32),
-}
-
-static MPM: OnceLock<MpmInfo> = OnceLock::new();
-
-fn mpm_query(q: u32) -> c_int {
-    let mut v: c_int = 0;
-    // SAFETY: ap_mpm_query writes one int.
-    unsafe { ffi::ap_mpm_query(q as c_int, &mut v) };
-    v
-}
-
-pub fn mpm() -> &'static MpmInfo {
-    MPM.get_or_init(|| {
-        let mut ver = ffi::ap_version_t::default();
-        // SAFETY: fills the struct.
-        unsafe { ffi::ap_get_server_revision(&mut ver) };
-        let max_daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).max(1) as u32;
-        MpmInfo {
-            threaded: mpm_query(ffi::AP_MPMQ_IS_THREADED) != ffi::AP_MPMQ_NOT_SUPPORTED as c_int,
-            multiprocess: max_daemons > 1,
-            max_daemons,
-            threads: mpm_query(ffi::AP_MPMQ_MAX_THREADS).max(1) as u32,
-            version: (ver.major as u32, ver.minor as u32, ver.patch as u32),
-        }
-    })
-}
 
 /// The facts of `r`; every slice borrows from the request (valid until it ends).
 ///

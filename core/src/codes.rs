@@ -1,0 +1,264 @@
+//! Every log code this module writes (`RWSGInnnn:` at the start of an error-log line), as data:
+//! level, meaning and what the client sees. The README's "Error reference" table must say the
+//! same (checked by the test below), and every code the sources log must be listed here.
+
+/// Where a log line stands in Apache's error log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+        }
+    }
+}
+
+/// One stable log code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    pub code: &'static str,
+    pub level: Level,
+    /// One line: what happened (Markdown, as in the README).
+    pub meaning: &'static str,
+    /// What the client gets ("–": nothing particular).
+    pub client: &'static str,
+}
+
+const fn c(code: &'static str, level: Level, meaning: &'static str, client: &'static str) -> Code {
+    Code { code, level, meaning, client }
+}
+
+use Level::{Error, Info, Warning};
+
+/// All codes, in numeric order.
+pub const CODES: &[Code] = &[
+    c("RWSGI0001", Info, "Python started in an Apache child (version, prefix).", "–"),
+    c(
+        "RWSGI0002",
+        Error,
+        "Python failed to start in an Apache child (bad `WSGIPythonHome`, …). Requests then get RWSGI0015.",
+        "–",
+    ),
+    c("RWSGI0003", Error, "A `WSGIPythonPath` entry could not be added.", "–"),
+    c("RWSGI0004", Error, "A `WSGIPythonWarnings` entry is not a valid `-W` filter.", "–"),
+    c("RWSGI0010", Error, "Target WSGI script not found or unable to stat.", "404"),
+    c("RWSGI0011", Error, "The target is a directory.", "403"),
+    c("RWSGI0012", Error, "`Options ExecCGI` is off where `AddHandler`/`SetHandler wsgi-script` applies.", "403"),
+    c("RWSGI0013", Error, "Extra path info with `AcceptPathInfo Off`.", "404"),
+    c("RWSGI0014", Error, "Chunked request body with `WSGIChunkedRequest Off`.", "411"),
+    c("RWSGI0015", Error, "Python is not available in this process (see RWSGI0002).", "500"),
+    c("RWSGI0016", Error, "Embedded request while `WSGIRestrictEmbedded On`.", "500"),
+    c(
+        "RWSGI0020",
+        Error,
+        "The script failed to compile or raised while being imported; traceback follows as RWSGI0021.",
+        "500",
+    ),
+    c("RWSGI0021", Error, "One line of a Python traceback.", "–"),
+    c("RWSGI0022", Error, "The script has no callable of the configured name.", "500"),
+    c(
+        "RWSGI0023",
+        Error,
+        "The application raised before sending headers (or never called `start_response`, or broke the WSGI rules); traceback follows.",
+        "500",
+    ),
+    c(
+        "RWSGI0024",
+        Error,
+        "The application raised after headers were sent; traceback follows.",
+        "connection cut (no final chunk)",
+    ),
+    c(
+        "RWSGI0026",
+        Error,
+        "`close()` of the returned iterable raised; traceback follows.",
+        "500 if no header was sent yet",
+    ),
+    c(
+        "RWSGI0027",
+        Error,
+        "The response body ended short of its declared `Content-Length` (bytes sent / declared).",
+        "what was sent, then the connection is closed",
+    ),
+    c("RWSGI0030", Error, "A line written to `sys.stderr` or `wsgi.errors` (request lines carry `[client …]`).", "–"),
+    c("RWSGI0031", Error, "A line written to `sys.stdout`.", "–"),
+    c("RWSGI0032", Warning, "`signal.signal()` ignored (`WSGIRestrictSignal On`); the stack follows.", "–"),
+    c("RWSGI0040", Error, "Internal error (a Rust panic caught at the Apache boundary).", "500"),
+    c("RWSGI0041", Info, "The client closed the connection while the response was being sent.", "–"),
+    c("RWSGI0050", Info, "A WSGI script was loaded (first use or changed on disk).", "–"),
+    c(
+        "RWSGI0051",
+        Info,
+        "A script was preloaded in a daemon process (`WSGIImportScript`, or `process-group=` with `application-group=`).",
+        "–",
+    ),
+    c(
+        "RWSGI0100",
+        Info,
+        "A daemon process is ready: Python started, scripts preloaded, worker threads accepting (group, pid, uid, gid, threads, socket).",
+        "–",
+    ),
+    c(
+        "RWSGI0101",
+        Error,
+        "A daemon process could not start (privilege drop, chdir, Python start-up); it exits with status 100 and is restarted after a growing wait.",
+        "–",
+    ),
+    c("RWSGI0102", Error, "Python failed to start in a daemon process (part of RWSGI0101).", "–"),
+    c(
+        "RWSGI0103",
+        Info,
+        "A daemon process is shutting down, with the reason (maximum-requests, restart-interval, inactivity-timeout, request-timeout, script changed, Apache stopping).",
+        "–",
+    ),
+    c(
+        "RWSGI0104",
+        Info,
+        "The parent saw a daemon process exit or die (status or signal) and restarts it (unless Apache is stopping).",
+        "–",
+    ),
+    c("RWSGI0105", Error, "A daemon worker thread could not be created.", "–"),
+    c("RWSGI0106", Info, "A daemon process stopped with requests still running (graceful time over).", "cut"),
+    c("RWSGI0107", Warning, "A daemon's user has no usable home directory and no `home=` was given; `/` is used.", "–"),
+    c(
+        "RWSGI0108",
+        Error,
+        "A daemon process group keeps failing at start-up (three or more times in a row); the next wait (up to 60 s) and the last exit status are given, the reason is in the process's own lines above.",
+        "–",
+    ),
+    c(
+        "RWSGI0109",
+        Error,
+        "The daemon process spawner cannot run (configuration changed on disk since Apache read it, hand-over broken) or died; a new one is started.",
+        "–",
+    ),
+    c("RWSGI0110", Error, "Unable to connect to the daemon group's socket.", "503"),
+    c(
+        "RWSGI0111",
+        Error,
+        "The daemon closed the connection (died) before the complete response, or could not be written to.",
+        "502 (cut after the head)",
+    ),
+    c(
+        "RWSGI0112",
+        Error,
+        "A connection to a daemon socket presented an invalid token (not this Apache): refused.",
+        "–",
+    ),
+    c(
+        "RWSGI0113",
+        Error,
+        "A malformed frame on a daemon connection, or frames out of order from a daemon (body before head, end without head, two heads): refused.",
+        "502 if from our child",
+    ),
+    c("RWSGI0114", Error, "queue-timeout expired before a daemon thread took the request.", "504"),
+    c("RWSGI0115", Error, "request-timeout expired; the process is replaced.", "504"),
+    c("RWSGI0116", Error, "socket-timeout expired waiting for the daemon.", "504"),
+    c(
+        "RWSGI0117",
+        Error,
+        "Reading the request body from the client failed while proxying to the daemon (the app sees an OSError).",
+        "–",
+    ),
+    c("RWSGI0118", Error, "The selected daemon group does not exist or belongs to another virtual host.", "500"),
+    c("RWSGI0119", Error, "The selected daemon group is not allowed by `WSGIRestrictProcess`.", "500"),
+    c("RWSGI0120", Error, "The parent could not create a group's socket (start-up fails).", "–"),
+    c("RWSGI0121", Error, "The parent could not fork a daemon process.", "–"),
+    c("RWSGI0122", Error, "A response header from the daemon exceeds `header-buffer-size`.", "500"),
+    c(
+        "RWSGI0123",
+        Error,
+        "A daemon sent a response head that breaks the framing rules (see \"Security model\"): CR/LF/NUL, hop-by-hop header, bad or conflicting `Content-Length`, 1xx status, code not matching its status line.",
+        "502",
+    ),
+    c(
+        "RWSGI0124",
+        Error,
+        "A daemon's body went beyond its `Content-Length` (the rest is dropped) or ended short of it (the connection is closed).",
+        "cut",
+    ),
+    c(
+        "RWSGI0125",
+        Warning,
+        "The daemon closed the connection without reading the request (head not sent, or reset before any reply): it did not run and is sent again, at most 3 attempts in all.",
+        "– (502 after the last)",
+    ),
+];
+
+/// The entry of `code` (e.g. "RWSGI0023").
+pub fn lookup(code: &str) -> Option<&'static Code> {
+    CODES.iter().find(|c| c.code == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn repo() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+    }
+
+    fn codes_in(text: &str) -> BTreeSet<String> {
+        let b = text.as_bytes();
+        let mut out = BTreeSet::new();
+        for i in 0..b.len().saturating_sub(8) {
+            if &b[i..i + 5] == b"RWSGI" && b[i + 5..i + 9].iter().all(u8::is_ascii_digit) {
+                out.insert(text[i..i + 9].to_string());
+            }
+        }
+        out
+    }
+
+    fn sources(dir: &Path, out: &mut String) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs" || x == "py") && !p.ends_with("codes.rs") {
+                out.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_and_unique() {
+        for w in CODES.windows(2) {
+            assert!(w[0].code < w[1].code, "{} before {}", w[0].code, w[1].code);
+        }
+        assert_eq!(lookup("RWSGI0023").map(|c| c.level), Some(Level::Error));
+        assert!(lookup("RWSGI9999").is_none());
+    }
+
+    #[test]
+    fn readme_error_reference_matches() {
+        let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+        let rows: Vec<String> = readme.lines().filter(|l| l.starts_with("| RWSGI")).map(str::to_string).collect();
+        let want: Vec<String> = CODES
+            .iter()
+            .map(|c| format!("| {} | {} | {} | {} |", c.code, c.level.name(), c.meaning, c.client))
+            .collect();
+        assert_eq!(rows, want, "README error reference and core/src/codes.rs differ");
+    }
+
+    #[test]
+    fn every_logged_code_is_listed_and_every_listed_code_is_logged() {
+        let mut text = String::new();
+        sources(&repo().join("src"), &mut text);
+        sources(&repo().join("core").join("src"), &mut text);
+        let used = codes_in(&text);
+        let listed: BTreeSet<String> = CODES.iter().map(|c| c.code.to_string()).collect();
+        let unlisted: Vec<_> = used.difference(&listed).collect();
+        let unused: Vec<_> = listed.difference(&used).collect();
+        assert!(unlisted.is_empty(), "codes logged but not in CODES: {unlisted:?}");
+        assert!(unused.is_empty(), "codes in CODES that nothing logs: {unused:?}");
+    }
+}

@@ -1,0 +1,38 @@
+//! Python start-up options from the server-wide directives, shared by the Apache children
+//! (embedded mode) and the daemon processes (which override home, path and group facts).
+use wsgi_rs_core::wsgi::interp::InitOptions;
+
+use crate::apache::mpm::mpm;
+use crate::directives::config::ServerConfig;
+
+/// The Python executable the module was built against (build.rs), and its version.
+pub const PYTHON_EXECUTABLE: &str = env!("WSGI_RS_PYTHON_EXECUTABLE");
+pub const PYTHON_VERSION: &str = env!("WSGI_RS_PYTHON_VERSION");
+
+/// Python start-up options from the server-wide directives (daemon groups override the
+/// python-home/path and group facts). Also exports `WSGIPythonEggs`; call before Python
+/// starts, while the process is single-threaded.
+pub fn python_options(cfg: &ServerConfig) -> InitOptions {
+    if let Some(e) = &cfg.python_eggs {
+        // SAFETY (set_var): no other thread exists yet in this process (child_init / daemon
+        // start-up).
+        unsafe { std::env::set_var("PYTHON_EGG_CACHE", e) };
+    }
+    let m = mpm();
+    InitOptions {
+        python_executable: PYTHON_EXECUTABLE.to_string(),
+        python_home: cfg.python_home.clone(),
+        python_path: cfg.python_path.clone(),
+        optimize: cfg.optimize.unwrap_or(0),
+        restrict_stdout: cfg.restrict_stdout.unwrap_or(false),
+        restrict_stdin: cfg.restrict_stdin.unwrap_or(false),
+        restrict_signal: cfg.restrict_signal.unwrap_or(true),
+        hash_seed: cfg.hash_seed,
+        dont_write_bytecode: cfg.dont_write_bytecode.unwrap_or(false),
+        warnings: cfg.python_warnings.clone(),
+        switch_interval: cfg.switch_interval,
+        process_group: String::new(),
+        maximum_processes: m.max_daemons,
+        threads_per_process: m.threads,
+    }
+}
