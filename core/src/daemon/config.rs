@@ -1,4 +1,5 @@
 //! What a daemon process is told (its group's settings) and why it stops.
+use crate::config::DaemonOptions;
 use crate::wire;
 
 /// What the daemon process needs to know about its group.
@@ -29,6 +30,42 @@ pub struct DaemonConfig {
     /// The Apache parent's pid, recorded before the fork: a different parent means it died
     /// (possibly during a slow start-up) and this process must go.
     pub parent_pid: i32,
+}
+
+impl DaemonConfig {
+    /// The settings of process `index` of the group configured by `o`. The rest is known only
+    /// to the Apache side: the group's socket and token, Apache's `Timeout` in seconds (used when
+    /// `socket-timeout` is not given), Apache's version and the Apache parent's pid. Pure.
+    pub fn from_options(
+        o: &DaemonOptions,
+        index: usize,
+        socket_path: String,
+        token: [u8; wire::TOKEN_LEN],
+        apache_timeout: u64,
+        apache_version: (u32, u32, u32),
+        parent_pid: i32,
+    ) -> Self {
+        DaemonConfig {
+            group: o.name.clone(),
+            index,
+            socket_path,
+            threads: o.threads,
+            multiprocess: o.processes_given,
+            token,
+            maximum_requests: o.maximum_requests,
+            restart_interval: o.restart_interval,
+            inactivity_timeout: o.inactivity_timeout,
+            request_timeout: o.request_timeout,
+            graceful_timeout: o.graceful_timeout,
+            startup_timeout: o.startup_timeout,
+            deadlock_timeout: o.deadlock_timeout,
+            queue_timeout: o.queue_timeout,
+            socket_timeout: o.socket_timeout.unwrap_or(apache_timeout),
+            stack_size: o.stack_size.map(|v| v as usize),
+            apache_version,
+            parent_pid,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,5 +100,70 @@ impl ShutdownReason {
             ShutdownReason::Signal => "Apache asked it to stop (restart, graceful or stop)",
             ShutdownReason::ParentGone => "the Apache parent process is gone",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_daemon_process;
+
+    fn config(args: &[&str]) -> DaemonConfig {
+        let o = parse_daemon_process(args).unwrap();
+        DaemonConfig::from_options(&o, 3, "/run/wsgi.sock".into(), [7; wire::TOKEN_LEN], 300, (2, 4, 62), 4242)
+    }
+
+    #[test]
+    fn from_options_maps_every_option() {
+        let c = config(&[
+            "shop",
+            "processes=1",
+            "threads=4",
+            "maximum-requests=100",
+            "restart-interval=11",
+            "inactivity-timeout=12",
+            "request-timeout=13",
+            "graceful-timeout=14",
+            "startup-timeout=16",
+            "deadlock-timeout=17",
+            "queue-timeout=18",
+            "socket-timeout=19",
+            "stack-size=524288",
+        ]);
+        assert_eq!(c.group, "shop");
+        assert_eq!(c.index, 3);
+        assert_eq!(c.socket_path, "/run/wsgi.sock");
+        assert_eq!(c.token, [7; wire::TOKEN_LEN]);
+        assert_eq!(c.threads, 4);
+        // processes=1 given: still multiprocess (mod_wsgi).
+        assert!(c.multiprocess);
+        assert_eq!(c.maximum_requests, 100);
+        assert_eq!(c.restart_interval, 11);
+        assert_eq!(c.inactivity_timeout, 12);
+        assert_eq!(c.request_timeout, 13);
+        assert_eq!(c.graceful_timeout, 14);
+        assert_eq!(c.startup_timeout, 16);
+        assert_eq!(c.deadlock_timeout, 17);
+        assert_eq!(c.queue_timeout, 18);
+        assert_eq!(c.socket_timeout, 19);
+        assert_eq!(c.stack_size, Some(524288));
+        assert_eq!(c.apache_version, (2, 4, 62));
+        assert_eq!(c.parent_pid, 4242);
+    }
+
+    #[test]
+    fn from_options_defaults() {
+        let c = config(&["shop"]);
+        let d = DaemonOptions::default();
+        assert_eq!(c.threads, d.threads);
+        assert!(!c.multiprocess);
+        assert_eq!((c.maximum_requests, c.restart_interval, c.inactivity_timeout), (0, 0, 0));
+        assert_eq!((c.request_timeout, c.startup_timeout, c.queue_timeout), (0, 0, 0));
+        assert_eq!((c.graceful_timeout, c.deadlock_timeout), (d.graceful_timeout, d.deadlock_timeout));
+        // No socket-timeout (or socket-timeout=0): Apache's Timeout.
+        assert_eq!(c.socket_timeout, 300);
+        assert_eq!(config(&["shop", "socket-timeout=0"]).socket_timeout, 300);
+        assert_eq!(c.stack_size, None);
+        assert!(config(&["shop", "processes=2"]).multiprocess);
     }
 }

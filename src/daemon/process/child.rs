@@ -14,7 +14,7 @@ use crate::apache::mpm::mpm;
 use crate::daemon::process::privileges::{Target, drop_to};
 use crate::daemon::process::title::set_title;
 use crate::daemon::registry::DaemonGroup;
-use crate::directives::config::server_config;
+use crate::directives::config::{ServerConfig, server_config};
 use crate::directives::python::python_options;
 use crate::ffi;
 
@@ -69,33 +69,89 @@ pub unsafe fn run(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut f
     unsafe { libc::_exit(1) }
 }
 
+/// The steps, in order. None of them returns on failure: each logs and `_exit`s itself.
+///
+/// # Safety
+/// As for [`run`]: `group` and `s` are inherited parent memory, and the process is
+/// single-threaded until Python and serve() start threads.
 unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi::server_rec) -> ! {
-    // SAFETY (whole function): single-threaded child of the Apache parent until serve() starts
-    // worker threads; `group` and `s` are inherited parent memory.
-    unsafe {
-        let g = &*group;
-        let name = g.opts.name.clone();
-        set_main_server(s);
-        log::set_host_logger(host_log);
-        reset_signals();
-        // The spawner left this process only stdin/stdout/stderr and its group's socket.
-        if backoff > 0 {
-            std::thread::sleep(Duration::from_secs(backoff));
+    // SAFETY: `group` is the parent's pconf memory, inherited by fork and never freed in this
+    // process; nothing else writes to it here.
+    let g = unsafe { &*group };
+    // SAFETY: `s` is the live main server_rec, inherited by fork.
+    unsafe { inherit(s) };
+    if backoff > 0 {
+        std::thread::sleep(Duration::from_secs(backoff));
+    }
+    show_title(g);
+    limits(g);
+    // SAFETY: still the single-threaded child of the Apache parent.
+    let id = unsafe { identity(g) };
+    // SAFETY: still single-threaded (the environment is changed).
+    let home = unsafe { environment(g, &id) };
+    // SAFETY: `s` as above; still single-threaded until Python starts its own threads.
+    let cfg = unsafe { server_config(s) };
+    python(g, cfg, home);
+    // SAFETY: `s` as above.
+    unsafe { serve_and_exit(g, index, s, cfg) }
+}
+
+/// Inherit: send log lines to `s`'s error log; reset the signal dispositions and mask left by
+/// the Apache parent. The spawner left this process only stdin/stdout/stderr and its group's
+/// socket.
+///
+/// # Safety
+/// `s` is a live server_rec; the process is single-threaded.
+unsafe fn inherit(s: *mut ffi::server_rec) {
+    set_main_server(s);
+    log::set_host_logger(host_log);
+    // SAFETY: single-threaded, forwarded from this function's contract.
+    unsafe { reset_signals() };
+}
+
+/// The title `ps` shows (`display-name=`), if any.
+fn show_title(g: &DaemonGroup) {
+    if let Some(t) = &display_title(&g.opts) {
+        set_title(t);
+    }
+}
+
+/// Limits: `cpu-priority=`, then `memory-limit=` (RLIMIT_DATA) and `virtual-memory-limit=`
+/// (RLIMIT_AS). Failures are ignored, as before.
+fn limits(g: &DaemonGroup) {
+    if let Some(p) = g.opts.cpu_priority {
+        // SAFETY: plain syscall on this process.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, p) };
+    }
+    for (res, v) in [(libc::RLIMIT_DATA, g.opts.memory_limit), (libc::RLIMIT_AS, g.opts.virtual_memory_limit)] {
+        if let Some(v) = v {
+            let l = libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
+            // SAFETY: `l` is a valid rlimit for the duration of the call.
+            unsafe { libc::setrlimit(res, &l) };
         }
-        let title = display_title(&g.opts);
-        if let Some(t) = &title {
-            set_title(t);
-        }
-        if let Some(p) = g.opts.cpu_priority {
-            libc::setpriority(libc::PRIO_PROCESS, 0, p);
-        }
-        for (res, v) in [(libc::RLIMIT_DATA, g.opts.memory_limit), (libc::RLIMIT_AS, g.opts.virtual_memory_limit)] {
-            if let Some(v) = v {
-                let l = libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
-                libc::setrlimit(res, &l);
-            }
-        }
-        // Identity: the group's user/group, else Apache's User/Group. Only root can switch.
+    }
+}
+
+/// Who the process runs as after [`identity`].
+struct Identity {
+    uid: u32,
+    /// The user's name: the group's `user=` (None for a `#uid` without a passwd entry), else
+    /// Apache's `User`.
+    user_name: Option<CString>,
+}
+
+/// Identity: take the group's user/group, else Apache's User/Group (only root can switch; a
+/// failure is fatal). Then die with the Apache parent: PR_SET_PDEATHSIG is set after the switch
+/// (which clears it), and the parent is checked against the pid recorded before the fork, in
+/// case it died before this point (then exit 0).
+///
+/// # Safety
+/// Single-threaded child of the Apache parent, after configuration (`ap_unixd_config` is set).
+unsafe fn identity(g: &DaemonGroup) -> Identity {
+    let name = &g.opts.name;
+    // SAFETY: by-value reads of Apache's configuration, written only before the fork; a
+    // non-null user_name is a NUL-terminated string in the parent's pool.
+    let (uid, gid, apache_user) = unsafe {
         let uid = g.uid.unwrap_or(ffi::ap_unixd_config.user_id);
         let gid = g.gid.unwrap_or(ffi::ap_unixd_config.group_id);
         let apache_user = CString::from(std::ffi::CStr::from_ptr(if ffi::ap_unixd_config.user_name.is_null() {
@@ -103,124 +159,149 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
         } else {
             ffi::ap_unixd_config.user_name
         }));
-        // user= given: that user's groups (none for a `#uid` without a passwd entry), never
-        // Apache User's.
-        let user_name = if g.uid.is_some() { g.user_name.clone() } else { Some(apache_user) };
-        if libc::geteuid() == 0 {
-            let t = Target { uid, gid, user_name: user_name.as_ref(), supplementary: &g.supplementary_gids };
-            if let Err(e) = drop_to(&t) {
-                fatal(&name, &format!("dropping privileges to uid {uid} gid {gid}: {e}"));
-            }
+        (uid, gid, apache_user)
+    };
+    // user= given: that user's groups (none for a `#uid` without a passwd entry), never
+    // Apache User's.
+    let user_name = if g.uid.is_some() { g.user_name.clone() } else { Some(apache_user) };
+    // SAFETY: plain syscall.
+    if unsafe { libc::geteuid() } == 0 {
+        let t = Target { uid, gid, user_name: user_name.as_ref(), supplementary: &g.supplementary_gids };
+        if let Err(e) = drop_to(&t) {
+            fatal(name, &format!("dropping privileges to uid {uid} gid {gid}: {e}"));
         }
-        // Die with the Apache parent. Set after the identity change (which clears it), then
-        // the parent is checked against the pid recorded before the fork, in case it died
-        // before this point.
+    }
+    // SAFETY: plain process-control syscalls.
+    let parent = unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
-        if libc::getppid() != g.parent_pid {
+        libc::getppid()
+    };
+    if parent != g.parent_pid {
+        host_log(
+            LogLevel::Info,
+            &format!(
+                "RWSGI0103: Daemon process '{name}' (pid {}) shutting down: the Apache parent process is gone.",
+                std::process::id()
+            ),
+        );
+        // SAFETY: leaving the process without running Apache's atexit/pool code.
+        unsafe { libc::_exit(0) };
+    }
+    Identity { uid, user_name }
+}
+
+/// Environment: the working directory, `umask=`, and LANG, LC_ALL, PYTHON_EGG_CACHE, and with
+/// `user=` USER, LOGNAME and HOME. `home=` must exist (else fatal); a user's own home directory
+/// (the default when user= is given) may not (nobody: /nonexistent), then `/` is used, with a
+/// warning. Returns the home directory in use (None: unchanged).
+///
+/// # Safety
+/// Single-threaded (changes the environment).
+unsafe fn environment(g: &DaemonGroup, id: &Identity) -> Option<String> {
+    let name = &g.opts.name;
+    let mut home = g.opts.home.clone();
+    if let Some(h) = &home {
+        let c = CString::new(h.as_str()).unwrap_or_default();
+        // SAFETY: `c` is a NUL-terminated path.
+        if unsafe { libc::chdir(c.as_ptr()) } != 0 {
+            fatal(name, &format!("chdir to home='{h}': {}", std::io::Error::last_os_error()));
+        }
+    } else if let (Some(_), Some(h)) = (g.uid, &g.user_home) {
+        let c = CString::new(h.as_str()).unwrap_or_default();
+        // SAFETY: `c` is a NUL-terminated path.
+        if unsafe { libc::chdir(c.as_ptr()) } == 0 {
+            home = Some(h.clone());
+        } else {
             host_log(
-                LogLevel::Info,
+                LogLevel::Warning,
                 &format!(
-                    "RWSGI0103: Daemon process '{name}' (pid {}) shutting down: the Apache parent process is gone.",
-                    std::process::id()
+                    "RWSGI0107: Daemon process '{name}' cannot use the home directory '{h}' of its user ({}); using '/' (set home= to choose one).",
+                    std::io::Error::last_os_error()
                 ),
             );
-            libc::_exit(0);
+            // SAFETY: a NUL-terminated literal path.
+            unsafe { libc::chdir(c"/".as_ptr()) };
         }
-        // Working directory and environment of the user.
-        // home= must exist; a user's own home directory (the default when user= is given) may
-        // not (nobody: /nonexistent), then `/` is used, with a warning.
-        let mut home = g.opts.home.clone();
-        if let Some(h) = &home {
-            let c = CString::new(h.as_str()).unwrap_or_default();
-            if libc::chdir(c.as_ptr()) != 0 {
-                fatal(&name, &format!("chdir to home='{h}': {}", std::io::Error::last_os_error()));
-            }
-        } else if let (Some(_), Some(h)) = (g.uid, &g.user_home) {
-            let c = CString::new(h.as_str()).unwrap_or_default();
-            if libc::chdir(c.as_ptr()) == 0 {
-                home = Some(h.clone());
-            } else {
-                host_log(
-                    LogLevel::Warning,
-                    &format!(
-                        "RWSGI0107: Daemon process '{name}' cannot use the home directory '{h}' of its user ({}); using '/' (set home= to choose one).",
-                        std::io::Error::last_os_error()
-                    ),
-                );
-                libc::chdir(c"/".as_ptr());
-            }
-        }
-        if let Some(m) = g.opts.umask {
-            libc::umask(m as libc::mode_t);
-        }
-        let set = |k: &str, v: &str| std::env::set_var(k, v);
-        if let Some(l) = &g.opts.lang {
-            set("LANG", l);
-        }
-        if let Some(l) = &g.opts.locale {
-            set("LC_ALL", l);
-        }
-        if let Some(e) = &g.opts.python_eggs {
-            set("PYTHON_EGG_CACHE", e);
-        }
-        if g.uid.is_some() {
-            let u = user_name.as_ref().map_or_else(|| uid.to_string(), |n| n.to_string_lossy().into_owned());
-            set("USER", &u);
-            set("LOGNAME", &u);
-            if let Some(h) = &g.user_home {
-                set("HOME", h);
-            }
-        }
-        let cfg = server_config(s);
-        let mut python_path = g.opts.python_path.clone();
-        if let Some(h) = &home {
-            python_path.push(h.clone());
-        }
-        let opts = InitOptions {
-            python_home: g.opts.python_home.clone().or_else(|| cfg.python_home.clone()),
-            python_path,
-            process_group: name.clone(),
-            maximum_processes: g.opts.processes,
-            threads_per_process: g.opts.threads,
-            ..python_options(cfg)
-        };
-        if let Err(e) = interp::initialize(&opts) {
-            fatal(&name, &format!("RWSGI0102: Python initialisation failed: {e}"));
-        }
-        for (script, callable) in &g.preload {
-            preload(std::path::Path::new(script), callable);
-        }
-        let timeout = g.opts.socket_timeout.unwrap_or(((*s).timeout / 1_000_000).max(1) as u64);
-        let dc = DaemonConfig {
-            group: name.clone(),
-            index,
-            socket_path: g.socket_path.to_string_lossy().into_owned(),
-            threads: g.opts.threads,
-            multiprocess: g.opts.processes_given,
-            token: g.token,
-            maximum_requests: g.opts.maximum_requests,
-            restart_interval: g.opts.restart_interval,
-            inactivity_timeout: g.opts.inactivity_timeout,
-            request_timeout: g.opts.request_timeout,
-            graceful_timeout: g.opts.graceful_timeout,
-            startup_timeout: g.opts.startup_timeout,
-            deadlock_timeout: g.opts.deadlock_timeout,
-            queue_timeout: g.opts.queue_timeout,
-            socket_timeout: timeout,
-            stack_size: g.opts.stack_size.map(|v| v as usize),
-            apache_version: mpm().version,
-            parent_pid: g.parent_pid,
-        };
-        let shutdown_timeout = g.opts.shutdown_timeout.max(1);
-        let (_reason, idle) = serve(g.listen_fd, dc);
-        if idle && cfg.destroy_interpreter.unwrap_or(true) {
-            // atexit handlers and finalisation, bounded by shutdown-timeout.
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_secs(shutdown_timeout));
-                libc::_exit(0);
-            });
-            interp::finalize();
-        }
-        libc::_exit(0)
     }
+    if let Some(m) = g.opts.umask {
+        // SAFETY: plain syscall.
+        unsafe { libc::umask(m as libc::mode_t) };
+    }
+    // SAFETY: forwarded from this function's contract: no other thread reads the environment.
+    let set = |k: &str, v: &str| unsafe { std::env::set_var(k, v) };
+    if let Some(l) = &g.opts.lang {
+        set("LANG", l);
+    }
+    if let Some(l) = &g.opts.locale {
+        set("LC_ALL", l);
+    }
+    if let Some(e) = &g.opts.python_eggs {
+        set("PYTHON_EGG_CACHE", e);
+    }
+    if g.uid.is_some() {
+        let u = id.user_name.as_ref().map_or_else(|| id.uid.to_string(), |n| n.to_string_lossy().into_owned());
+        set("USER", &u);
+        set("LOGNAME", &u);
+        if let Some(h) = &g.user_home {
+            set("HOME", h);
+        }
+    }
+    home
+}
+
+/// Python: start the interpreter (`python-home=`, else WSGIPythonHome; `python-path=` plus the
+/// home directory in use; failure is fatal), then import the group's preloaded scripts.
+fn python(g: &DaemonGroup, cfg: &ServerConfig, home: Option<String>) {
+    let name = &g.opts.name;
+    let mut python_path = g.opts.python_path.clone();
+    if let Some(h) = &home {
+        python_path.push(h.clone());
+    }
+    let opts = InitOptions {
+        python_home: g.opts.python_home.clone().or_else(|| cfg.python_home.clone()),
+        python_path,
+        process_group: name.clone(),
+        maximum_processes: g.opts.processes,
+        threads_per_process: g.opts.threads,
+        ..python_options(cfg)
+    };
+    if let Err(e) = interp::initialize(&opts) {
+        fatal(name, &format!("RWSGI0102: Python initialisation failed: {e}"));
+    }
+    for (script, callable) in &g.preload {
+        preload(std::path::Path::new(script), callable);
+    }
+}
+
+/// Serve: run the daemon loop (core::daemon) until a shutdown reason; if it stopped idle and
+/// WSGIDestroyInterpreter is not Off, finalise Python (atexit handlers), bounded by
+/// `shutdown-timeout=`. Then `_exit(0)`.
+///
+/// # Safety
+/// `s` is a live server_rec.
+unsafe fn serve_and_exit(g: &DaemonGroup, index: usize, s: *mut ffi::server_rec, cfg: &ServerConfig) -> ! {
+    // SAFETY: forwarded from this function's contract.
+    let apache_timeout = unsafe { ((*s).timeout / 1_000_000).max(1) as u64 };
+    let dc = DaemonConfig::from_options(
+        &g.opts,
+        index,
+        g.socket_path.to_string_lossy().into_owned(),
+        g.token,
+        apache_timeout,
+        mpm().version,
+        g.parent_pid,
+    );
+    let shutdown_timeout = g.opts.shutdown_timeout.max(1);
+    let (_reason, idle) = serve(g.listen_fd, dc);
+    if idle && cfg.destroy_interpreter.unwrap_or(true) {
+        // atexit handlers and finalisation, bounded by shutdown-timeout.
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(shutdown_timeout));
+            // SAFETY: ends the whole process, whatever finalisation is doing.
+            unsafe { libc::_exit(0) };
+        });
+        interp::finalize();
+    }
+    // SAFETY: never return into Apache code from a daemon process.
+    unsafe { libc::_exit(0) }
 }
