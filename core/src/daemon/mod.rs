@@ -2,7 +2,7 @@
 //! children on the group's listening socket and run requests through the same WSGI core as
 //! embedded mode; the main thread watches the recycling conditions.
 //!
-//! The caller (src/daemon/child.rs) has already dropped privileges and started Python.
+//! The caller (src/daemon/process/child.rs) has already dropped privileges and started Python.
 pub mod backoff;
 mod config;
 pub mod handoff;
