@@ -73,6 +73,8 @@ pub(super) struct MemIo {
     head_committed: bool,
     fail: Fail,
     writes: usize,
+    /// Set by the first injected failure: a client that went away stays away.
+    gone: bool,
     rec: Arc<Mutex<Rec>>,
 }
 
@@ -86,6 +88,7 @@ impl MemIo {
             head_committed: true,
             fail: Fail::None,
             writes: 0,
+            gone: false,
             rec: Arc::default(),
         }
     }
@@ -116,8 +119,11 @@ impl MemIo {
     }
 }
 
-fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "client gone")
+impl MemIo {
+    fn gone(&mut self) -> io::Error {
+        self.gone = true;
+        io::Error::new(io::ErrorKind::BrokenPipe, "client gone")
+    }
 }
 
 impl RequestIo for MemIo {
@@ -135,8 +141,8 @@ impl RequestIo for MemIo {
     }
 
     fn send_head(&mut self, head: &ResponseHead) -> io::Result<()> {
-        if self.fail == Fail::Head {
-            return Err(gone());
+        if self.gone || self.fail == Fail::Head {
+            return Err(self.gone());
         }
         let mut r = self.rec();
         assert!(r.head.is_none(), "send_head called twice");
@@ -149,8 +155,8 @@ impl RequestIo for MemIo {
         assert!(!data.is_empty(), "empty write reached the host");
         let n = self.writes;
         self.writes += 1;
-        if self.fail == Fail::Write(n) {
-            return Err(gone());
+        if self.gone || self.fail == Fail::Write(n) {
+            return Err(self.gone());
         }
         let mut r = self.rec();
         assert!(r.head.is_some(), "body before head");
@@ -160,13 +166,16 @@ impl RequestIo for MemIo {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if self.gone {
+            return Err(self.gone());
+        }
         self.rec().events.push(Ev::Flush);
         Ok(())
     }
 
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
-        if self.fail == Fail::SendFile {
-            return Err(gone());
+        if self.gone || self.fail == Fail::SendFile {
+            return Err(self.gone());
         }
         let mut r = self.rec();
         r.events.push(Ev::SendFile(offset, len, self.send_file));
