@@ -18,3 +18,6 @@ pub use scripts::failing_since_us;
 
 pub use io::{LogLevel, RequestIo, ResponseHead};
 pub use run::{AppSpec, Outcome, WsgiExtras, preload, run_request};
+
+#[cfg(test)]
+mod tests;

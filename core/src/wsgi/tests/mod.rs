@@ -1,0 +1,378 @@
+//! WSGI-core tests without Apache: real applications (Python source written to a temporary
+//! `.wsgi` file) run through [`run_request`] against [`MemIo`], an in-memory [`RequestIo`] that
+//! records the head, every body write, flush and `send_file` call, and the request's log lines.
+//!
+//! Python is started once per test binary ([`python`]) with the crate's own
+//! [`interp::initialize`]. Tests run on cargo's parallel test threads and call `run_request`
+//! concurrently, without a mutex: that is the host contract (Apache worker threads do the same)
+//! and `concurrent_requests_on_many_threads` checks it. Nothing shared is mutated by the tests
+//! except `_coretests.calls`, keyed per request.
+mod body;
+mod file_wrapper;
+mod input;
+mod response;
+
+use std::io;
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
+
+use pyo3::prelude::*;
+use pyo3::types::PyModule;
+
+use super::interp::{self, InitOptions};
+use super::io::{LogLevel, RequestIo, ResponseHead};
+use super::run::{AppSpec, Outcome, WsgiExtras, run_request};
+use crate::environ::{self, RequestFacts};
+
+/// One thing the runtime asked the host to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Ev {
+    Head(u16),
+    Write(String),
+    Flush,
+    /// offset, len, whether the host took it.
+    SendFile(u64, u64, bool),
+}
+
+pub(super) fn w(s: &str) -> Ev {
+    Ev::Write(s.to_string())
+}
+
+/// What the host saw of one request.
+#[derive(Debug, Default)]
+pub(super) struct Rec {
+    pub head: Option<ResponseHead>,
+    pub events: Vec<Ev>,
+    /// Body bytes as the client would get them (writes and files sent).
+    pub body: Vec<u8>,
+    pub log: Vec<(LogLevel, String)>,
+    pub reads: usize,
+}
+
+/// Where the transport fails as if the client had gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fail {
+    None,
+    Head,
+    /// The n-th call (from 0) to `write`.
+    Write(usize),
+    SendFile,
+    /// Reading the request body fails after this many bytes.
+    ReadAfter(usize),
+}
+
+pub(super) struct MemIo {
+    body: Vec<u8>,
+    pos: usize,
+    /// At most this many body bytes per `read` (to exercise multi-chunk bodies).
+    read_chunk: usize,
+    /// `false`: `send_file` answers `Ok(false)` (the caller iterates instead).
+    send_file: bool,
+    head_committed: bool,
+    fail: Fail,
+    writes: usize,
+    /// Set by the first injected failure: a client that went away stays away.
+    gone: bool,
+    rec: Arc<Mutex<Rec>>,
+}
+
+impl MemIo {
+    pub fn new() -> Self {
+        MemIo {
+            body: Vec::new(),
+            pos: 0,
+            read_chunk: usize::MAX,
+            send_file: true,
+            head_committed: true,
+            fail: Fail::None,
+            writes: 0,
+            gone: false,
+            rec: Arc::default(),
+        }
+    }
+
+    pub fn body(mut self, body: &[u8], read_chunk: usize) -> Self {
+        self.body = body.to_vec();
+        self.read_chunk = read_chunk;
+        self
+    }
+
+    pub fn no_send_file(mut self) -> Self {
+        self.send_file = false;
+        self
+    }
+
+    pub fn buffered_head(mut self) -> Self {
+        self.head_committed = false;
+        self
+    }
+
+    pub fn fail(mut self, f: Fail) -> Self {
+        self.fail = f;
+        self
+    }
+
+    fn rec(&self) -> std::sync::MutexGuard<'_, Rec> {
+        self.rec.lock().unwrap()
+    }
+}
+
+impl MemIo {
+    fn gone(&mut self) -> io::Error {
+        self.gone = true;
+        io::Error::new(io::ErrorKind::BrokenPipe, "client gone")
+    }
+}
+
+impl RequestIo for MemIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.rec().reads += 1;
+        if let Fail::ReadAfter(n) = self.fail
+            && self.pos >= n
+        {
+            return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "peer reset"));
+        }
+        let n = buf.len().min(self.read_chunk).min(self.body.len() - self.pos);
+        buf[..n].copy_from_slice(&self.body[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+
+    fn send_head(&mut self, head: &ResponseHead) -> io::Result<()> {
+        if self.gone || self.fail == Fail::Head {
+            return Err(self.gone());
+        }
+        let mut r = self.rec();
+        assert!(r.head.is_none(), "send_head called twice");
+        r.head = Some(head.clone());
+        r.events.push(Ev::Head(head.code));
+        Ok(())
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        assert!(!data.is_empty(), "empty write reached the host");
+        let n = self.writes;
+        self.writes += 1;
+        if self.gone || self.fail == Fail::Write(n) {
+            return Err(self.gone());
+        }
+        let mut r = self.rec();
+        assert!(r.head.is_some(), "body before head");
+        r.body.extend_from_slice(data);
+        r.events.push(Ev::Write(String::from_utf8_lossy(data).into_owned()));
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.gone {
+            return Err(self.gone());
+        }
+        self.rec().events.push(Ev::Flush);
+        Ok(())
+    }
+
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
+        if self.gone || self.fail == Fail::SendFile {
+            return Err(self.gone());
+        }
+        let mut r = self.rec();
+        r.events.push(Ev::SendFile(offset, len, self.send_file));
+        if !self.send_file {
+            return Ok(false);
+        }
+        use std::os::fd::FromRawFd;
+        use std::os::unix::fs::FileExt;
+        // SAFETY: `fd` is open for the duration of the call (the caller owns it); ManuallyDrop
+        // keeps us from closing it.
+        let f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+        let mut buf = vec![0; len as usize];
+        f.read_exact_at(&mut buf, offset)?;
+        r.body.extend_from_slice(&buf);
+        Ok(true)
+    }
+
+    fn head_committed(&self) -> bool {
+        self.head_committed
+    }
+
+    fn log(&self, level: LogLevel, msg: &str) {
+        self.rec().log.push((level, msg.to_string()));
+    }
+}
+
+/// Helpers shared by the scripts: `RECORD` (a list the test reads back as `Run::calls`).
+const PRELUDE_MODULE: &str = r#"
+calls = {}
+
+def recorder(key):
+    return calls.setdefault(key, [])
+"#;
+
+/// Starts Python once for the whole test binary (from whichever test thread comes first).
+pub(super) fn python() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let opts = InitOptions {
+            python_executable: "/usr/bin/python3".into(),
+            dont_write_bytecode: true,
+            maximum_processes: 1,
+            threads_per_process: 16,
+            ..Default::default()
+        };
+        interp::initialize(&opts).expect("Python starts");
+        Python::attach(|py| {
+            let code = std::ffi::CString::new(PRELUDE_MODULE).unwrap();
+            let m = PyModule::from_code(py, &code, c"_coretests.py", c"_coretests").unwrap();
+            py.import("sys").unwrap().getattr("modules").unwrap().set_item("_coretests", m).unwrap();
+        });
+    });
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh path under this test binary's temporary directory.
+pub(super) fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wsgi_rs_core_tests.{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{}.{name}", NEXT.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// One finished request.
+#[derive(Debug)]
+pub(super) struct Run {
+    pub outcome: Outcome,
+    pub rec: Rec,
+    pub script: String,
+    /// What the app appended to `RECORD`.
+    pub calls: Vec<String>,
+}
+
+impl Run {
+    pub fn body(&self) -> &str {
+        std::str::from_utf8(&self.rec.body).unwrap()
+    }
+
+    pub fn head(&self) -> &ResponseHead {
+        self.rec.head.as_ref().expect("a head was sent")
+    }
+
+    pub fn headers(&self) -> Vec<(String, String)> {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        self.head().headers.iter().map(|(k, v)| (s(k), s(v))).collect()
+    }
+
+    /// Log lines starting with `code`.
+    pub fn lines(&self, code: &str) -> Vec<&str> {
+        self.rec.log.iter().map(|(_, l)| l.as_str()).filter(|l| l.starts_with(code)).collect()
+    }
+
+    /// Log lines except the "script loaded" one every first run logs.
+    pub fn log(&self) -> Vec<(LogLevel, &str)> {
+        self.rec.log.iter().filter(|(_, l)| !l.starts_with("RWSGI0050")).map(|(v, l)| (*v, l.as_str())).collect()
+    }
+
+    /// The traceback lines (RWSGI0021) contain `text`.
+    pub fn traceback_has(&self, text: &str) -> bool {
+        self.lines("RWSGI0021").iter().any(|l| l.contains(text))
+    }
+}
+
+/// A request to run.
+pub(super) struct Req<'a> {
+    pub method: &'a str,
+    pub headers: Vec<(&'a str, &'a str)>,
+}
+
+pub(super) const GET: Req<'static> = Req { method: "GET", headers: Vec::new() };
+
+/// Runs `src` (a script defining `application`; `RECORD` is predefined) for one request.
+pub(super) fn run(src: &str, io: MemIo) -> Run {
+    run_req(src, io, &GET)
+}
+
+pub(super) fn run_req(src: &str, io: MemIo, req: &Req<'_>) -> Run {
+    python();
+    let script = temp_path("wsgi");
+    let key = script.display().to_string();
+    let full = format!("import _coretests\nRECORD = _coretests.recorder({key:?})\n{src}");
+    std::fs::write(&script, full).unwrap();
+    let (outcome, rec) = run_script(&script, io, req);
+    std::fs::remove_file(&script).unwrap();
+    let calls = Python::attach(|py| -> PyResult<Vec<String>> {
+        let calls = py.import("_coretests")?.getattr("calls")?;
+        calls.call_method1("pop", (&key, pyo3::types::PyList::empty(py)))?.extract()
+    })
+    .unwrap();
+    Run { outcome, rec, script: key, calls }
+}
+
+/// Runs an existing script file; returns the outcome and what the host saw.
+pub(super) fn run_script(script: &std::path::Path, io: MemIo, req: &Req<'_>) -> (Outcome, Rec) {
+    python();
+    let rec = io.rec.clone();
+    let facts = RequestFacts {
+        method: req.method.as_bytes(),
+        protocol: b"HTTP/1.1",
+        request_uri: b"/app/x?y=1",
+        query_string: b"y=1",
+        uri: b"/app/x",
+        path_info: b"/x",
+        server_name: b"localhost",
+        server_port: 8000,
+        remote_addr: b"127.0.0.1",
+        remote_port: 40000,
+        ..Default::default()
+    };
+    let headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+    let env = environ::build(&facts, headers, Vec::new());
+    let x = WsgiExtras {
+        https: false,
+        multithread: true,
+        multiprocess: false,
+        process_group: "",
+        application_group: "",
+        listener_host: b"localhost",
+        listener_port: 8000,
+        server_pid: std::process::id(),
+        request_id: b"test",
+        connection_id: Some(1),
+        request_start: 0.0,
+        queue_start: 0.0,
+        daemon_start: 0.0,
+        apache_version: (2, 4, 0),
+    };
+    let app = AppSpec { script, callable: "application", reload: false };
+    let outcome = run_request(Box::new(io), &env, &x, &app);
+    let rec = std::mem::take(&mut *rec.lock().unwrap());
+    (outcome, rec)
+}
+
+#[test]
+fn concurrent_requests_on_many_threads() {
+    let src = r#"
+import time
+
+def application(environ, start_response):
+    body = environ['wsgi.input'].read()
+    time.sleep(0.01)  # lets the other threads in while this one waits
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    yield body.upper()
+"#;
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let body = format!("thread {i} body");
+                let r = run(src, MemIo::new().body(body.as_bytes(), 3));
+                (i, r)
+            })
+        })
+        .collect();
+    for t in threads {
+        let (i, r) = t.join().unwrap();
+        assert_eq!(r.outcome, Outcome::Done);
+        assert_eq!(r.body(), format!("THREAD {i} BODY"));
+        assert_eq!(r.rec.events, vec![Ev::Head(200), w(&format!("THREAD {i} BODY")), Ev::Flush]);
+    }
+}
