@@ -5,10 +5,9 @@
 //! statics: a C definition ends up a local symbol LoadModule cannot find), the hooks, and the
 //! `RequestIo` over `request_rec`. Everything host-independent lives in `wsgi_rs_core`.
 // Hook and directive entry points are `unsafe extern "C"` functions called by Apache with live
-// records; the helpers in `apache::` take those same pointers (request_rec, server_rec,
-// cmd_parms) and are only called from such entry points, where the pointers are valid by
-// Apache's contract. Marking every helper `unsafe` would add noise, not safety.
-#![allow(clippy::not_unsafe_ptr_arg_deref, clippy::missing_safety_doc)]
+// records. The request path goes through the safe wrappers of `apache::` (`Request`, `Pool`,
+// `Brigade`, `Status`); the files that still take raw records in safe or undocumented `unsafe`
+// functions (directives, life cycle, logging) allow the two clippy lints for themselves.
 
 pub mod apache;
 pub mod daemon;

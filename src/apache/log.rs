@@ -1,5 +1,8 @@
 //! Logging to Apache's error log. Messages carry a stable `RWSGInnnn:` code (README, "Error
 //! reference") and go through `"%s"`, never as a format string.
+// rlog/slog take Apache's live records (request_rec, server_rec) as raw pointers and only pass
+// them to ap_log_*error; callers hold them from a hook entry point.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 use std::ffi::{CString, c_int};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};

@@ -1,7 +1,12 @@
-//! Thin, non-owning helpers over Apache's C API: strings, tables, logging, MPM facts, the panic
-//! guard. Raw Apache pointers are used here, in `ffi`, and at the hook entry points only.
+//! Thin, non-owning helpers over Apache's C API: the request, pools, brigades, status codes,
+//! strings, tables, logging, MPM facts, the panic guard. Raw Apache pointers are used here, in
+//! `ffi`, and at the hook entry points only.
+pub mod brigade;
 pub mod guard;
 pub mod log;
 pub mod mpm;
+pub mod pool;
+pub mod request;
+pub mod status;
 pub mod strings;
 pub mod table;

@@ -4,7 +4,6 @@
 //!
 //! Failure mapping (mod_wsgi 6): daemon unreachable → 503, connection lost before the response
 //! head → 502, queue/request/socket timeout → 504; after the head, the response is cut.
-use std::ffi::c_int;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -15,9 +14,9 @@ use wsgi_rs_core::framing;
 use wsgi_rs_core::wire::{self, Frame, T_BODY_CHUNK};
 use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
 
-use crate::apache::log::rlog;
+use crate::apache::request::Request;
+use crate::apache::status::Status;
 use crate::daemon::registry::DaemonGroup;
-use crate::ffi;
 use crate::request::abort::{abort_response, cut_response};
 use crate::request::io::ApacheIo;
 
@@ -68,14 +67,12 @@ const MAX_ATTEMPTS: u32 = 3;
 ///
 /// A clean EOF, a timeout or any byte from the daemon is never retried (the app may have run),
 /// and nothing was read from the client yet, so the resent request is the same request.
-///
-/// # Safety
-/// `r` is the live request; `ap_setup_client_block` was called.
-pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'_>, meta: &mut RequestMeta) -> c_int {
+/// `ap_setup_client_block` was called.
+pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut RequestMeta) -> Status {
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
-    // SAFETY: reading the server's Timeout (µs) of the live request.
-    let server_timeout = unsafe { (*(*r).server).timeout } / 1_000_000;
+    // The server's Timeout is in µs.
+    let server_timeout = r.server_timeout_us() / 1_000_000;
     let timeout = Duration::from_secs(g.opts.socket_timeout.unwrap_or(server_timeout.max(1) as u64).max(1));
     meta.queue_start_us = now_us();
     let mut out = Vec::with_capacity(4096);
@@ -97,8 +94,7 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
         let stream = match connect(g) {
             Ok(s) => s,
             Err(e) => {
-                rlog(
-                    r,
+                r.log(
                     LogLevel::Error,
                     &format!(
                         "RWSGI0110: Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
@@ -106,19 +102,18 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
                         unsafe { libc::getuid() }
                     ),
                 );
-                break ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+                break Status::SERVICE_UNAVAILABLE;
             }
         };
         let _ = stream.set_read_timeout(Some(timeout));
         let _ = stream.set_write_timeout(Some(timeout));
         let unread = match (&stream).write_all(&out) {
             Err(e) if attempt >= MAX_ATTEMPTS || !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
-                rlog(
-                    r,
+                r.log(
                     LogLevel::Error,
                     &format!("RWSGI0111: Cannot send the request to WSGI daemon process '{name}' on '{sock}': {e}"),
                 );
-                break ffi::HTTP_BAD_GATEWAY as c_int;
+                break Status::BAD_GATEWAY;
             }
             Err(e) => e,
             Ok(()) => match relay(r, g, &stream, &mut buf, timeout, attempt < MAX_ATTEMPTS) {
@@ -126,8 +121,7 @@ pub unsafe fn forward(r: *mut ffi::request_rec, g: &DaemonGroup, env: &Environ<'
                 Relay::Unread(e) => e,
             },
         };
-        rlog(
-            r,
+        r.log(
             LogLevel::Warning,
             &format!(
                 "RWSGI0125: WSGI daemon process '{name}' on '{sock}' closed the connection without reading the request ({unread}); it did not run, sending it again (attempt {} of {MAX_ATTEMPTS}).",
@@ -147,7 +141,7 @@ thread_local! {
 /// How a conversation with the daemon ended.
 enum Relay {
     /// The handler's status.
-    Done(c_int),
+    Done(Status),
     /// The daemon closed the connection without reading the whole request head (ECONNRESET
     /// before any byte from it): the request did not run and may be sent again.
     Unread(std::io::Error),
@@ -156,7 +150,7 @@ enum Relay {
 /// The conversation after the request head: answers body requests, relays the response.
 /// `may_resend`: report an unread request as `Relay::Unread` instead of answering 502.
 fn relay(
-    r: *mut ffi::request_rec,
+    r: Request,
     g: &DaemonGroup,
     stream: &UnixStream,
     buf: &mut [u8],
@@ -174,13 +168,13 @@ fn relay(
 /// `unread`: where to put the error when the daemon reset the connection before sending any
 /// byte (then the returned status means nothing); `None`: answer 502 as for any lost daemon.
 fn relay_frames(
-    r: *mut ffi::request_rec,
+    r: Request,
     g: &DaemonGroup,
     stream: &UnixStream,
     buf: &mut [u8],
     timeout: Duration,
     mut unread: Option<&mut Option<std::io::Error>>,
-) -> c_int {
+) -> Status {
     let mut first_frame = true;
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
@@ -190,14 +184,13 @@ fn relay_frames(
     // The daemon's framing, checked here again (it is less trusted than Apache): its declared
     // Content-Length and what was relayed of the body so far.
     let mut limit = framing::BodyLimit::new(None);
-    // SAFETY: reading a field of the live request.
-    let head_request = unsafe { (*r).header_only } != 0;
+    let head_request = r.header_only();
     let mut body_expected = true;
     // What to do when the conversation with the daemon breaks.
-    let broken = |head_sent: bool, status: c_int| -> c_int {
+    let broken = |head_sent: bool, status: Status| -> Status {
         if head_sent {
-            // SAFETY: r is live; 500 if nothing reached the client yet, else the response is cut.
-            unsafe { abort_response(r) }
+            // 500 if nothing reached the client yet, else the response is cut.
+            abort_response(r)
         } else {
             status
         }
@@ -224,46 +217,42 @@ fn relay_frames(
                 if let Some(u) = unread.take() {
                     *u = Some(e);
                 }
-                return ffi::HTTP_BAD_GATEWAY as c_int;
+                return Status::BAD_GATEWAY;
             }
             Err(Broken::ClientGone) => {
-                rlog(
-                    r,
+                r.log(
                     LogLevel::Info,
                     &format!(
                         "RWSGI0041: Client closed the connection while a response from daemon process '{name}' was sent."
                     ),
                 );
-                return ffi::OK as c_int;
+                return Status::OK;
             }
             Err(Broken::Timeout) => {
-                rlog(
-                    r,
+                r.log(
                     LogLevel::Error,
                     &format!(
                         "RWSGI0116: Timeout when reading the response from WSGI daemon process '{name}' on '{sock}' (socket-timeout {} s).",
                         timeout.as_secs()
                     ),
                 );
-                return broken(head_sent, ffi::HTTP_GATEWAY_TIME_OUT as c_int);
+                return broken(head_sent, Status::GATEWAY_TIME_OUT);
             }
             Err(Broken::Io(e) | Broken::Reset(e)) => {
-                rlog(
-                    r,
+                r.log(
                     LogLevel::Error,
                     &format!(
                         "RWSGI0111: Error reading the response from WSGI daemon process '{name}' on '{sock}': {e}"
                     ),
                 );
-                return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
+                return broken(head_sent, Status::BAD_GATEWAY);
             }
             Err(Broken::Protocol(e)) => {
-                rlog(
-                    r,
+                r.log(
                     LogLevel::Error,
                     &format!("RWSGI0113: Malformed response from WSGI daemon process '{name}' on '{sock}': {e}"),
                 );
-                return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
+                return broken(head_sent, Status::BAD_GATEWAY);
             }
         };
         first_frame = false;
@@ -278,8 +267,7 @@ fn relay_frames(
                         .write_all(&wire::chunk_header(T_BODY_CHUNK, n))
                         .and_then(|_| (&*stream).write_all(&buf[..n])),
                     Err(e) => {
-                        rlog(
-                            r,
+                        r.log(
                             LogLevel::Error,
                             &format!(
                                 "RWSGI0117: Request data read error when proxying data to WSGI daemon process '{name}': {e}"
@@ -291,42 +279,38 @@ fn relay_frames(
                     }
                 };
                 if let Err(e) = reply {
-                    rlog(
-                        r,
+                    r.log(
                         LogLevel::Error,
                         &format!("RWSGI0111: Cannot send request data to WSGI daemon process '{name}': {e}"),
                     );
-                    return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
+                    return broken(head_sent, Status::BAD_GATEWAY);
                 }
             }
             Some(Some(Frame::ResponseHead { code, status, headers })) => {
                 if head_sent {
-                    rlog(
-                        r,
+                    r.log(
                         LogLevel::Error,
                         &format!("RWSGI0113: Second response head from WSGI daemon process '{name}' on '{sock}'."),
                     );
-                    return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
+                    return broken(head_sent, Status::BAD_GATEWAY);
                 }
                 let framing = match framing::check_daemon_head(code, &status, &headers) {
                     Ok(f) => f,
                     Err(e) => {
-                        rlog(
-                            r,
+                        r.log(
                             LogLevel::Error,
                             &format!(
                                 "RWSGI0123: Invalid response head from WSGI daemon process '{name}' on '{sock}': {e}."
                             ),
                         );
-                        return ffi::HTTP_BAD_GATEWAY as c_int;
+                        return Status::BAD_GATEWAY;
                     }
                 };
                 limit = framing::BodyLimit::new(framing.content_length);
                 body_expected = framing::body_expected(code, head_request);
                 let limit = g.opts.header_buffer_size as usize;
                 if let Some((k, v)) = headers.iter().find(|(k, v)| k.len() + v.len() + 2 > limit) {
-                    rlog(
-                        r,
+                    r.log(
                         LogLevel::Error,
                         &format!(
                             "RWSGI0122: Response header '{}' from WSGI daemon process '{name}' is {} bytes, over header-buffer-size={limit}.",
@@ -334,13 +318,13 @@ fn relay_frames(
                             k.len() + v.len() + 2
                         ),
                     );
-                    return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+                    return Status::INTERNAL_SERVER_ERROR;
                 }
                 if io
                     .send_head(&ResponseHead { status, code, headers, content_length: framing.content_length })
                     .is_err()
                 {
-                    return ffi::HTTP_BAD_GATEWAY as c_int;
+                    return Status::BAD_GATEWAY;
                 }
                 head_sent = true;
             }
@@ -350,18 +334,16 @@ fn relay_frames(
             }
             Some(Some(Frame::ResponseEnd)) => {
                 if !head_sent {
-                    rlog(
-                        r,
+                    r.log(
                         LogLevel::Error,
                         &format!(
                             "RWSGI0113: WSGI daemon process '{name}' on '{sock}' ended a response it never started."
                         ),
                     );
-                    return ffi::HTTP_BAD_GATEWAY as c_int;
+                    return Status::BAD_GATEWAY;
                 }
                 if limit.dropped > 0 {
-                    rlog(
-                        r,
+                    r.log(
                         LogLevel::Error,
                         &format!(
                             "RWSGI0124: WSGI daemon process '{name}' sent {} bytes beyond its Content-Length {}; they were dropped.",
@@ -371,43 +353,43 @@ fn relay_frames(
                     );
                 }
                 if let Some(cl) = limit.short().filter(|_| body_expected) {
-                    rlog(
-                        r,
+                    r.log(
                         LogLevel::Error,
                         &format!(
                             "RWSGI0124: Response from WSGI daemon process '{name}' ended after {} of the {cl} bytes its Content-Length declares; connection closed.",
                             limit.relayed
                         ),
                     );
-                    // SAFETY: r is live; what was relayed goes out, then the connection is cut.
-                    unsafe { cut_response(r) };
+                    // What was relayed goes out, then the connection is cut.
+                    cut_response(r);
                 }
-                return ffi::OK as c_int;
+                return Status::OK;
             }
-            Some(Some(Frame::ResponseAbort(_))) => return broken(true, ffi::OK as c_int),
+            Some(Some(Frame::ResponseAbort(_))) => return broken(true, Status::OK),
             Some(Some(Frame::ResponseError { code, .. })) => {
-                let code =
-                    if (400..600).contains(&code) { code as c_int } else { ffi::HTTP_INTERNAL_SERVER_ERROR as c_int };
+                let code = if (400..600).contains(&code) {
+                    Status::from_raw(code as std::ffi::c_int)
+                } else {
+                    Status::INTERNAL_SERVER_ERROR
+                };
                 return broken(head_sent, code);
             }
             Some(Some(_)) => {
-                rlog(
-                    r,
+                r.log(
                     LogLevel::Error,
                     &format!("RWSGI0113: Unexpected frame from WSGI daemon process '{name}' on '{sock}'."),
                 );
-                return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
+                return broken(head_sent, Status::BAD_GATEWAY);
             }
             None => {
-                rlog(
-                    r,
+                r.log(
                     LogLevel::Error,
                     &format!(
                         "RWSGI0111: WSGI daemon process '{name}' on '{sock}' closed the connection before sending the complete response{}.",
                         if head_sent { "" } else { " headers" }
                     ),
                 );
-                return broken(head_sent, ffi::HTTP_BAD_GATEWAY as c_int);
+                return broken(head_sent, Status::BAD_GATEWAY);
             }
         }
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use wsgi_rs_core::config::DaemonOptions;
 use wsgi_rs_core::wire::TOKEN_LEN;
 
+use crate::apache::request::Request;
 use crate::directives::config::pool_box;
 use crate::ffi;
 
@@ -97,6 +98,20 @@ pub fn child_registry<'a>() -> Option<&'a Registry> {
     let p = CHILD_REGISTRY.load(Ordering::Acquire);
     // SAFETY: set in child_init to the generation's registry, which outlives the child.
     if p.is_null() { None } else { Some(unsafe { &*p }) }
+}
+
+impl DaemonGroup {
+    /// The "same ServerName" rule: a group defined in a <VirtualHost> serves only requests of a
+    /// virtual host with that name; `Err` carries the request's server name for the log.
+    pub fn usable_from(&self, r: &Request) -> Result<(), String> {
+        if self.global {
+            return Ok(());
+        }
+        // SAFETY: both are configured server records of this generation (defined_in was set by
+        // the directive; the request's server is live).
+        let (there, here) = unsafe { (server_name(self.defined_in), server_name(r.server())) };
+        if there == here { Ok(()) } else { Err(here) }
+    }
 }
 
 /// The server's name, for the "same ServerName" rule of vhost-defined groups.

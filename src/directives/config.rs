@@ -4,12 +4,16 @@
 //!   (freed by a pool cleanup). Python-wide settings are only read from the main server's.
 //! - [`DirConfig`]: per directory/location, plain `#[repr(C)]` data in the pool: Apache merges it
 //!   on every request (`r->pool`), so merging must not allocate Rust memory.
+// The config callbacks here are Apache's (create/merge_*_config): their one contract is
+// Apache's, live pools and records.
+#![allow(clippy::missing_safety_doc)]
 use std::ffi::{CString, c_char, c_void};
 use std::ptr;
 
 use wsgi_rs_core::config::{MapHead, ScriptAliasOptions};
 
 use crate::apache::guard::guard;
+use crate::apache::request::Request;
 use crate::ffi;
 
 /// One `WSGIScriptAlias` or `WSGIScriptAliasMatch`.
@@ -64,6 +68,33 @@ pub struct DirConfig {
 }
 
 impl DirConfig {
+    /// The merged per-directory config of `r`.
+    pub fn of(r: &Request) -> &DirConfig {
+        // SAFETY: the per-dir config vector of a live request holds our DirConfig
+        // (create/merge_dir_config), in a pool outliving the request.
+        unsafe { &*module_config::<DirConfig>(r.per_dir_config()) }
+    }
+
+    fn string(&self, p: *const c_char) -> Option<&[u8]> {
+        // SAFETY: the string fields are NULL or pool strings of the configuration.
+        unsafe { crate::apache::strings::opt_bytes(p) }
+    }
+
+    /// `WSGICallableObject`, `None` when unset.
+    pub fn callable_object_bytes(&self) -> Option<&[u8]> {
+        self.string(self.callable_object)
+    }
+
+    /// `WSGIProcessGroup` as written, `None` when unset.
+    pub fn process_group_bytes(&self) -> Option<&[u8]> {
+        self.string(self.process_group)
+    }
+
+    /// `WSGIRestrictProcess`, `None` when unset.
+    pub fn restrict_process_bytes(&self) -> Option<&[u8]> {
+        self.string(self.restrict_process)
+    }
+
     pub fn map_head(&self) -> MapHead {
         match self.map_head {
             0 => MapHead::Off,
@@ -190,6 +221,12 @@ pub unsafe extern "C" fn merge_dir_config(p: *mut ffi::apr_pool_t, base: *mut c_
 pub unsafe fn module_config<T>(vector: *mut ffi::ap_conf_vector_t) -> *mut T {
     // SAFETY: config vectors are arrays of void* indexed by module_index.
     unsafe { *(vector as *mut *mut c_void).add(crate::module_index() as usize) as *mut T }
+}
+
+/// The server config of `r`'s (virtual) server.
+pub fn request_server_config(r: &Request) -> &ServerConfig {
+    // SAFETY: the server of a live request, configured by our create/merge_server_config.
+    unsafe { server_config(r.server()) }
 }
 
 /// The server config of `s`.

@@ -1,6 +1,9 @@
 //! Daemon-mode directives: `WSGIDaemonProcess`, `WSGISocketPrefix`, `WSGIImportScript`,
 //! `WSGIRestrictProcess`, and the bookkeeping of where groups are used (checked once the whole
 //! configuration is read, in check_config).
+// Directive handlers and their helpers take Apache's live records (cmd_parms, server_rec) as raw
+// pointers; they are only called by Apache or from such handlers, whose contract is Apache's.
+#![allow(clippy::not_unsafe_ptr_arg_deref, clippy::missing_safety_doc)]
 use std::ffi::{CString, c_char, c_void};
 
 use wsgi_rs_core::config::{ProcessGroup, parse_app_group, parse_daemon_process, parse_process_group};

@@ -1,6 +1,9 @@
 //! One handler per directive: Apache's arguments in, a `core::config` value stored in our
 //! config records out. An `Err` becomes the message `apachectl configtest` prints, prefixed by
 //! Apache with the file and line.
+// The directive handlers here are Apache's callbacks: their one contract is Apache's, a live
+// cmd_parms and config record.
+#![allow(clippy::missing_safety_doc)]
 pub mod config;
 pub mod daemon;
 pub mod python;

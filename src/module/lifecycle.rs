@@ -12,6 +12,9 @@
 //! it again there deadlocks the child until Apache SIGKILLs it) or of malloc. So on such MPMs
 //! the two handlers are wrapped (see [`guard_exit_signals`]): while a wrapped handler runs, the
 //! cleanup does nothing and the process exits without Python's finalisation or atexit handlers.
+// The life-cycle hooks here are Apache's callbacks: their one contract is Apache's, live pools
+// and server records.
+#![allow(clippy::missing_safety_doc)]
 use std::ffi::{CString, c_int, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

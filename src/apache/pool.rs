@@ -1,0 +1,78 @@
+//! A non-owning handle on an APR pool (in the manner of ngx-rust's `core/pool.rs`): allocation,
+//! pool strings, cleanups. The pool is Apache's; this never destroys it.
+use std::ffi::{c_char, c_int, c_void};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+use crate::ffi;
+
+/// A pool that outlives every use of this handle (a request's or the server's pool).
+#[derive(Clone, Copy)]
+pub struct Pool(NonNull<ffi::apr_pool_t>);
+
+/// An APR file opened over a descriptor of ours, living (and closed) with its pool.
+#[derive(Clone, Copy)]
+pub struct PoolFile(pub(crate) *mut ffi::apr_file_t);
+
+impl Pool {
+    /// # Safety
+    /// `p` is a live pool that outlives the returned handle and every copy of it.
+    pub unsafe fn from_raw(p: *mut ffi::apr_pool_t) -> Pool {
+        Pool(NonNull::new(p).expect("NULL apr pool"))
+    }
+
+    pub fn as_ptr(self) -> *mut ffi::apr_pool_t {
+        self.0.as_ptr()
+    }
+
+    /// `n` bytes from the pool (freed with it), uninitialised.
+    pub fn palloc(self, n: usize) -> *mut c_void {
+        // SAFETY: the pool is live (from_raw contract); apr_palloc aborts on OOM.
+        unsafe { ffi::apr_palloc(self.as_ptr(), n) }
+    }
+
+    /// Copies `s` into the pool as a NUL-terminated string (interior NULs cut it).
+    pub fn pstrdup(self, s: &[u8]) -> *mut c_char {
+        // SAFETY: the pool is live (from_raw contract).
+        unsafe { crate::apache::strings::pstrdup(self.as_ptr(), s) }
+    }
+
+    /// Runs `cleanup(data)` when the pool is cleared or destroyed (no child cleanup).
+    ///
+    /// # Safety
+    /// Calling `cleanup(data)` once, whenever the pool is cleared or destroyed (possibly on
+    /// another thread, after the request), must be sound.
+    pub unsafe fn cleanup_register(
+        self,
+        data: *const c_void,
+        cleanup: unsafe extern "C" fn(*mut c_void) -> ffi::apr_status_t,
+    ) {
+        // SAFETY: the pool is live; apr copies the two pointers into its cleanup list.
+        unsafe { ffi::apr_pool_cleanup_register(self.as_ptr(), data, Some(cleanup), Some(ffi::apr_pool_cleanup_null)) }
+    }
+
+    /// Wraps `fd` as an APR file of this pool, read-only (`sendfile`: flagged for the core
+    /// output filter's sendfile). The descriptor is closed by a cleanup of the pool, never by
+    /// APR; `Err` hands it back when APR refuses it.
+    pub fn adopt_file(self, fd: OwnedFd, sendfile: bool) -> Result<PoolFile, OwnedFd> {
+        let mut file: *mut ffi::apr_file_t = std::ptr::null_mut();
+        let mut osfd: ffi::apr_os_file_t = fd.as_raw_fd();
+        let flags = ffi::APR_FOPEN_READ | if sendfile { ffi::APR_FOPEN_SENDFILE_ENABLED } else { 0 };
+        // SAFETY: the pool is live; apr_os_file_put never closes `osfd` (it sets
+        // APR_FOPEN_NOCLEANUP), ownership passes to the cleanup registered right after.
+        if unsafe { ffi::apr_os_file_put(&mut file, &mut osfd, flags as i32, self.as_ptr()) } != 0 {
+            return Err(fd);
+        }
+        let raw = fd.into_raw_fd();
+        // SAFETY: close_fd closes `raw`, which nothing else owns or closes from now on.
+        unsafe { self.cleanup_register(raw as isize as *const c_void, close_fd) };
+        Ok(PoolFile(file))
+    }
+}
+
+/// Pool cleanup for a descriptor adopted by [`Pool::adopt_file`]. Nothing here can panic.
+unsafe extern "C" fn close_fd(data: *mut c_void) -> ffi::apr_status_t {
+    // SAFETY: `data` carries the descriptor registered by adopt_file, closed only here, once.
+    unsafe { libc::close(data as isize as c_int) };
+    0
+}
