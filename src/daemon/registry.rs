@@ -2,13 +2,14 @@
 //! that refer to a group (checked in check_config). The registry lives in `pconf` (pool
 //! userdata): a new generation, a new registry; Rust statics would not survive Apache
 //! reloading the module between generations.
-use std::ffi::{CString, c_char, c_int, c_void};
+use std::ffi::{CString, c_int, c_void};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use wsgi_rs_core::config::DaemonOptions;
 use wsgi_rs_core::wire::TOKEN_LEN;
 
 use crate::apache::request::Request;
+use crate::apache::server::Server;
 use crate::directives::config::pool_box;
 use crate::ffi;
 
@@ -119,8 +120,6 @@ impl DaemonGroup {
 /// # Safety
 /// `s` is a configured server_rec.
 pub unsafe fn server_name(s: *const ffi::server_rec) -> String {
-    // SAFETY: server_hostname is a pool string or NULL.
-    unsafe {
-        String::from_utf8_lossy(crate::apache::strings::bytes((*s).server_hostname as *const c_char)).into_owned()
-    }
+    // SAFETY: per the contract above (a configured server of this generation).
+    unsafe { Server::from_raw(s as *mut ffi::server_rec) }.hostname_lossy()
 }

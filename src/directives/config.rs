@@ -14,6 +14,7 @@ use wsgi_rs_core::config::{MapHead, ScriptAliasOptions};
 
 use crate::apache::guard::guard;
 use crate::apache::request::Request;
+use crate::apache::server::Server;
 use crate::ffi;
 
 /// One `WSGIScriptAlias` or `WSGIScriptAliasMatch`.
@@ -225,15 +226,16 @@ pub unsafe fn module_config<T>(vector: *mut ffi::ap_conf_vector_t) -> *mut T {
 
 /// The server config of `r`'s (virtual) server.
 pub fn request_server_config(r: &Request) -> &ServerConfig {
-    // SAFETY: the server of a live request, configured by our create/merge_server_config.
-    unsafe { server_config(r.server()) }
+    // SAFETY: the server of a live request, configured by our create/merge_server_config; its
+    // config lives as long as the request's generation.
+    unsafe { server_config(Server::from_raw(r.server())) }
 }
 
 /// The server config of `s`.
 ///
 /// # Safety
-/// `s` is a live server_rec after configuration.
-pub unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a ServerConfig {
+/// `s` is configured (our create/merge_server_config ran) and its generation outlives `'a`.
+pub unsafe fn server_config<'a>(s: Server) -> &'a ServerConfig {
     // SAFETY: our create_server_config made it; lives as long as the config pool.
-    unsafe { &*module_config::<ServerConfig>((*s).module_config) }
+    unsafe { &*s.module_config::<ServerConfig>() }
 }

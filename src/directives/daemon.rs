@@ -1,61 +1,46 @@
 //! Daemon-mode directives: `WSGIDaemonProcess`, `WSGISocketPrefix`, `WSGIImportScript`,
 //! `WSGIRestrictProcess`, and the bookkeeping of where groups are used (checked once the whole
 //! configuration is read, in check_config).
-// Directive handlers and their helpers take Apache's live records (cmd_parms, server_rec) as raw
-// pointers; they are only called by Apache or from such handlers, whose contract is Apache's.
-#![allow(clippy::not_unsafe_ptr_arg_deref, clippy::missing_safety_doc)]
+// The directive handlers here are Apache's callbacks: their one contract is Apache's, a live
+// cmd_parms (wrapped at entry by `CmdParms::from_raw`) and config record.
+#![allow(clippy::missing_safety_doc)]
 use std::ffi::{CString, c_char, c_void};
 
 use wsgi_rs_core::config::{ProcessGroup, parse_app_group, parse_daemon_process, parse_process_group};
 
 use super::{Ret, arg, dir_cfg, global_only, run, words};
-use crate::apache::strings::bytes;
+use crate::apache::cmd::CmdParms;
 use crate::daemon::process::privileges::{lookup_group, lookup_user};
 use crate::daemon::registry::{DaemonGroup, GroupRef, registry};
 use crate::ffi;
 
-/// (file, line) of the directive being processed.
-fn location(cmd: *mut ffi::cmd_parms) -> (String, u32) {
-    // SAFETY: cmd->directive is the current config node (file name is a pool string).
-    unsafe {
-        let d = (*cmd).directive;
-        if d.is_null() {
-            return (String::new(), 0);
-        }
-        (String::from_utf8_lossy(bytes((*d).filename)).into_owned(), (*d).line_num as u32)
-    }
-}
-
 /// Records a use of group `name`, validated in check_config.
-pub fn note_ref(cmd: *mut ffi::cmd_parms, name: &str) {
-    let (file, line) = location(cmd);
-    // SAFETY: cmd->pool is pconf during configuration; cmd->cmd is our table entry.
-    unsafe {
-        let directive = String::from_utf8_lossy(bytes((*(*cmd).cmd).name)).into_owned();
-        registry((*cmd).pool).refs.push(GroupRef {
-            name: name.to_string(),
-            server: (*cmd).server,
-            directive,
-            file,
-            line,
-        });
-    }
+pub fn note_ref(cmd: CmdParms, name: &str) {
+    let (file, line) = cmd.location();
+    let directive = cmd.name();
+    // SAFETY: cmd->pool is pconf during configuration, the pool of this generation's registry.
+    let reg = unsafe { registry(cmd.pool().as_ptr()) };
+    reg.refs.push(GroupRef { name: name.to_string(), server: cmd.server().as_ptr(), directive, file, line });
 }
 
 /// Records a script to import when the processes of group `name` start.
-pub fn note_import(cmd: *mut ffi::cmd_parms, name: &str, script: &str, callable: &str) {
+pub fn note_import(cmd: CmdParms, name: &str, script: &str, callable: &str) {
     // SAFETY: as in note_ref.
-    unsafe { registry((*cmd).pool).imports.push((name.to_string(), script.to_string(), callable.to_string())) };
+    let reg = unsafe { registry(cmd.pool().as_ptr()) };
+    reg.imports.push((name.to_string(), script.to_string(), callable.to_string()));
 }
 
 pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         let w = words(cmd, args);
         let refs: Vec<&str> = w.iter().map(String::as_str).collect();
         let opts = parse_daemon_process(&refs)?;
         let name = opts.name.clone();
-        // SAFETY: cmd->pool is pconf; cmd->server the server being configured.
-        let (reg, server) = unsafe { (registry((*cmd).pool), (*cmd).server) };
+        // SAFETY: cmd->pool is pconf, the pool of this generation's registry.
+        let reg = unsafe { registry(cmd.pool().as_ptr()) };
+        let server = cmd.server().as_ptr();
         if reg.find(&name).is_some() {
             return Err(format!(
                 "WSGIDaemonProcess: the name '{name}' is already used by another daemon process group (names must be unique server-wide)"
@@ -91,8 +76,7 @@ pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
         {
             supplementary.insert(0, g);
         }
-        // SAFETY: reading the command context.
-        let global = unsafe { ffi::ap_check_cmd_context(cmd, ffi::NOT_IN_VIRTUALHOST) }.is_null();
+        let global = cmd.check_context(ffi::NOT_IN_VIRTUALHOST).is_ok();
         let id = reg.groups.len();
         reg.groups.push(Box::new(DaemonGroup {
             opts,
@@ -115,18 +99,18 @@ pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
 }
 
 pub unsafe extern "C" fn socket_prefix(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         global_only(cmd)?;
-        // SAFETY: resolves against ServerRoot into cmd->pool.
-        let p = unsafe { ffi::ap_server_root_relative((*cmd).pool, a) };
-        if p.is_null() {
+        // SAFETY: Apache passes the NUL-terminated argument of this directive.
+        let path = unsafe { crate::apache::cmd::arg(a) };
+        let Some(prefix) = cmd.server_root_relative(path) else {
             return Err(format!("WSGISocketPrefix: invalid path '{}'", arg(a)));
-        }
-        // SAFETY: p is a pool string.
-        let prefix = String::from_utf8_lossy(unsafe { bytes(p) }).into_owned();
+        };
         check_socket_dir(&prefix)?;
-        // SAFETY: cmd->pool is pconf.
-        unsafe { registry((*cmd).pool).socket_prefix = Some(prefix) };
+        // SAFETY: cmd->pool is pconf, the pool of this generation's registry.
+        unsafe { registry(cmd.pool().as_ptr()).socket_prefix = Some(prefix) };
         Ok(())
     })
 }
@@ -154,6 +138,8 @@ fn check_socket_dir(prefix: &str) -> Result<(), String> {
 
 /// `WSGIImportScript path process-group=NAME application-group=%{GLOBAL}`.
 pub unsafe extern "C" fn import_script(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         let w = words(cmd, args);
         let Some(path) = w.first() else {
@@ -189,14 +175,16 @@ pub unsafe extern "C" fn import_script(cmd: *mut ffi::cmd_parms, _m: *mut c_void
 }
 
 pub unsafe extern "C" fn restrict_process(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         let w = words(cmd, args);
         if w.is_empty() {
             return Err("WSGIRestrictProcess requires at least one process group name".into());
         }
         let joined = CString::new(w.join(" ")).map_err(|_| "WSGIRestrictProcess: NUL in argument".to_string())?;
-        // SAFETY: copy into the config pool, referenced by the per-dir record.
-        dir_cfg(m).restrict_process = unsafe { ffi::apr_pstrdup((*cmd).pool, joined.as_ptr()) };
+        // Copied into the config pool, referenced by the per-dir record.
+        dir_cfg(m).restrict_process = cmd.pool().pstrdup(joined.as_bytes());
         Ok(())
     })
 }

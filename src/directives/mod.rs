@@ -2,13 +2,13 @@
 //! config records out. An `Err` becomes the message `apachectl configtest` prints, prefixed by
 //! Apache with the file and line.
 // The directive handlers here are Apache's callbacks: their one contract is Apache's, a live
-// cmd_parms and config record.
+// cmd_parms (wrapped at entry by `CmdParms::from_raw`) and config record.
 #![allow(clippy::missing_safety_doc)]
 pub mod config;
 pub mod daemon;
 pub mod python;
 
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::ptr;
 
 use wsgi_rs_core::config::{
@@ -16,31 +16,22 @@ use wsgi_rs_core::config::{
     parse_script_alias_options,
 };
 
+use crate::apache::cmd::CmdParms;
 use crate::apache::guard::guard;
 use crate::apache::strings::bytes;
 use crate::ffi;
-use config::{DirConfig, ScriptAlias, ServerConfig, module_config};
+use config::{DirConfig, ScriptAlias, ServerConfig};
 
 pub(crate) type Ret = *const c_char;
 
 /// Runs a directive handler body: `Ok` → NULL (accepted), `Err(msg)` → the message in the
 /// command pool; a panic → a generic message (never unwinds into Apache).
-pub(crate) fn run(cmd: *mut ffi::cmd_parms, f: impl FnOnce() -> Result<(), String>) -> Ret {
+pub(crate) fn run(cmd: CmdParms, f: impl FnOnce() -> Result<(), String>) -> Ret {
     let r = guard("directive handler", Err("internal error in mod_wsgi_rs (see error log)".to_string()), f);
     match r {
         Ok(()) => ptr::null(),
-        Err(msg) => {
-            let c = CString::new(msg.replace('\0', "")).unwrap_or_default();
-            // SAFETY: cmd->pool lives as long as Apache needs the message.
-            unsafe { ffi::apr_pstrdup((*cmd).pool, c.as_ptr()) }
-        }
+        Err(msg) => cmd.error_message(&msg),
     }
-}
-
-/// The directive's name as written in the command table.
-pub(crate) fn name(cmd: *mut ffi::cmd_parms) -> String {
-    // SAFETY: cmd->cmd points at our static command table entry.
-    unsafe { CStr::from_ptr((*(*cmd).cmd).name) }.to_string_lossy().into_owned()
 }
 
 pub(crate) fn arg(a: *const c_char) -> String {
@@ -49,16 +40,15 @@ pub(crate) fn arg(a: *const c_char) -> String {
 }
 
 /// Refuses the directive inside <VirtualHost>/<Directory>/... (server-wide only).
-pub(crate) fn global_only(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
-    // SAFETY: ap_check_cmd_context only reads cmd.
-    let e = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY) };
-    if e.is_null() { Ok(()) } else { Err(arg(e)) }
+pub(crate) fn global_only(cmd: CmdParms) -> Result<(), String> {
+    cmd.check_context(ffi::GLOBAL_ONLY)
 }
 
 /// The server config of the server being configured (mutable during configuration only).
-fn server_cfg<'a>(cmd: *mut ffi::cmd_parms) -> &'a mut ServerConfig {
-    // SAFETY: configuration is single-threaded; the record belongs to cmd->server.
-    unsafe { &mut *module_config::<ServerConfig>((*(*cmd).server).module_config) }
+fn server_cfg<'a>(cmd: CmdParms) -> &'a mut ServerConfig {
+    // SAFETY: configuration is single-threaded; the record, made by create_server_config,
+    // belongs to cmd->server and lives in the config pool.
+    unsafe { &mut *cmd.server().module_config::<ServerConfig>() }
 }
 
 pub(crate) fn dir_cfg<'a>(mconfig: *mut c_void) -> &'a mut DirConfig {
@@ -67,43 +57,31 @@ pub(crate) fn dir_cfg<'a>(mconfig: *mut c_void) -> &'a mut DirConfig {
 }
 
 /// Splits a RAW_ARGS line into words, honouring quotes (`ap_getword_conf`).
-pub(crate) fn words(cmd: *mut ffi::cmd_parms, args: *const c_char) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut p = args;
-    loop {
-        // SAFETY: ap_getword_conf advances `p` through the NUL-terminated argument line.
-        let w = unsafe { ffi::ap_getword_conf((*cmd).pool, &mut p) };
-        // SAFETY: w is a pool string.
-        let s = unsafe { bytes(w) };
-        if s.is_empty() {
-            break;
-        }
-        out.push(String::from_utf8_lossy(s).into_owned());
-    }
-    out
+pub(crate) fn words(cmd: CmdParms, args: *const c_char) -> Vec<String> {
+    // SAFETY: Apache passes the NUL-terminated argument line of this directive.
+    cmd.words(unsafe { crate::apache::cmd::arg(args) })
 }
 
 /// `WSGIScriptAlias url target [options]` and `WSGIScriptAliasMatch regex target [options]`
 /// (`cmd->info` non-NULL for the Match form).
 pub unsafe extern "C" fn script_alias(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
-        let d = name(cmd);
+        let d = cmd.name();
         let w = words(cmd, args);
         if w.len() < 2 {
             return Err(format!("{d} requires a URL and a script path, e.g. '{d} / /srv/app/app.wsgi'"));
         }
         let opts: Vec<&str> = w[2..].iter().map(String::as_str).collect();
         let options = parse_script_alias_options(&d, &opts)?;
-        // SAFETY: reading cmd->info, set in our command table.
-        let is_match = !unsafe { (*cmd).info }.is_null();
+        let is_match = cmd.info() != 0;
         let regex = if is_match {
             let pat = CString::new(w[0].as_str()).map_err(|_| format!("{d}: NUL in regular expression"))?;
-            // SAFETY: compiled into the config pool, which outlives every request.
-            let re = unsafe { ffi::ap_pregcomp((*cmd).pool, pat.as_ptr(), ffi::AP_REG_EXTENDED as c_int) };
-            if re.is_null() {
+            let Some(re) = cmd.regcomp(&pat, ffi::AP_REG_EXTENDED as c_int) else {
                 return Err(format!("{d}: invalid regular expression '{}'", w[0]));
-            }
-            re
+            };
+            re.as_ptr()
         } else {
             if !w[0].starts_with('/') {
                 return Err(format!("{d}: URL path '{}' must start with '/'", w[0]));
@@ -128,6 +106,8 @@ pub unsafe extern "C" fn script_alias(cmd: *mut ffi::cmd_parms, _m: *mut c_void,
 }
 
 pub unsafe extern "C" fn callable_object(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         if arg(a).is_empty() {
             return Err("WSGICallableObject: the callable name must not be empty".into());
@@ -139,16 +119,17 @@ pub unsafe extern "C" fn callable_object(cmd: *mut ffi::cmd_parms, m: *mut c_voi
 
 /// On/Off directives stored per directory; `cmd->info` selects the field (1..=4).
 pub unsafe extern "C" fn dir_flag(cmd: *mut ffi::cmd_parms, m: *mut c_void, on: c_int) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         let d = dir_cfg(m);
         let v = (on != 0) as i8;
-        // SAFETY: reading cmd->info, set in our command table.
-        match unsafe { (*cmd).info } as usize {
+        match cmd.info() {
             1 => d.pass_authorization = v,
             2 => d.script_reloading = v,
             3 => d.chunked_request = v,
             4 => d.enable_sendfile = v,
-            _ => return Err(format!("{}: internal table error", name(cmd))),
+            _ => return Err(format!("{}: internal table error", cmd.name())),
         }
         Ok(())
     })
@@ -156,12 +137,13 @@ pub unsafe extern "C" fn dir_flag(cmd: *mut ffi::cmd_parms, m: *mut c_void, on: 
 
 /// Server-wide On/Off directives; `cmd->info` selects the field (1..=9).
 pub unsafe extern "C" fn server_flag(cmd: *mut ffi::cmd_parms, _m: *mut c_void, on: c_int) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         global_only(cmd)?;
         let s = server_cfg(cmd);
-        // SAFETY: reading cmd->info, set in our command table.
         let on = on != 0;
-        match unsafe { (*cmd).info } as usize {
+        match cmd.info() {
             1 => s.restrict_stdout = Some(on),
             2 => s.restrict_signal = Some(on),
             3 => s.restrict_embedded = Some(on),
@@ -171,13 +153,15 @@ pub unsafe extern "C" fn server_flag(cmd: *mut ffi::cmd_parms, _m: *mut c_void, 
             // WSGISocketRotation, WSGICaseSensitivity, WSGIVerboseDebugging: accepted for
             // compatibility; their (lack of) effect is documented in the README.
             7..=9 => {}
-            _ => return Err(format!("{}: internal table error", name(cmd))),
+            _ => return Err(format!("{}: internal table error", cmd.name())),
         }
         Ok(())
     })
 }
 
 pub unsafe extern "C" fn map_head(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         dir_cfg(m).map_head = match parse_map_head(&arg(a))? {
             MapHead::Off => 0,
@@ -189,10 +173,14 @@ pub unsafe extern "C" fn map_head(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *
 }
 
 pub unsafe extern "C" fn application_group(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || parse_app_group("WSGIApplicationGroup", &arg(a)).map(|_| ()))
 }
 
 pub unsafe extern "C" fn process_group(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         if let ProcessGroup::Named(n) = parse_process_group("WSGIProcessGroup", &arg(a))? {
             daemon::note_ref(cmd, &n);
@@ -203,6 +191,8 @@ pub unsafe extern "C" fn process_group(cmd: *mut ffi::cmd_parms, m: *mut c_void,
 }
 
 pub unsafe extern "C" fn python_home(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         global_only(cmd)?;
         let v = arg(a);
@@ -215,6 +205,8 @@ pub unsafe extern "C" fn python_home(cmd: *mut ffi::cmd_parms, _m: *mut c_void, 
 }
 
 pub unsafe extern "C" fn python_path(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         global_only(cmd)?;
         let s = server_cfg(cmd);
@@ -224,6 +216,8 @@ pub unsafe extern "C" fn python_path(cmd: *mut ffi::cmd_parms, _m: *mut c_void, 
 }
 
 pub unsafe extern "C" fn python_optimize(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         global_only(cmd)?;
         server_cfg(cmd).optimize = Some(parse_optimize(&arg(a))?);
@@ -233,12 +227,13 @@ pub unsafe extern "C" fn python_optimize(cmd: *mut ffi::cmd_parms, _m: *mut c_vo
 
 /// Server-wide Python settings taking one value; `cmd->info` selects which (1..=4).
 pub unsafe extern "C" fn python_setting(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         global_only(cmd)?;
         let v = arg(a);
         let s = server_cfg(cmd);
-        // SAFETY: reading cmd->info, set in our command table.
-        match unsafe { (*cmd).info } as usize {
+        match cmd.info() {
             1 => s.python_eggs = Some(v),
             2 => {
                 s.hash_seed = if v.eq_ignore_ascii_case("random") {
@@ -254,7 +249,7 @@ pub unsafe extern "C" fn python_setting(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
                 })?;
                 s.switch_interval = Some(x);
             }
-            _ => return Err(format!("{}: internal table error", name(cmd))),
+            _ => return Err(format!("{}: internal table error", cmd.name())),
         }
         Ok(())
     })
@@ -263,10 +258,12 @@ pub unsafe extern "C" fn python_setting(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
 /// mod_wsgi directives this version does not implement: a clear configuration error naming
 /// the directive (instead of Apache's "Invalid command"), accepted in any context.
 pub unsafe extern "C" fn not_supported(cmd: *mut ffi::cmd_parms, _m: *mut c_void, _a: *const c_char) -> Ret {
+    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || {
         Err(format!(
             "{} is a mod_wsgi directive that is not supported by mod_wsgi_rs yet (see README, \"Configuration\")",
-            name(cmd)
+            cmd.name()
         ))
     })
 }

@@ -24,6 +24,7 @@ use wsgi_rs_core::wsgi::{LogLevel, log};
 use crate::apache::guard::guard;
 use crate::apache::log::{host_log, set_main_server, slog};
 use crate::apache::mpm::mpm;
+use crate::apache::server::Server;
 use crate::daemon::parent::supervisor;
 use crate::daemon::registry::{registry, server_name, set_child_registry};
 use crate::directives::config::server_config;
@@ -206,18 +207,21 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
         std::panic::set_hook(Box::new(|info| {
             host_log(LogLevel::Error, &format!("RWSGI0040: internal error (panic): {info}"))
         }));
-        // SAFETY: s is the main server, configured; the registry belongs to this generation.
-        let cfg = unsafe { server_config(s) };
-        unsafe {
-            let reg = registry((*(*s).process).pconf);
-            // Apache children talk to daemons by path; they need no listening socket.
-            for g in &reg.groups {
-                if g.listen_fd >= 0 {
-                    libc::close(g.listen_fd);
-                }
+        // SAFETY: s is the main server Apache passed to child_init, configured, of this
+        // generation.
+        let server = unsafe { Server::from_raw(s) };
+        // SAFETY: as above (our create/merge_server_config ran).
+        let cfg = unsafe { server_config(server) };
+        // SAFETY: the process pconf is the pool of this generation's registry.
+        let reg = unsafe { registry(server.process_pconf().as_ptr()) };
+        // Apache children talk to daemons by path; they need no listening socket.
+        for g in &reg.groups {
+            if g.listen_fd >= 0 {
+                // SAFETY: the parent's listening socket, inherited, unused in this child.
+                unsafe { libc::close(g.listen_fd) };
             }
-            set_child_registry(reg as *mut _);
         }
+        set_child_registry(reg as *mut _);
         if cfg.restrict_embedded == Some(true) {
             return;
         }

@@ -9,6 +9,7 @@ use wsgi_rs_core::wsgi::LogLevel;
 
 use crate::apache::guard::guard;
 use crate::apache::log::slog;
+use crate::apache::server::Server;
 use crate::daemon::process::{hygiene, spawner};
 use crate::daemon::registry::{DaemonGroup, EXIT_STARTUP_FAILED, QUICK_DEATH, Registry, backoff_after, registry};
 use crate::ffi;
@@ -22,7 +23,7 @@ unsafe fn first_pass(s: *mut ffi::server_rec) -> bool {
     let key = c"mod_wsgi_rs.started";
     // SAFETY: userdata of the process pool, which survives generations and module reloads.
     unsafe {
-        let pool = (*(*s).process).pool;
+        let pool = Server::from_raw(s).process_pool().as_ptr();
         let mut p: *mut c_void = std::ptr::null_mut();
         ffi::apr_pool_userdata_get(&mut p, key.as_ptr(), pool);
         if p.is_null() {
@@ -39,7 +40,7 @@ unsafe fn token(s: *mut ffi::server_rec, name: &str) -> [u8; 32] {
     let key = CString::new(format!("mod_wsgi_rs.token.{name}")).unwrap_or_default();
     // SAFETY: process pool userdata; the key and the 32 bytes are allocated in that pool.
     unsafe {
-        let pool = (*(*s).process).pool;
+        let pool = Server::from_raw(s).process_pool().as_ptr();
         let mut p: *mut c_void = std::ptr::null_mut();
         ffi::apr_pool_userdata_get(&mut p, key.as_ptr(), pool);
         if p.is_null() {

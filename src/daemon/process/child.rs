@@ -11,6 +11,7 @@ use wsgi_rs_core::wsgi::{LogLevel, log, preload};
 
 use crate::apache::log::{host_log, set_main_server};
 use crate::apache::mpm::mpm;
+use crate::apache::server::Server;
 use crate::daemon::process::privileges::{Target, drop_to};
 use crate::daemon::process::title::set_title;
 use crate::daemon::registry::DaemonGroup;
@@ -90,7 +91,7 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
     // SAFETY: still single-threaded (the environment is changed).
     let home = unsafe { environment(g, &id) };
     // SAFETY: `s` as above; still single-threaded until Python starts its own threads.
-    let cfg = unsafe { server_config(s) };
+    let cfg = unsafe { server_config(Server::from_raw(s)) };
     python(g, cfg, home);
     // SAFETY: `s` as above.
     unsafe { serve_and_exit(g, index, s, cfg) }
@@ -281,7 +282,7 @@ fn python(g: &DaemonGroup, cfg: &ServerConfig, home: Option<String>) {
 /// `s` is a live server_rec.
 unsafe fn serve_and_exit(g: &DaemonGroup, index: usize, s: *mut ffi::server_rec, cfg: &ServerConfig) -> ! {
     // SAFETY: forwarded from this function's contract.
-    let apache_timeout = unsafe { ((*s).timeout / 1_000_000).max(1) as u64 };
+    let apache_timeout = (unsafe { Server::from_raw(s) }.timeout_us() / 1_000_000).max(1) as u64;
     let dc = DaemonConfig::from_options(
         &g.opts,
         index,

@@ -1,0 +1,71 @@
+//! A non-owning handle on a configured `server_rec` (the main server or a virtual host): safe
+//! accessors for what configuration and the life-cycle hooks read. Server records live as long
+//! as their configuration generation (`pconf`).
+use std::ptr::NonNull;
+
+use crate::apache::pool::Pool;
+use crate::apache::strings::bytes;
+use crate::ffi;
+
+/// A server of the current configuration generation. `Copy`: a view, never owning.
+#[derive(Clone, Copy)]
+pub struct Server(NonNull<ffi::server_rec>);
+
+impl Server {
+    /// # Safety
+    /// `s` is a non-NULL `server_rec` of the current configuration generation (handed to a
+    /// hook or reached from a live `cmd_parms`), outliving the handle and every copy of it.
+    pub unsafe fn from_raw(s: *mut ffi::server_rec) -> Server {
+        Server(NonNull::new(s).expect("NULL server_rec"))
+    }
+
+    /// The raw record, for the places that still store or log with it.
+    pub fn as_ptr(self) -> *mut ffi::server_rec {
+        self.0.as_ptr()
+    }
+
+    fn rec(&self) -> &ffi::server_rec {
+        // SAFETY: live for the generation (from_raw contract); the fields read through this
+        // reference are only written by Apache while it reads the configuration, one
+        // directive at a time, never while we hold this borrow.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The process-wide configuration pool (`s->process->pconf`).
+    pub fn process_pconf(self) -> Pool {
+        // SAFETY: s->process is Apache's process record, live for the process; its pconf is
+        // the pool of the current generation.
+        unsafe { Pool::from_raw((*self.rec().process).pconf) }
+    }
+
+    /// The process-wide pool (`s->process->pool`): survives generations and module reloads.
+    pub fn process_pool(self) -> Pool {
+        // SAFETY: s->process is Apache's process record, live for the process, as its pool.
+        unsafe { Pool::from_raw((*self.rec().process).pool) }
+    }
+
+    /// `ServerName` of this server (empty when unset).
+    pub fn hostname(&self) -> &[u8] {
+        // SAFETY: server_hostname is NULL or a pool string of the generation.
+        unsafe { bytes(self.rec().server_hostname) }
+    }
+
+    /// `ServerName` as a `String` (lossy), for the "same ServerName" rule and messages.
+    pub fn hostname_lossy(self) -> String {
+        String::from_utf8_lossy(self.hostname()).into_owned()
+    }
+
+    /// The server's `Timeout`, in microseconds.
+    pub fn timeout_us(self) -> i64 {
+        self.rec().timeout
+    }
+
+    /// This module's slot of the server's config vector (`ap_get_module_config`), as
+    /// written by our create/merge_server_config (NULL before they ran).
+    pub fn module_config<T>(self) -> *mut T {
+        let v = self.rec().module_config as *mut *mut std::ffi::c_void;
+        // SAFETY: a server config vector is an array of void*, one per loaded module, indexed
+        // by module_index.
+        unsafe { *v.add(crate::module_index() as usize) as *mut T }
+    }
+}
