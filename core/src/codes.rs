@@ -252,6 +252,40 @@ mod tests {
         assert_eq!(rows, want, "README error reference and core/src/codes.rs differ");
     }
 
+    /// (level, code) of every `LogLevel::X, &format!("RWSGInnnn: …` call in `text`.
+    fn leveled_calls(text: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (i, _) in text.match_indices("LogLevel::") {
+            let rest = &text[i + "LogLevel::".len()..];
+            let level: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+            let rest = rest[level.len()..].trim_start();
+            let Some(rest) = rest.strip_prefix(',') else { continue };
+            let Some(rest) = rest.trim_start().strip_prefix("&format!(") else { continue };
+            let Some(rest) = rest.trim_start().strip_prefix('"') else { continue };
+            if rest.len() >= 9 && rest.starts_with("RWSGI") && rest.as_bytes()[5..9].iter().all(u8::is_ascii_digit) {
+                out.push((level.to_ascii_lowercase(), rest[..9].to_string()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn logged_levels_match_the_list() {
+        let mut text = String::new();
+        sources(&repo().join("src"), &mut text);
+        sources(&repo().join("core").join("src"), &mut text);
+        let calls = leveled_calls(&text);
+        assert!(calls.len() > 40, "the scan found too few log calls: {}", calls.len());
+        for (level, code) in calls {
+            let c = lookup(&code).unwrap_or_else(|| panic!("{code} is not listed"));
+            assert_eq!(level, c.level.name(), "{code} is logged at {level} but listed as {}", c.level.name());
+        }
+        assert_eq!(
+            leveled_calls("rlog(r, LogLevel::Info, &format!(\"RWSGI0041: x\"))"),
+            [("info".into(), "RWSGI0041".into())]
+        );
+    }
+
     #[test]
     fn every_logged_code_is_listed_and_every_listed_code_is_logged() {
         let mut text = String::new();
