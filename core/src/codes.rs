@@ -192,6 +192,36 @@ pub const CODES: &[Code] = &[
     ),
 ];
 
+/// `"RWSGInnnn: message"`: the one way a coded log line is made, in every logging path of both
+/// processes. The code must be listed in [`CODES`] (checked at compile time); the rest is
+/// `format!` arguments.
+#[macro_export]
+macro_rules! coded {
+    ($code:literal, $($arg:tt)+) => {{
+        const _: () = assert!($crate::codes::is_listed($code), concat!($code, " is not listed in core/src/codes.rs"));
+        format!(concat!($code, ": {}"), format_args!($($arg)+))
+    }};
+}
+
+/// Whether `code` is in [`CODES`] (usable in constants).
+pub const fn is_listed(code: &str) -> bool {
+    let mut i = 0;
+    while i < CODES.len() {
+        let (a, b) = (CODES[i].code.as_bytes(), code.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The entry of `code` (e.g. "RWSGI0023").
 pub fn lookup(code: &str) -> Option<&'static Code> {
     CODES.iter().find(|c| c.code == code)
@@ -252,7 +282,7 @@ mod tests {
         assert_eq!(rows, want, "README error reference and core/src/codes.rs differ");
     }
 
-    /// (level, code) of every `LogLevel::X, &format!("RWSGInnnn: …` call in `text`.
+    /// (level, code) of every `LogLevel::X, &coded!("RWSGInnnn", …` call in `text`.
     fn leveled_calls(text: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (i, _) in text.match_indices("LogLevel::") {
@@ -260,7 +290,12 @@ mod tests {
             let level: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
             let rest = rest[level.len()..].trim_start();
             let Some(rest) = rest.strip_prefix(',') else { continue };
-            let Some(rest) = rest.trim_start().strip_prefix("&format!(") else { continue };
+            let rest = rest.trim_start();
+            let Some(rest) =
+                ["&wsgi_rs_core::coded!(", "&crate::coded!(", "&format!("].iter().find_map(|p| rest.strip_prefix(p))
+            else {
+                continue;
+            };
             let Some(rest) = rest.trim_start().strip_prefix('"') else { continue };
             if rest.len() >= 9 && rest.starts_with("RWSGI") && rest.as_bytes()[5..9].iter().all(u8::is_ascii_digit) {
                 out.push((level.to_ascii_lowercase(), rest[..9].to_string()));

@@ -16,7 +16,7 @@ pub fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
                 .unwrap_or_else(|| "unknown panic".into());
             crate::apache::log::host_log(
                 LogLevel::Error,
-                &format!("RWSGI0040: Internal error in {what} (caught panic: {msg})."),
+                &wsgi_rs_core::coded!("RWSGI0040", "Internal error in {what} (caught panic: {msg})."),
             );
             fallback
         }

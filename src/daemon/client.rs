@@ -96,8 +96,9 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
             Err(e) => {
                 r.log(
                     LogLevel::Error,
-                    &format!(
-                        "RWSGI0110: Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0110",
+                        "Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
                         // SAFETY: getuid has no preconditions.
                         unsafe { libc::getuid() }
                     ),
@@ -111,7 +112,10 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
             Err(e) if attempt >= MAX_ATTEMPTS || !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
                 r.log(
                     LogLevel::Error,
-                    &format!("RWSGI0111: Cannot send the request to WSGI daemon process '{name}' on '{sock}': {e}"),
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0111",
+                        "Cannot send the request to WSGI daemon process '{name}' on '{sock}': {e}"
+                    ),
                 );
                 break Status::BAD_GATEWAY;
             }
@@ -123,8 +127,8 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
         };
         r.log(
             LogLevel::Warning,
-            &format!(
-                "RWSGI0125: WSGI daemon process '{name}' on '{sock}' closed the connection without reading the request ({unread}); it did not run, sending it again (attempt {} of {MAX_ATTEMPTS}).",
+            &wsgi_rs_core::coded!(
+                "RWSGI0125", "WSGI daemon process '{name}' on '{sock}' closed the connection without reading the request ({unread}); it did not run, sending it again (attempt {} of {MAX_ATTEMPTS}).",
                 attempt + 1
             ),
         );
@@ -222,8 +226,9 @@ fn relay_frames(
             Err(Broken::ClientGone) => {
                 r.log(
                     LogLevel::Info,
-                    &format!(
-                        "RWSGI0041: Client closed the connection while a response from daemon process '{name}' was sent."
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0041",
+                        "Client closed the connection while a response from daemon process '{name}' was sent."
                     ),
                 );
                 return Status::OK;
@@ -231,8 +236,8 @@ fn relay_frames(
             Err(Broken::Timeout) => {
                 r.log(
                     LogLevel::Error,
-                    &format!(
-                        "RWSGI0116: Timeout when reading the response from WSGI daemon process '{name}' on '{sock}' (socket-timeout {} s).",
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0116", "Timeout when reading the response from WSGI daemon process '{name}' on '{sock}' (socket-timeout {} s).",
                         timeout.as_secs()
                     ),
                 );
@@ -241,8 +246,9 @@ fn relay_frames(
             Err(Broken::Io(e) | Broken::Reset(e)) => {
                 r.log(
                     LogLevel::Error,
-                    &format!(
-                        "RWSGI0111: Error reading the response from WSGI daemon process '{name}' on '{sock}': {e}"
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0111",
+                        "Error reading the response from WSGI daemon process '{name}' on '{sock}': {e}"
                     ),
                 );
                 return broken(head_sent, Status::BAD_GATEWAY);
@@ -250,7 +256,10 @@ fn relay_frames(
             Err(Broken::Protocol(e)) => {
                 r.log(
                     LogLevel::Error,
-                    &format!("RWSGI0113: Malformed response from WSGI daemon process '{name}' on '{sock}': {e}"),
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0113",
+                        "Malformed response from WSGI daemon process '{name}' on '{sock}': {e}"
+                    ),
                 );
                 return broken(head_sent, Status::BAD_GATEWAY);
             }
@@ -269,8 +278,9 @@ fn relay_frames(
                     Err(e) => {
                         r.log(
                             LogLevel::Error,
-                            &format!(
-                                "RWSGI0117: Request data read error when proxying data to WSGI daemon process '{name}': {e}"
+                            &wsgi_rs_core::coded!(
+                                "RWSGI0117",
+                                "Request data read error when proxying data to WSGI daemon process '{name}': {e}"
                             ),
                         );
                         let mut b = Vec::new();
@@ -281,7 +291,10 @@ fn relay_frames(
                 if let Err(e) = reply {
                     r.log(
                         LogLevel::Error,
-                        &format!("RWSGI0111: Cannot send request data to WSGI daemon process '{name}': {e}"),
+                        &wsgi_rs_core::coded!(
+                            "RWSGI0111",
+                            "Cannot send request data to WSGI daemon process '{name}': {e}"
+                        ),
                     );
                     return broken(head_sent, Status::BAD_GATEWAY);
                 }
@@ -290,7 +303,10 @@ fn relay_frames(
                 if head_sent {
                     r.log(
                         LogLevel::Error,
-                        &format!("RWSGI0113: Second response head from WSGI daemon process '{name}' on '{sock}'."),
+                        &wsgi_rs_core::coded!(
+                            "RWSGI0113",
+                            "Second response head from WSGI daemon process '{name}' on '{sock}'."
+                        ),
                     );
                     return broken(head_sent, Status::BAD_GATEWAY);
                 }
@@ -299,8 +315,9 @@ fn relay_frames(
                     Err(e) => {
                         r.log(
                             LogLevel::Error,
-                            &format!(
-                                "RWSGI0123: Invalid response head from WSGI daemon process '{name}' on '{sock}': {e}."
+                            &wsgi_rs_core::coded!(
+                                "RWSGI0123",
+                                "Invalid response head from WSGI daemon process '{name}' on '{sock}': {e}."
                             ),
                         );
                         return Status::BAD_GATEWAY;
@@ -312,8 +329,8 @@ fn relay_frames(
                 if let Some((k, v)) = headers.iter().find(|(k, v)| k.len() + v.len() + 2 > limit) {
                     r.log(
                         LogLevel::Error,
-                        &format!(
-                            "RWSGI0122: Response header '{}' from WSGI daemon process '{name}' is {} bytes, over header-buffer-size={limit}.",
+                        &wsgi_rs_core::coded!(
+                            "RWSGI0122", "Response header '{}' from WSGI daemon process '{name}' is {} bytes, over header-buffer-size={limit}.",
                             String::from_utf8_lossy(k),
                             k.len() + v.len() + 2
                         ),
@@ -336,8 +353,9 @@ fn relay_frames(
                 if !head_sent {
                     r.log(
                         LogLevel::Error,
-                        &format!(
-                            "RWSGI0113: WSGI daemon process '{name}' on '{sock}' ended a response it never started."
+                        &wsgi_rs_core::coded!(
+                            "RWSGI0113",
+                            "WSGI daemon process '{name}' on '{sock}' ended a response it never started."
                         ),
                     );
                     return Status::BAD_GATEWAY;
@@ -345,8 +363,8 @@ fn relay_frames(
                 if limit.dropped > 0 {
                     r.log(
                         LogLevel::Error,
-                        &format!(
-                            "RWSGI0124: WSGI daemon process '{name}' sent {} bytes beyond its Content-Length {}; they were dropped.",
+                        &wsgi_rs_core::coded!(
+                            "RWSGI0124", "WSGI daemon process '{name}' sent {} bytes beyond its Content-Length {}; they were dropped.",
                             limit.dropped,
                             limit.declared.unwrap_or(0)
                         ),
@@ -355,8 +373,8 @@ fn relay_frames(
                 if let Some(cl) = limit.short().filter(|_| body_expected) {
                     r.log(
                         LogLevel::Error,
-                        &format!(
-                            "RWSGI0124: Response from WSGI daemon process '{name}' ended after {} of the {cl} bytes its Content-Length declares; connection closed.",
+                        &wsgi_rs_core::coded!(
+                            "RWSGI0124", "Response from WSGI daemon process '{name}' ended after {} of the {cl} bytes its Content-Length declares; connection closed.",
                             limit.relayed
                         ),
                     );
@@ -377,15 +395,18 @@ fn relay_frames(
             Some(Some(_)) => {
                 r.log(
                     LogLevel::Error,
-                    &format!("RWSGI0113: Unexpected frame from WSGI daemon process '{name}' on '{sock}'."),
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0113",
+                        "Unexpected frame from WSGI daemon process '{name}' on '{sock}'."
+                    ),
                 );
                 return broken(head_sent, Status::BAD_GATEWAY);
             }
             None => {
                 r.log(
                     LogLevel::Error,
-                    &format!(
-                        "RWSGI0111: WSGI daemon process '{name}' on '{sock}' closed the connection before sending the complete response{}.",
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0111", "WSGI daemon process '{name}' on '{sock}' closed the connection before sending the complete response{}.",
                         if head_sent { "" } else { " headers" }
                     ),
                 );

@@ -32,8 +32,9 @@ pub fn run(
     if request_server_config(&r).restrict_embedded == Some(true) {
         r.log(
             LogLevel::Error,
-            &format!(
-                "RWSGI0016: Embedded mode of mod_wsgi_rs disabled by runtime configuration (WSGIRestrictEmbedded On): {script}"
+            &wsgi_rs_core::coded!(
+                "RWSGI0016",
+                "Embedded mode of mod_wsgi_rs disabled by runtime configuration (WSGIRestrictEmbedded On): {script}"
             ),
         );
         return Status::INTERNAL_SERVER_ERROR;
@@ -41,8 +42,8 @@ pub fn run(
     if !interp::is_initialized() {
         r.log(
             LogLevel::Error,
-            &format!(
-                "RWSGI0015: The Python interpreter is not available in this process (see RWSGI0002 at start-up); cannot run {script}"
+            &wsgi_rs_core::coded!(
+                "RWSGI0015", "The Python interpreter is not available in this process (see RWSGI0002 at start-up); cannot run {script}"
             ),
         );
         return Status::INTERNAL_SERVER_ERROR;

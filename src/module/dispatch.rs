@@ -51,8 +51,9 @@ fn select_group<'a>(
         if !allowed.split(' ').any(|a| a == name) {
             r.log(
                 LogLevel::Error,
-                &format!(
-                    "RWSGI0119: Daemon process group '{name}' is not allowed here (WSGIRestrictProcess {allowed})."
+                &wsgi_rs_core::coded!(
+                    "RWSGI0119",
+                    "Daemon process group '{name}' is not allowed here (WSGIRestrictProcess {allowed})."
                 ),
             );
             return Err(Status::INTERNAL_SERVER_ERROR);
@@ -61,15 +62,15 @@ fn select_group<'a>(
     let Some(g) = child_registry().and_then(|reg| reg.find(&name)) else {
         r.log(
             LogLevel::Error,
-            &format!("RWSGI0118: No WSGI daemon process group called '{name}' has been configured."),
+            &wsgi_rs_core::coded!("RWSGI0118", "No WSGI daemon process group called '{name}' has been configured."),
         );
         return Err(Status::INTERNAL_SERVER_ERROR);
     };
     if let Err(here) = g.usable_from(&r) {
         r.log(
             LogLevel::Error,
-            &format!(
-                "RWSGI0118: WSGI daemon process group '{name}' is defined in another virtual host and cannot be used from '{here}'."
+            &wsgi_rs_core::coded!(
+                "RWSGI0118", "WSGI daemon process group '{name}' is defined in another virtual host and cannot be used from '{here}'."
             ),
         );
         return Err(Status::INTERNAL_SERVER_ERROR);
@@ -93,22 +94,34 @@ pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
 /// path info accepted, request body acceptable. `Err` is the status to answer.
 fn preflight(r: Request, alias: Option<&ScriptAlias>, dir: &DirConfig, script: &str) -> Result<(), Status> {
     if alias.is_none() && !r.allows_exec_cgi() {
-        r.log(LogLevel::Error, &format!("RWSGI0012: Options ExecCGI is off in this directory: {script}"));
+        r.log(
+            LogLevel::Error,
+            &wsgi_rs_core::coded!("RWSGI0012", "Options ExecCGI is off in this directory: {script}"),
+        );
         return Err(Status::FORBIDDEN);
     }
     match r.file_type() {
         ffi::APR_NOFILE => {
-            r.log(LogLevel::Error, &format!("RWSGI0010: Target WSGI script not found or unable to stat: {script}"));
+            r.log(
+                LogLevel::Error,
+                &wsgi_rs_core::coded!("RWSGI0010", "Target WSGI script not found or unable to stat: {script}"),
+            );
             return Err(Status::NOT_FOUND);
         }
         ffi::APR_DIR => {
-            r.log(LogLevel::Error, &format!("RWSGI0011: Attempt to invoke directory as WSGI application: {script}"));
+            r.log(
+                LogLevel::Error,
+                &wsgi_rs_core::coded!("RWSGI0011", "Attempt to invoke directory as WSGI application: {script}"),
+            );
             return Err(Status::FORBIDDEN);
         }
         _ => {}
     }
     if !r.path_info().is_empty() && r.rejects_path_info() {
-        r.log(LogLevel::Error, &format!("RWSGI0013: AcceptPathInfo off disallows extra path info for: {script}"));
+        r.log(
+            LogLevel::Error,
+            &wsgi_rs_core::coded!("RWSGI0013", "AcceptPathInfo off disallows extra path info for: {script}"),
+        );
         return Err(Status::NOT_FOUND);
     }
     // Validates Content-Length (400) and Transfer-Encoding (411 unless WSGIChunkedRequest On).
@@ -117,7 +130,7 @@ fn preflight(r: Request, alias: Option<&ScriptAlias>, dir: &DirConfig, script: &
         if rv == Status::LENGTH_REQUIRED {
             r.log(
                 LogLevel::Error,
-                &format!("RWSGI0014: Chunked request body refused (WSGIChunkedRequest Off): {script}"),
+                &wsgi_rs_core::coded!("RWSGI0014", "Chunked request body refused (WSGIChunkedRequest Off): {script}"),
             );
         }
         return Err(rv);

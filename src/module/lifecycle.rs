@@ -205,7 +205,7 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
         set_main_server(s);
         log::set_host_logger(host_log);
         std::panic::set_hook(Box::new(|info| {
-            host_log(LogLevel::Error, &format!("RWSGI0040: internal error (panic): {info}"))
+            host_log(LogLevel::Error, &wsgi_rs_core::coded!("RWSGI0040", "internal error (panic): {info}"))
         }));
         // SAFETY: s is the main server Apache passed to child_init, configured, of this
         // generation.
@@ -230,12 +230,20 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
             Ok(banner) => slog(
                 s,
                 LogLevel::Info,
-                &format!("RWSGI0001: Python initialised in Apache child pid {}: {banner}", std::process::id()),
+                &wsgi_rs_core::coded!(
+                    "RWSGI0001",
+                    "Python initialised in Apache child pid {}: {banner}",
+                    std::process::id()
+                ),
             ),
             Err(e) => slog(
                 s,
                 LogLevel::Error,
-                &format!("RWSGI0002: Python initialisation failed in Apache child pid {}: {e}", std::process::id()),
+                &wsgi_rs_core::coded!(
+                    "RWSGI0002",
+                    "Python initialisation failed in Apache child pid {}: {e}",
+                    std::process::id()
+                ),
             ),
         }
         if cfg.destroy_interpreter.unwrap_or(true) {

@@ -44,8 +44,9 @@ fn abandon(cfg: &DaemonConfig, state: &State, i: usize, elapsed_us: i64) {
     slot.abandoned.store(true, Ordering::Release);
     host_log(
         LogLevel::Error,
-        &format!(
-            "RWSGI0115: Request in daemon process '{}' (pid {}) exceeded request-timeout={} s after {:.1} s; answering 504 and recycling the process.",
+        &crate::coded!(
+            "RWSGI0115",
+            "Request in daemon process '{}' (pid {}) exceeded request-timeout={} s after {:.1} s; answering 504 and recycling the process.",
             cfg.group,
             std::process::id(),
             cfg.request_timeout,
@@ -161,8 +162,9 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
     }
     host_log(
         LogLevel::Info,
-        &format!(
-            "RWSGI0103: Daemon process '{}' (pid {}) shutting down: {}; {} request(s) served.",
+        &crate::coded!(
+            "RWSGI0103",
+            "Daemon process '{}' (pid {}) shutting down: {}; {} request(s) served.",
             cfg.group,
             std::process::id(),
             reason.describe(),
@@ -185,8 +187,9 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
         if now_us() >= deadline {
             host_log(
                 LogLevel::Info,
-                &format!(
-                    "RWSGI0106: Daemon process '{}' (pid {}) stops with {busy} request(s) still running (graceful time over).",
+                &crate::coded!(
+                    "RWSGI0106",
+                    "Daemon process '{}' (pid {}) stops with {busy} request(s) still running (graceful time over).",
                     cfg.group,
                     std::process::id()
                 ),

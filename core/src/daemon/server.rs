@@ -39,19 +39,31 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
         if let Err(e) = b.spawn(move || {
             // A panic must not silently shrink the pool: log it, and recycle the process.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(listener, i, &cfg, &state))).is_err() {
-                host_log(LogLevel::Error, &format!("RWSGI0040: Internal error in a worker thread of daemon process '{}' (pid {}); recycling the process.", cfg.group, std::process::id()));
+                host_log(
+                    LogLevel::Error,
+                    &crate::coded!(
+                        "RWSGI0040",
+                        "Internal error in a worker thread of daemon process '{}' (pid {}); recycling the process.",
+                        cfg.group,
+                        std::process::id()
+                    ),
+                );
                 state.internal_error.store(true, Ordering::Release);
             }
         }) {
-            host_log(LogLevel::Error, &format!("RWSGI0105: Daemon process '{group}' could not start worker thread {i}: {e}"));
+            host_log(
+                LogLevel::Error,
+                &crate::coded!("RWSGI0105", "Daemon process '{group}' could not start worker thread {i}: {e}"),
+            );
         }
     }
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     host_log(
         LogLevel::Info,
-        &format!(
-            "RWSGI0100: Daemon process '{}' #{} started (pid {}, uid {uid}, gid {gid}, {} threads, socket '{}').",
+        &crate::coded!(
+            "RWSGI0100",
+            "Daemon process '{}' #{} started (pid {}, uid {uid}, gid {gid}, {} threads, socket '{}').",
             cfg.group,
             cfg.index,
             std::process::id(),
@@ -145,8 +157,9 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         Ok(Some(_)) => {
             host_log(
                 LogLevel::Error,
-                &format!(
-                    "RWSGI0113: Daemon process '{g}' refused a connection on '{}': the first frame is not a request head.",
+                &crate::coded!(
+                    "RWSGI0113",
+                    "Daemon process '{g}' refused a connection on '{}': the first frame is not a request head.",
                     cfg.socket_path
                 ),
             );
@@ -155,7 +168,11 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         Err(e) => {
             host_log(
                 LogLevel::Error,
-                &format!("RWSGI0113: Daemon process '{g}' refused a malformed request on '{}': {e}", cfg.socket_path),
+                &crate::coded!(
+                    "RWSGI0113",
+                    "Daemon process '{g}' refused a malformed request on '{}': {e}",
+                    cfg.socket_path
+                ),
             );
             return;
         }
@@ -163,8 +180,9 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     if !wire::token_eq(&head.token, &cfg.token) {
         host_log(
             LogLevel::Error,
-            &format!(
-                "RWSGI0112: Daemon process '{g}' refused a request on '{}': invalid authentication token (not sent by this Apache).",
+            &crate::coded!(
+                "RWSGI0112",
+                "Daemon process '{g}' refused a request on '{}': invalid authentication token (not sent by this Apache).",
                 cfg.socket_path
             ),
         );
@@ -176,7 +194,11 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         Err(e) => {
             host_log(
                 LogLevel::Error,
-                &format!("RWSGI0113: Daemon process '{g}' refused a malformed request on '{}': {e}", cfg.socket_path),
+                &crate::coded!(
+                    "RWSGI0113",
+                    "Daemon process '{g}' refused a malformed request on '{}': {e}",
+                    cfg.socket_path
+                ),
             );
             return;
         }
@@ -185,8 +207,9 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     if cfg.queue_timeout > 0 && accepted_us - meta.request_start_us > (cfg.queue_timeout as i64) * 1_000_000 {
         host_log(
             LogLevel::Error,
-            &format!(
-                "RWSGI0114: [client {}] Queue timeout expired for WSGI daemon process '{g}' (waited {:.1} s, queue-timeout={}).",
+            &crate::coded!(
+                "RWSGI0114",
+                "[client {}] Queue timeout expired for WSGI daemon process '{g}' (waited {:.1} s, queue-timeout={}).",
                 String::from_utf8_lossy(&meta.client),
                 (accepted_us - meta.request_start_us) as f64 / 1e6,
                 cfg.queue_timeout

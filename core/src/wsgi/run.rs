@@ -87,17 +87,20 @@ fn run_attached(
     let application = match load_app(py, app.script, app.callable, app.reload) {
         Ok((a, loaded)) => {
             if loaded {
-                log(LogLevel::Info, &format!("RWSGI0050: Loaded WSGI script '{script}' into the main interpreter."));
+                log(
+                    LogLevel::Info,
+                    &crate::coded!("RWSGI0050", "Loaded WSGI script '{script}' into the main interpreter."),
+                );
             }
             a
         }
         Err(LoadError::Exec(e)) => {
-            log(LogLevel::Error, &format!("RWSGI0020: Failed to exec Python script file '{script}'."));
+            log(LogLevel::Error, &crate::coded!("RWSGI0020", "Failed to exec Python script file '{script}'."));
             log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
             return Outcome::ErrorBeforeHeaders;
         }
         Err(LoadError::NoCallable(e)) => {
-            log(LogLevel::Error, &format!("RWSGI0022: {}", e.value(py)));
+            log(LogLevel::Error, &crate::coded!("RWSGI0022", "{}", e.value(py)));
             return Outcome::ErrorBeforeHeaders;
         }
     };
@@ -124,8 +127,9 @@ fn run_attached(
             if let Err(ce) = closed {
                 log(
                     LogLevel::Error,
-                    &format!(
-                        "RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."
+                    &crate::coded!(
+                        "RWSGI0026",
+                        "Exception raised by close() of the iterable returned by WSGI script '{script}'."
                     ),
                 );
                 log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &ce));
@@ -135,7 +139,10 @@ fn run_attached(
         (Ok(()), Err(ce)) => {
             log(
                 LogLevel::Error,
-                &format!("RWSGI0026: Exception raised by close() of the iterable returned by WSGI script '{script}'."),
+                &crate::coded!(
+                    "RWSGI0026",
+                    "Exception raised by close() of the iterable returned by WSGI script '{script}'."
+                ),
             );
             log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &ce));
             if ctx.lock().head_sent { Outcome::Done } else { Outcome::ErrorBeforeHeaders }
@@ -152,8 +159,8 @@ fn short_body(ctx: &RequestCtx, script: &str, head_request: bool) -> Outcome {
     };
     match declared {
         Some(cl) if written < cl && crate::framing::body_expected(code, head_request) => {
-            ctx.log(LogLevel::Error, &format!(
-                "RWSGI0027: Response body of WSGI script '{script}' ended after {written} of the {cl} bytes its Content-Length declares; connection closed."
+            ctx.log(LogLevel::Error, &crate::coded!(
+                "RWSGI0027", "Response body of WSGI script '{script}' ended after {written} of the {cl} bytes its Content-Length declares; connection closed."
             ));
             Outcome::Truncated
         }
@@ -172,8 +179,9 @@ fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
     if client_gone {
         log(
             LogLevel::Info,
-            &format!(
-                "RWSGI0041: Client closed the connection while WSGI script '{script}' was sending its response: {}",
+            &crate::coded!(
+                "RWSGI0041",
+                "Client closed the connection while WSGI script '{script}' was sending its response: {}",
                 e.value(py)
             ),
         );
@@ -182,14 +190,15 @@ fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
     if head_sent {
         log(
             LogLevel::Error,
-            &format!(
-                "RWSGI0024: Exception occurred after the response headers of WSGI script '{script}' were sent; connection aborted."
+            &crate::coded!(
+                "RWSGI0024",
+                "Exception occurred after the response headers of WSGI script '{script}' were sent; connection aborted."
             ),
         );
         log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
         Outcome::ErrorAfterHeaders
     } else {
-        log(LogLevel::Error, &format!("RWSGI0023: Exception occurred processing WSGI script '{script}'."));
+        log(LogLevel::Error, &crate::coded!("RWSGI0023", "Exception occurred processing WSGI script '{script}'."));
         log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
         Outcome::ErrorBeforeHeaders
     }
@@ -344,10 +353,10 @@ pub fn preload(script: &Path, callable: &str) {
     let log = |level: LogLevel, msg: &str| super::log::host_log(level, msg);
     Python::attach(|py| match load_app(py, script, callable, false) {
         Ok(_) | Err(LoadError::NoCallable(_)) => {
-            log(LogLevel::Info, &format!("RWSGI0051: Preloaded WSGI script '{shown}'."))
+            log(LogLevel::Info, &crate::coded!("RWSGI0051", "Preloaded WSGI script '{shown}'."))
         }
         Err(LoadError::Exec(e)) => {
-            log(LogLevel::Error, &format!("RWSGI0020: Failed to exec Python script file '{shown}'."));
+            log(LogLevel::Error, &crate::coded!("RWSGI0020", "Failed to exec Python script file '{shown}'."));
             log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
         }
     });

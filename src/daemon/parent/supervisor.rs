@@ -202,8 +202,9 @@ unsafe fn launch(sp: *mut SpawnerProc, s: *mut ffi::server_rec) {
             slog(
                 s,
                 LogLevel::Error,
-                &format!(
-                    "RWSGI0121: Cannot start the daemon process spawner: pipe: {}",
+                &wsgi_rs_core::coded!(
+                    "RWSGI0121",
+                    "Cannot start the daemon process spawner: pipe: {}",
                     std::io::Error::last_os_error()
                 ),
             );
@@ -251,7 +252,11 @@ unsafe fn launch(sp: *mut SpawnerProc, s: *mut ffi::server_rec) {
             slog(
                 s,
                 LogLevel::Error,
-                &format!("RWSGI0121: Cannot fork the daemon process spawner: {}", std::io::Error::last_os_error()),
+                &wsgi_rs_core::coded!(
+                    "RWSGI0121",
+                    "Cannot fork the daemon process spawner: {}",
+                    std::io::Error::last_os_error()
+                ),
             );
             return;
         }
@@ -303,8 +308,9 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                     slog(
                         s,
                         LogLevel::Error,
-                        &format!(
-                            "RWSGI0109: The daemon process spawner (pid {}) has died (exit status or signal {status}); starting a new one{}.",
+                        &wsgi_rs_core::coded!(
+                            "RWSGI0109",
+                            "The daemon process spawner (pid {}) has died (exit status or signal {status}); starting a new one{}.",
                             sp.proc_.pid,
                             if sp.backoff > 0 { format!(" in {} s", sp.backoff) } else { String::new() }
                         ),
@@ -348,7 +354,11 @@ pub unsafe fn start_groups(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec)
             g.token = token(s, &g.opts.name);
             g.parent_pid = reg.parent_pid;
             create_socket(g, s).map_err(|e| {
-                format!("RWSGI0120: Cannot create the socket of daemon process group '{}': {e}", g.opts.name)
+                wsgi_rs_core::coded!(
+                    "RWSGI0120",
+                    "Cannot create the socket of daemon process group '{}': {e}",
+                    g.opts.name
+                )
             })?;
             let gp = &mut **g as *mut DaemonGroup as *mut c_void;
             // Close in every process (children inherit it); unlink only in this parent.

@@ -22,7 +22,7 @@ use crate::ffi;
 fn fatal(group: &str, msg: &str) -> ! {
     host_log(
         LogLevel::Error,
-        &format!("RWSGI0101: Daemon process '{group}' (pid {}) cannot start: {msg}", std::process::id()),
+        &wsgi_rs_core::coded!("RWSGI0101", "Daemon process '{group}' (pid {}) cannot start: {msg}", std::process::id()),
     );
     // The parent sees this status and backs off (growing) before the next attempt.
     // SAFETY: leaving the process without running Apache's atexit/pool code.
@@ -63,7 +63,11 @@ pub unsafe fn run(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut f
     if r.is_err() {
         host_log(
             LogLevel::Error,
-            &format!("RWSGI0040: Daemon process (pid {}) stopped by an internal error.", std::process::id()),
+            &wsgi_rs_core::coded!(
+                "RWSGI0040",
+                "Daemon process (pid {}) stopped by an internal error.",
+                std::process::id()
+            ),
         );
     }
     // SAFETY: never return into Apache code from a daemon process.
@@ -180,8 +184,9 @@ unsafe fn identity(g: &DaemonGroup) -> Identity {
     if parent != g.parent_pid {
         host_log(
             LogLevel::Info,
-            &format!(
-                "RWSGI0103: Daemon process '{name}' (pid {}) shutting down: the Apache parent process is gone.",
+            &wsgi_rs_core::coded!(
+                "RWSGI0103",
+                "Daemon process '{name}' (pid {}) shutting down: the Apache parent process is gone.",
                 std::process::id()
             ),
         );
@@ -215,8 +220,9 @@ unsafe fn environment(g: &DaemonGroup, id: &Identity) -> Option<String> {
         } else {
             host_log(
                 LogLevel::Warning,
-                &format!(
-                    "RWSGI0107: Daemon process '{name}' cannot use the home directory '{h}' of its user ({}); using '/' (set home= to choose one).",
+                &wsgi_rs_core::coded!(
+                    "RWSGI0107",
+                    "Daemon process '{name}' cannot use the home directory '{h}' of its user ({}); using '/' (set home= to choose one).",
                     std::io::Error::last_os_error()
                 ),
             );
@@ -267,7 +273,7 @@ fn python(g: &DaemonGroup, cfg: &ServerConfig, home: Option<String>) {
         ..python_options(cfg)
     };
     if let Err(e) = interp::initialize(&opts) {
-        fatal(name, &format!("RWSGI0102: Python initialisation failed: {e}"));
+        fatal(name, &wsgi_rs_core::coded!("RWSGI0102", "Python initialisation failed: {e}"));
     }
     for (script, callable) in &g.preload {
         preload(std::path::Path::new(script), callable);

@@ -52,7 +52,7 @@ struct Slot {
 fn fatal(msg: &str) -> ! {
     host_log(
         LogLevel::Error,
-        &format!("RWSGI0109: mod_wsgi_rs spawner (pid {}) cannot run: {msg}", std::process::id()),
+        &wsgi_rs_core::coded!("RWSGI0109", "mod_wsgi_rs spawner (pid {}) cannot run: {msg}", std::process::id()),
     );
     // SAFETY: leaving without running Apache's exit code.
     unsafe { libc::_exit(EXIT_STARTUP_FAILED) }
@@ -178,8 +178,9 @@ unsafe fn spawn(reg: &mut Registry, sl: &mut Slot, s: *mut ffi::server_rec) {
     if pid < 0 {
         host_log(
             LogLevel::Error,
-            &format!(
-                "RWSGI0121: Cannot fork daemon process {} of group '{}': {}",
+            &wsgi_rs_core::coded!(
+                "RWSGI0121",
+                "Cannot fork daemon process {} of group '{}': {}",
                 sl.index,
                 reg.groups[sl.group].opts.name,
                 std::io::Error::last_os_error()
@@ -242,16 +243,20 @@ unsafe fn supervise(reg: &mut Registry, slots: &mut [Slot], s: *mut ffi::server_
             if sl.failures >= 3 {
                 host_log(
                     LogLevel::Error,
-                    &format!(
-                        "RWSGI0108: Daemon process group '{}' is failing repeatedly at start-up ({} times in a row, last exit status or signal {n}); the reason is logged above by the process (RWSGI0101, RWSGI0020 or a crash). Next attempt in {} s.",
-                        g.opts.name, sl.failures, sl.backoff
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0108",
+                        "Daemon process group '{}' is failing repeatedly at start-up ({} times in a row, last exit status or signal {n}); the reason is logged above by the process (RWSGI0101, RWSGI0020 or a crash). Next attempt in {} s.",
+                        g.opts.name,
+                        sl.failures,
+                        sl.backoff
                     ),
                 );
             }
             host_log(
                 LogLevel::Info,
-                &format!(
-                    "RWSGI0104: Daemon process '{}' (pid {pid}) has died (exit status or signal {n}); restarting it{}.",
+                &wsgi_rs_core::coded!(
+                    "RWSGI0104",
+                    "Daemon process '{}' (pid {pid}) has died (exit status or signal {n}); restarting it{}.",
                     g.opts.name,
                     if sl.backoff > 0 { format!(" in {} s", sl.backoff) } else { String::new() }
                 ),
@@ -284,8 +289,9 @@ unsafe fn stop_all(reg: &Registry, slots: &mut [Slot]) -> ! {
             if let Some(sl) = slots.iter_mut().find(|sl| sl.pid == pid) {
                 host_log(
                     LogLevel::Info,
-                    &format!(
-                        "RWSGI0104: Daemon process '{}' (pid {pid}) has died (exit status or signal {}); Apache is stopping.",
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0104",
+                        "Daemon process '{}' (pid {pid}) has died (exit status or signal {}); Apache is stopping.",
                         reg.groups[sl.group].opts.name,
                         how(status)
                     ),
