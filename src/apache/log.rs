@@ -1,14 +1,12 @@
 //! Logging to Apache's error log. Messages carry a stable `RWSGInnnn:` code (README, "Error
 //! reference") and go through `"%s"`, never as a format string.
-// rlog/slog take Apache's live records (request_rec, server_rec) as raw pointers and only pass
-// them to ap_log_*error; callers hold them from a hook entry point.
-#![allow(clippy::not_unsafe_ptr_arg_deref)]
 use std::ffi::{CString, c_int};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use wsgi_rs_core::wsgi::LogLevel;
 
+use crate::apache::server::Server;
 use crate::ffi;
 
 /// The main server, for process-level lines logged outside a request (set in child_init).
@@ -32,7 +30,10 @@ fn cmsg(msg: &str) -> CString {
 }
 
 /// Logs about a request: Apache adds the `[client ...]` decoration.
-pub fn rlog(r: *const ffi::request_rec, l: LogLevel, msg: &str) {
+///
+/// # Safety
+/// `r` is a live request (`apache::request::Request::log` is the safe way in).
+pub unsafe fn rlog(r: *const ffi::request_rec, l: LogLevel, msg: &str) {
     let m = cmsg(msg);
     // SAFETY: `r` is the live request; "%s" with a NUL-terminated argument.
     unsafe {
@@ -49,8 +50,15 @@ pub fn rlog(r: *const ffi::request_rec, l: LogLevel, msg: &str) {
     }
 }
 
-/// Logs about the server (no client decoration); `s` may be NULL (then to stderr).
-pub fn slog(s: *const ffi::server_rec, l: LogLevel, msg: &str) {
+/// Logs about the server (no client decoration).
+pub fn slog(s: Server, l: LogLevel, msg: &str) {
+    // SAFETY: a `Server` wraps a live server_rec.
+    unsafe { log_server(s.as_ptr(), l, msg) }
+}
+
+/// # Safety
+/// `s` is NULL (then to stderr) or a live server_rec.
+unsafe fn log_server(s: *const ffi::server_rec, l: LogLevel, msg: &str) {
     let m = cmsg(msg);
     // SAFETY: `s` is NULL or a live server_rec; "%s" with a NUL-terminated argument.
     unsafe {
@@ -69,5 +77,7 @@ pub fn slog(s: *const ffi::server_rec, l: LogLevel, msg: &str) {
 
 /// The process-wide logger handed to the WSGI core (sys.stderr, start-up messages).
 pub fn host_log(l: LogLevel, msg: &str) {
-    slog(MAIN_SERVER.load(Ordering::Acquire), l, msg);
+    // SAFETY: MAIN_SERVER is NULL or the main server set by this process's start-up
+    // (child_init, daemon start-up), which lives as long as the process.
+    unsafe { log_server(MAIN_SERVER.load(Ordering::Acquire), l, msg) };
 }

@@ -411,6 +411,7 @@ impl Request {
 
     /// Logs about this request (Apache adds the `[client ...]` decoration).
     pub fn log(self, level: LogLevel, msg: &str) {
-        rlog(self.as_ptr(), level, msg);
+        // SAFETY: a `Request` wraps a live request.
+        unsafe { rlog(self.as_ptr(), level, msg) };
     }
 }

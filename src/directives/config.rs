@@ -6,7 +6,6 @@
 //!   on every request (`r->pool`), so merging must not allocate Rust memory.
 // The config callbacks here are Apache's (create/merge_*_config): their one contract is
 // Apache's, live pools and records.
-#![allow(clippy::missing_safety_doc)]
 use std::ffi::{CString, c_char, c_void};
 use std::ptr;
 
@@ -130,11 +129,15 @@ pub unsafe fn pool_box<T>(pool: *mut ffi::apr_pool_t, v: T) -> *mut T {
     p
 }
 
+/// # Safety
+/// Called by Apache only, with a live pool and config records made by these callbacks.
 pub unsafe extern "C" fn create_server_config(p: *mut ffi::apr_pool_t, _s: *mut ffi::server_rec) -> *mut c_void {
     // SAFETY: `p` is the config pool Apache passes.
     guard("create_server_config", ptr::null_mut(), || unsafe { pool_box(p, ServerConfig::default()) as *mut c_void })
 }
 
+/// # Safety
+/// Called by Apache only, with a live pool and config records made by these callbacks.
 pub unsafe extern "C" fn merge_server_config(
     p: *mut ffi::apr_pool_t,
     base: *mut c_void,
@@ -173,6 +176,8 @@ pub unsafe extern "C" fn merge_server_config(
     })
 }
 
+/// # Safety
+/// Called by Apache only, with a live pool and config records made by these callbacks.
 pub unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
     guard("create_dir_config", ptr::null_mut(), || {
         // SAFETY: palloc from the pool Apache passes; every field is written before use.
@@ -193,6 +198,8 @@ pub unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c
     })
 }
 
+/// # Safety
+/// Called by Apache only, with a live pool and config records made by these callbacks.
 pub unsafe extern "C" fn merge_dir_config(p: *mut ffi::apr_pool_t, base: *mut c_void, add: *mut c_void) -> *mut c_void {
     guard("merge_dir_config", add, || {
         // SAFETY: both are DirConfig records; the result is plain data in `p`.

@@ -3,7 +3,6 @@
 //! configuration is read, in check_config).
 // The directive handlers here are Apache's callbacks: their one contract is Apache's, a live
 // cmd_parms (wrapped at entry by `CmdParms::from_raw`) and config record.
-#![allow(clippy::missing_safety_doc)]
 use std::ffi::{CString, c_char, c_void};
 
 use wsgi_rs_core::config::{ProcessGroup, parse_app_group, parse_daemon_process, parse_process_group};
@@ -30,6 +29,8 @@ pub fn note_import(cmd: CmdParms, name: &str, script: &str, callable: &str) {
     reg.imports.push((name.to_string(), script.to_string(), callable.to_string()));
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -98,6 +99,8 @@ pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
     })
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn socket_prefix(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -137,6 +140,9 @@ fn check_socket_dir(prefix: &str) -> Result<(), String> {
 }
 
 /// `WSGIImportScript path process-group=NAME application-group=%{GLOBAL}`.
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn import_script(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -174,6 +180,8 @@ pub unsafe extern "C" fn import_script(cmd: *mut ffi::cmd_parms, _m: *mut c_void
     })
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn restrict_process(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };

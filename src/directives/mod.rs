@@ -3,7 +3,6 @@
 //! Apache with the file and line.
 // The directive handlers here are Apache's callbacks: their one contract is Apache's, a live
 // cmd_parms (wrapped at entry by `CmdParms::from_raw`) and config record.
-#![allow(clippy::missing_safety_doc)]
 pub mod config;
 pub mod daemon;
 pub mod python;
@@ -64,6 +63,9 @@ pub(crate) fn words(cmd: CmdParms, args: *const c_char) -> Vec<String> {
 
 /// `WSGIScriptAlias url target [options]` and `WSGIScriptAliasMatch regex target [options]`
 /// (`cmd->info` non-NULL for the Match form).
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn script_alias(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -105,6 +107,8 @@ pub unsafe extern "C" fn script_alias(cmd: *mut ffi::cmd_parms, _m: *mut c_void,
     })
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn callable_object(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -118,6 +122,9 @@ pub unsafe extern "C" fn callable_object(cmd: *mut ffi::cmd_parms, m: *mut c_voi
 }
 
 /// On/Off directives stored per directory; `cmd->info` selects the field (1..=4).
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn dir_flag(cmd: *mut ffi::cmd_parms, m: *mut c_void, on: c_int) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -136,6 +143,9 @@ pub unsafe extern "C" fn dir_flag(cmd: *mut ffi::cmd_parms, m: *mut c_void, on: 
 }
 
 /// Server-wide On/Off directives; `cmd->info` selects the field (1..=9).
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn server_flag(cmd: *mut ffi::cmd_parms, _m: *mut c_void, on: c_int) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -159,6 +169,8 @@ pub unsafe extern "C" fn server_flag(cmd: *mut ffi::cmd_parms, _m: *mut c_void, 
     })
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn map_head(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -172,12 +184,16 @@ pub unsafe extern "C" fn map_head(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *
     })
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn application_group(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
     run(cmd, || parse_app_group("WSGIApplicationGroup", &arg(a)).map(|_| ()))
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn process_group(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -190,6 +206,8 @@ pub unsafe extern "C" fn process_group(cmd: *mut ffi::cmd_parms, m: *mut c_void,
     })
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn python_home(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -204,6 +222,8 @@ pub unsafe extern "C" fn python_home(cmd: *mut ffi::cmd_parms, _m: *mut c_void, 
     })
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn python_path(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -215,6 +235,8 @@ pub unsafe extern "C" fn python_path(cmd: *mut ffi::cmd_parms, _m: *mut c_void, 
     })
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn python_optimize(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -226,6 +248,9 @@ pub unsafe extern "C" fn python_optimize(cmd: *mut ffi::cmd_parms, _m: *mut c_vo
 }
 
 /// Server-wide Python settings taking one value; `cmd->info` selects which (1..=4).
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn python_setting(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };
@@ -257,6 +282,9 @@ pub unsafe extern "C" fn python_setting(cmd: *mut ffi::cmd_parms, _m: *mut c_voi
 
 /// mod_wsgi directives this version does not implement: a clear configuration error naming
 /// the directive (instead of Apache's "Invalid command"), accepted in any context.
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
 pub unsafe extern "C" fn not_supported(cmd: *mut ffi::cmd_parms, _m: *mut c_void, _a: *const c_char) -> Ret {
     // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
     let cmd = unsafe { CmdParms::from_raw(cmd) };

@@ -14,7 +14,6 @@
 //! cleanup does nothing and the process exits without Python's finalisation or atexit handlers.
 // The life-cycle hooks here are Apache's callbacks: their one contract is Apache's, live pools
 // and server records.
-#![allow(clippy::missing_safety_doc)]
 use std::ffi::{CString, c_int, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -31,6 +30,8 @@ use crate::directives::config::server_config;
 use crate::directives::python::{PYTHON_VERSION, python_options};
 use crate::ffi;
 
+/// # Safety
+/// Called by Apache only, with live pools and configured server records.
 pub unsafe extern "C" fn post_config(
     pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
@@ -44,7 +45,7 @@ pub unsafe extern "C" fn post_config(
         unsafe {
             ffi::ap_add_version_component(pconf, banner.as_ptr());
             if let Err(e) = supervisor::start_groups(pconf, s) {
-                slog(s, LogLevel::Error, &e);
+                slog(Server::from_raw(s), LogLevel::Error, &e);
                 return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
             }
         }
@@ -54,6 +55,9 @@ pub unsafe extern "C" fn post_config(
 
 /// check_config (also run by `apachectl configtest`): every group used is defined and
 /// reachable from where it is used; preload lists are attached to their groups.
+///
+/// # Safety
+/// Called by Apache only, with live pools and configured server records.
 pub unsafe extern "C" fn check_config(
     pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
@@ -200,6 +204,8 @@ unsafe extern "C" fn finalize_python(_data: *mut c_void) -> ffi::apr_status_t {
     0
 }
 
+/// # Safety
+/// Called by Apache only, with live pools and configured server records.
 pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard("child_init hook", (), || {
         set_main_server(s);
@@ -228,7 +234,7 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
         let opts = python_options(cfg);
         match interp::initialize(&opts) {
             Ok(banner) => slog(
-                s,
+                server,
                 LogLevel::Info,
                 &wsgi_rs_core::coded!(
                     "RWSGI0001",
@@ -237,7 +243,7 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
                 ),
             ),
             Err(e) => slog(
-                s,
+                server,
                 LogLevel::Error,
                 &wsgi_rs_core::coded!(
                     "RWSGI0002",

@@ -2,7 +2,6 @@
 //! URL translation, and THE dispatch point (`dispatch`) that decides, per request, embedded
 //! mode or which daemon group.
 // The hook registration callback is Apache's: its one contract is Apache's, a live pool.
-#![allow(clippy::missing_safety_doc)]
 pub mod dispatch;
 pub mod lifecycle;
 pub mod translate;
@@ -135,6 +134,8 @@ pub static mut CMDS: [ffi::command_rec; 50] = [
     },
 ];
 
+/// # Safety
+/// Called by Apache only, once, while loading the module.
 pub unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
     apache::guard::guard("register_hooks", (), || {
         let mid = ffi::APR_HOOK_MIDDLE as c_int;

@@ -200,7 +200,7 @@ unsafe fn launch(sp: *mut SpawnerProc, s: *mut ffi::server_rec) {
         let mut pipe: [c_int; 2] = [-1, -1];
         if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
             slog(
-                s,
+                Server::from_raw(s),
                 LogLevel::Error,
                 &wsgi_rs_core::coded!(
                     "RWSGI0121",
@@ -250,7 +250,7 @@ unsafe fn launch(sp: *mut SpawnerProc, s: *mut ffi::server_rec) {
         if pid < 0 {
             libc::close(pipe[1]);
             slog(
-                s,
+                Server::from_raw(s),
                 LogLevel::Error,
                 &wsgi_rs_core::coded!(
                     "RWSGI0121",
@@ -306,7 +306,7 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                     sp.failures = if quick || status == EXIT_STARTUP_FAILED { sp.failures + 1 } else { 0 };
                     sp.backoff = backoff_after(sp.failures);
                     slog(
-                        s,
+                        Server::from_raw(s),
                         LogLevel::Error,
                         &wsgi_rs_core::coded!(
                             "RWSGI0109",
