@@ -2,6 +2,8 @@
 shows, the group sockets, a load generator, and raw frames for the daemon socket."""
 import glob
 import grp
+import itertools
+import json
 import os
 import re
 import pwd
@@ -63,24 +65,44 @@ def wait_for(cond, timeout, what, interval=0.05):
 class Load:
     """`threads` clients requesting `path` in a loop until stop(); every request is recorded as
     (t_start, t_end, status, pid or None, error) with time.time() stamps. Every request uses a
-    new connection (Connection: close), so a client never has to retry a dropped keep-alive."""
+    new connection (Connection: close), so a client never has to retry a dropped keep-alive.
+
+    Each request carries a unique `tok=` query parameter, and a 200 counts as good only when its
+    body is the probe's JSON (a "pid" and the "query" echoing that token): an empty, cut or
+    foreign 200 body is a failure whose error says what was wrong."""
 
     def __init__(self, apache, path, threads=4, timeout=20):
         self.apache, self.path, self.timeout = apache, path, timeout
         self.records = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.counter = itertools.count()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    @staticmethod
+    def check_body(body, token):
+        """(pid, None) for the probe's JSON echoing `token`, else (None, what was wrong)."""
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            return None, f"200 with a non-JSON body ({len(body)} bytes): {body[:80]!r}"
+        if not isinstance(obj, dict) or not isinstance(obj.get("pid"), int):
+            return None, f"200 without a pid: {body[:80]!r}"
+        if f"tok={token}" not in (obj.get("query") or "").split("&"):
+            return None, f"200 answering another request (query {obj.get('query')!r}, want tok={token})"
+        return obj["pid"], None
 
     def _run(self):
         while not self.stopping.is_set():
+            token = f"{os.getpid()}-{next(self.counter)}"
+            sep = "&" if "?" in self.path else "?"
             t0 = time.time()
             status, pid, err = 0, None, None
             try:
-                r = self.apache.get(self.path, timeout=self.timeout)
+                r = self.apache.get(f"{self.path}{sep}tok={token}", timeout=self.timeout)
                 status = r.status
                 if status == 200:
-                    pid = r.json()["pid"]
+                    pid, err = self.check_body(r.body, token)
             except Exception as e:  # noqa: BLE001 - recorded, the test decides
                 err = repr(e)
             with self.lock:
@@ -100,7 +122,8 @@ class Load:
         self.stop()
 
     def failures(self):
-        return [r for r in self.records if r[2] != 200]
+        """Requests that did not get a good 200 (another status, a bad body, or no answer)."""
+        return [r for r in self.records if r[2] != 200 or r[4] is not None]
 
 
 # ----- raw frames for the daemon socket (wire protocol v1) -------------------------------------

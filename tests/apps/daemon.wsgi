@@ -52,6 +52,7 @@ def info(environ):
         "env_pick": environ.get("PICK"),
         "sys_path": sys.path,
         "lang": os.environ.get("LANG"),
+        "query": environ.get("QUERY_STRING", ""),
     }
 
 

@@ -1,6 +1,7 @@
 """Probes for the Apache child life cycle (test_lifecycle.py). Every answer is JSON with the pid.
 
 /sleep   ?s=SECONDS: time.sleep (the GIL is released while it waits)
+Every answer also echoes QUERY_STRING as "query" (the load generator checks its token).
 /busy    ?s=SECONDS: a pure-Python loop that holds the GIL the whole time
 An atexit handler writes <state dir>/atexit.<pid> when Python is finalised in this process.
 """
@@ -32,7 +33,7 @@ def application(environ, start_response):
             n += 1
     elif what == "sleep":
         time.sleep(s)
-    body = json.dumps({"pid": os.getpid()}).encode()
+    body = json.dumps({"pid": os.getpid(), "query": environ.get("QUERY_STRING", "")}).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
     return [body]
