@@ -22,6 +22,9 @@ def dump(environ, start_response, callable_name):
     out["_module_name"] = __name__
     out["_callable"] = callable_name
     out["_python"] = list(sys.version_info[:2])
+    import mod_wsgi
+    out["_mod_wsgi_attrs"] = {"version": list(mod_wsgi.version),
+                              "mod_wsgi_rs_version": mod_wsgi.mod_wsgi_rs_version}
     body = json.dumps(out, sort_keys=True).encode("ascii")
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body))),
