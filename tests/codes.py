@@ -13,14 +13,24 @@ CODES = {
     "script_not_found": "RWSGI0010",         # missing WSGI script file -> 404
     "directory_as_script": "RWSGI0011",      # request resolves to a directory -> 403
     "exec_cgi_off": "RWSGI0012",             # wsgi-script handler without Options ExecCGI -> 403
+    "path_info_refused": "RWSGI0013",        # extra path info under AcceptPathInfo Off -> 404
     "chunked_refused": "RWSGI0014",          # chunked request body, WSGIChunkedRequest Off -> 411
     "script_load_failed": "RWSGI0020",       # syntax error / exception while importing the script -> 500
     "no_callable": "RWSGI0022",              # script has no such callable -> 500
     "app_exception": "RWSGI0023",            # exception before the response head was sent -> 500
     "exception_after_headers": "RWSGI0024",  # exception after the head was sent -> connection cut
+    "client_gone": "RWSGI0041",              # the client left while the response was sent (info)
     "close_exception": "RWSGI0026",          # exception raised by the iterable's close()
     "bad_response": "RWSGI0023",             # non-bytes body item, None returned, no start_response
     "signal_ignored": "RWSGI0032",           # signal.signal() ignored under WSGIRestrictSignal On
+    "python_start_failed": "RWSGI0002",      # Python cannot start in an Apache child
+    "bad_warnings_entry": "RWSGI0004",       # a WSGIPythonWarnings entry Python rejects
+    "python_unavailable": "RWSGI0015",       # a request where Python could not start -> 500
+    "daemon_cannot_start": "RWSGI0101",      # a daemon process cannot start
+    "daemon_python_failed": "RWSGI0102",     # Python cannot start in a daemon process
+    "socket_timeout": "RWSGI0116",           # socket-timeout waiting for the daemon -> 504
+    "stderr_line": "RWSGI0030",              # a line written to sys.stderr or wsgi.errors
+    "stdout_line": "RWSGI0031",              # a line written to sys.stdout
 }
 
 

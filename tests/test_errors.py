@@ -124,8 +124,9 @@ def test_exception_in_close_is_logged(srv):
 
 
 def test_accept_path_info_off_404(srv):
-    assert srv.get("/noinfo").status == 200
-    assert srv.get("/noinfo/extra").status == 404
+    r = srv.get("/noinfo")
+    assert r.status == 200 and r.json()["PATH_INFO"] == "", (r.status, r.body[:200])
+    fails(srv, "/noinfo/extra", 404, "path_info_refused", r"AcceptPathInfo off .*environ\.wsgi")
 
 
 def test_still_serving_concurrently(srv):

@@ -17,13 +17,15 @@ srv = serve("logging", CONF)
 LINE_START = re.compile(r"^\[[A-Z][a-z]{2} ")
 
 
-def own_line(srv, mark, text):
-    """The single log line holding `text`; it must be a proper Apache log line."""
+def own_line(srv, mark, text, kind="stderr_line"):
+    """The single log line holding `text`; it must be a proper Apache log line carrying the code
+    of `kind` (stdout_line or stderr_line)."""
     srv.wait_log(re.escape(text), since=mark)
     lines = [l for l in srv.log_since(mark).splitlines() if text in l]
     assert len(lines) == 1, lines
     assert LINE_START.match(lines[0]), lines[0]
     assert lines[0].rstrip().endswith(text), lines[0]
+    assert re.search(code(kind), lines[0]), (kind, lines[0])
     return lines[0]
 
 
@@ -33,10 +35,10 @@ def test_print_to_stdout_and_stderr(srv):
     mark = srv.log_mark()
     r = srv.get(f"/log/print?m={m}")
     assert r.status == 200
-    own_line(srv, mark, f"STDOUT-LINE {m}")
+    own_line(srv, mark, f"STDOUT-LINE {m}", "stdout_line")
     own_line(srv, mark, f"STDERR-LINE {m}")
-    own_line(srv, mark, f"MULTI-A {m}")
-    own_line(srv, mark, f"MULTI-B {m}")
+    own_line(srv, mark, f"MULTI-A {m}", "stdout_line")
+    own_line(srv, mark, f"MULTI-B {m}", "stdout_line")
 
 
 @pytest.mark.smoke
@@ -61,7 +63,7 @@ def test_stdout_allowed_by_default(srv):
     mark = srv.log_mark()
     r = srv.get(f"/log/stdout?m={m}")
     assert r.json() == {"stdout": "ok", "stderr": "ok"}
-    own_line(srv, mark, f"RESTRICT-PROBE-stdout {m}")
+    own_line(srv, mark, f"RESTRICT-PROBE-stdout {m}", "stdout_line")
 
 
 def test_signal_registration_ignored_and_logged(srv):

@@ -318,11 +318,13 @@ def test_close_called_once_on_head(srv):
 
 def test_close_called_once_on_client_disconnect(srv):
     ident = f"disconnect-{time.monotonic_ns()}"
+    mark = srv.log_mark()
     st = Stream(srv.port, f"/r/close?id={ident}&kind=slow")
     for _ in st.pieces():
         break
     st.close()
     lines = wait_closed(srv, ident, timeout=12)
+    srv.wait_line(code("client_gone"), r"\[client 127\.0\.0\.1:\d+\]", since=mark)
     assert len(lines) == 1
     items = int(lines[0].split()[2])
     # The client left after the first item: the next writes fail (about 3 items here, 0.05 s
