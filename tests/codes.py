@@ -14,6 +14,7 @@ CODES = {
     "directory_as_script": "RWSGI0011",      # request resolves to a directory -> 403
     "exec_cgi_off": "RWSGI0012",             # wsgi-script handler without Options ExecCGI -> 403
     "chunked_refused": "RWSGI0014",          # chunked request body, WSGIChunkedRequest Off -> 411
+    "script_loaded": "RWSGI0050",            # a script was imported (first use or changed on disk)
     "script_load_failed": "RWSGI0020",       # syntax error / exception while importing the script -> 500
     "no_callable": "RWSGI0022",              # script has no such callable -> 500
     "app_exception": "RWSGI0023",            # exception before the response head was sent -> 500
