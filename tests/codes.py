@@ -15,6 +15,7 @@ CODES = {
     "exec_cgi_off": "RWSGI0012",             # wsgi-script handler without Options ExecCGI -> 403
     "path_info_refused": "RWSGI0013",        # extra path info under AcceptPathInfo Off -> 404
     "chunked_refused": "RWSGI0014",          # chunked request body, WSGIChunkedRequest Off -> 411
+    "script_loaded": "RWSGI0050",            # a script was imported (first use or changed on disk)
     "script_load_failed": "RWSGI0020",       # syntax error / exception while importing the script -> 500
     "no_callable": "RWSGI0022",              # script has no such callable -> 500
     "app_exception": "RWSGI0023",            # exception before the response head was sent -> 500

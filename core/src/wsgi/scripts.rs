@@ -5,10 +5,10 @@ use std::ffi::CString;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
-use pyo3::exceptions::{PyAttributeError, PyValueError};
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 use std::sync::LazyLock;
@@ -21,9 +21,80 @@ struct Loaded {
     stamp: Stamp,
 }
 
+/// The outcome of one import, shared by the request that runs it and the requests waiting for it.
+type ImportResult = Result<Py<PyModule>, PyErr>;
+
+/// One import of a script under way: its requests wait on `done` (detached from the GIL) until
+/// the importing request publishes the outcome.
+#[derive(Default)]
+struct Import {
+    done: Mutex<Option<ImportResult>>,
+    cv: Condvar,
+}
+
+impl Import {
+    /// Blocks until the outcome is published. Call detached from the GIL: the importer needs it.
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while done.is_none() {
+            done = self.cv.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn publish(&self, result: ImportResult) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        self.cv.notify_all();
+    }
+
+    /// The published outcome, for a waiter (attached again).
+    fn outcome(&self, py: Python<'_>) -> ImportResult {
+        match &*self.done.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(m)) => Ok(m.clone_ref(py)),
+            Some(Err(e)) => Err(e.clone_ref(py)),
+            None => Err(PyRuntimeError::new_err("script import ended without an outcome")),
+        }
+    }
+}
+
+/// What the cache knows of one script path.
+#[derive(Default)]
+struct Entry {
+    /// The module last imported successfully, and the stamp it was imported at.
+    loaded: Option<Loaded>,
+    /// The per-script import lock: set while a request imports (or re-imports) the script;
+    /// the other requests for it wait for that import instead of running the script again.
+    importing: Option<Arc<Import>>,
+}
+
 /// Contract: never held while Python code runs (module execution can release the GIL and another
-/// thread could then block here while holding it). Look up, unlock, load, lock, insert.
-static CACHE: LazyLock<Mutex<HashMap<PathBuf, Loaded>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+/// thread could then block here while holding it). Look up, unlock, load, lock, insert. The
+/// per-script import lock is `Entry::importing`, waited on with the GIL released, so a slow
+/// import blocks only the requests for that script.
+static CACHE: LazyLock<Mutex<HashMap<PathBuf, Entry>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Held by the importing request: whatever happens (even a panic), the import lock is released
+/// and the waiters are woken with an outcome.
+struct Importing<'a> {
+    path: &'a Path,
+    import: Arc<Import>,
+    result: Option<ImportResult>,
+}
+
+impl Drop for Importing<'_> {
+    fn drop(&mut self) {
+        {
+            let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(entry) = cache.get_mut(self.path)
+                && entry.importing.as_ref().is_some_and(|i| Arc::ptr_eq(i, &self.import))
+            {
+                entry.importing = None;
+            }
+        }
+        let result =
+            self.result.take().unwrap_or_else(|| Err(PyRuntimeError::new_err("script import did not complete")));
+        self.import.publish(result);
+    }
+}
 
 /// Microseconds since the epoch of the first failed script import not yet followed by a
 /// successful one (0: none). Read by the daemon monitor for `startup-timeout`.
@@ -75,38 +146,66 @@ fn exec_script<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyModul
     PyModule::from_code(py, &code, &file, &name)
 }
 
+/// What a request does about the script, decided under the CACHE lock.
+enum Step {
+    /// The loaded module is current.
+    Use(Py<PyModule>),
+    /// Another request is importing it: wait for that import.
+    Wait(Arc<Import>),
+    /// This request imports it; the others wait.
+    Import(Arc<Import>),
+}
+
 /// Returns the application callable of the script at `path`; `reload` re-imports the script when
 /// its modification time changed. The returned flag says whether the script was (re)loaded now.
+/// A script is imported once per process: concurrent requests for it wait for the one import
+/// (with the GIL released) and share its module, or its error.
 pub(crate) fn load_app<'py>(
     py: Python<'py>,
     path: &Path,
     callable: &str,
     reload: bool,
 ) -> Result<(Bound<'py, PyAny>, bool), LoadError> {
-    let current = if reload || !CACHE.lock().unwrap_or_else(|e| e.into_inner()).contains_key(path) {
-        Some(stamp(path).map_err(|e| LoadError::Exec(e.into()))?)
-    } else {
-        None
+    let current =
+        if reload || !is_loaded(path) { Some(stamp(path).map_err(|e| LoadError::Exec(e.into()))?) } else { None };
+    let step = {
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = cache.entry(path.to_path_buf()).or_default();
+        match (&entry.loaded, &entry.importing) {
+            (Some(l), _) if current.is_none_or(|s| s == l.stamp) => Step::Use(l.module.clone_ref(py)),
+            (_, Some(i)) => Step::Wait(i.clone()),
+            (_, None) => {
+                let import = Arc::new(Import::default());
+                entry.importing = Some(import.clone());
+                Step::Import(import)
+            }
+        }
     };
-    let cached = {
-        let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(path).filter(|l| current.is_none_or(|s| s == l.stamp)).map(|l| l.module.clone_ref(py))
-    };
-    let (module, loaded) = match cached {
-        Some(m) => (m.into_bound(py), false),
-        None => {
-            let m = exec_script(py, path).map_err(|e| {
-                note_load(false);
-                LoadError::Exec(e)
-            })?;
-            note_load(true);
+    let (module, loaded) = match step {
+        Step::Use(m) => (m.into_bound(py), false),
+        Step::Wait(import) => {
+            py.detach(|| import.wait());
+            let m = import.outcome(py).map_err(LoadError::Exec)?;
+            (m.into_bound(py), false)
+        }
+        Step::Import(import) => {
+            let mut importing = Importing { path, import, result: None };
+            let result = exec_script(py, path);
+            note_load(result.is_ok());
+            importing.result = Some(result.as_ref().map(|m| m.clone().unbind()).map_err(|e| e.clone_ref(py)));
+            let m = result.map_err(LoadError::Exec)?;
             let st = current.unwrap_or((0, 0));
             let old = CACHE
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(path.to_path_buf(), Loaded { module: m.clone().unbind(), stamp: st });
+                .entry(path.to_path_buf())
+                .or_default()
+                .loaded
+                .replace(Loaded { module: m.clone().unbind(), stamp: st });
             // Dropped with the GIL held (we are attached), outside the lock.
             drop(old);
+            // Releases the import lock and hands the module to the waiters.
+            drop(importing);
             (m, true)
         }
     };
@@ -117,4 +216,8 @@ pub(crate) fn load_app<'py>(
         )))
     })?;
     Ok((app, loaded))
+}
+
+fn is_loaded(path: &Path) -> bool {
+    CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(path).is_some_and(|e| e.loaded.is_some())
 }

@@ -376,3 +376,65 @@ def application(environ, start_response):
         assert_eq!(r.rec.events, vec![Ev::Head(200), w(&format!("THREAD {i} BODY")), Ev::Flush]);
     }
 }
+
+/// Runs `script` for `n` requests at once, each on its own thread.
+fn run_script_concurrently(script: &std::path::Path, n: usize) -> Vec<(Outcome, Rec)> {
+    python();
+    let barrier = Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (script, barrier) = (script.to_path_buf(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                run_script(&script, MemIo::new(), &GET)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+/// A script whose module code appends a line to `counter`, sleeps, then runs `tail`.
+fn counting_script(counter: &std::path::Path, tail: &str) -> PathBuf {
+    let script = temp_path("wsgi");
+    let src = format!(
+        "import time\nwith open({:?}, 'a') as f:\n    f.write('imported\\n')\ntime.sleep(0.3)\n{tail}\n\
+         def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'once']\n",
+        counter.display().to_string()
+    );
+    std::fs::write(&script, src).unwrap();
+    script
+}
+
+fn count_lines(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn concurrent_first_requests_import_the_script_once() {
+    let counter = temp_path("imports");
+    let script = counting_script(&counter, "");
+    let runs = run_script_concurrently(&script, 8);
+    for (outcome, rec) in &runs {
+        assert_eq!(*outcome, Outcome::Done);
+        assert_eq!(rec.body, b"once");
+    }
+    let loaded = runs.iter().filter(|(_, rec)| rec.log.iter().any(|(_, l)| l.starts_with("RWSGI0050"))).count();
+    assert_eq!(loaded, 1, "exactly one request imports the script");
+    assert_eq!(count_lines(&counter), 1, "the module code ran once");
+}
+
+#[test]
+fn a_failed_import_fails_its_waiters_and_the_next_request_retries() {
+    let counter = temp_path("imports");
+    let script = counting_script(&counter, "raise RuntimeError('import failed on purpose')");
+    let runs = run_script_concurrently(&script, 8);
+    for (outcome, rec) in &runs {
+        assert_eq!(*outcome, Outcome::ErrorBeforeHeaders);
+        assert!(rec.log.iter().any(|(_, l)| l.starts_with("RWSGI0020")), "{:?}", rec.log);
+        assert!(rec.log.iter().any(|(_, l)| l.starts_with("RWSGI0021") && l.contains("import failed on purpose")));
+    }
+    assert_eq!(count_lines(&counter), 1, "the module code ran once for the concurrent requests");
+    let (outcome, _) = run_script(&script, MemIo::new(), &GET);
+    assert_eq!(outcome, Outcome::ErrorBeforeHeaders);
+    assert_eq!(count_lines(&counter), 2, "the next request imports again");
+}
