@@ -43,6 +43,13 @@ WSGIScriptAlias /pick @APPS@/daemon.wsgi
     SetEnv PICK beta
 </Location>
 
+WSGIScriptAlias /rw @APPS@/daemon.wsgi
+<Location /rw>
+    WSGIProcessGroup %{{ENV:PICK}}
+</Location>
+RewriteEngine On
+RewriteRule ^/rw/(alpha|beta)/ - [E=PICK:$1]
+
 WSGIScriptAlias /restricted @APPS@/daemon.wsgi
 <Location /restricted>
     WSGIRestrictProcess beta
@@ -60,7 +67,7 @@ WSGIScriptAlias /restricted @APPS@/daemon.wsgi
 
 @pytest.fixture(scope="module")
 def srv():
-    a = Apache("daemon-basic", CONF, files={"apps/preloaded.wsgi": ("copy", "daemon.wsgi"),
+    a = Apache("daemon-basic", CONF, modules=("rewrite",), files={"apps/preloaded.wsgi": ("copy", "daemon.wsgi"),
                                             "apps/secret.wsgi": ("copy", "daemon.wsgi")})
     os.chmod(os.path.join(a.apps, "secret.wsgi"), 0o600)  # root's: alpha (nobody) cannot read it
     with a:
@@ -184,6 +191,15 @@ def test_env_variable_selects_group(srv):
     e = get_json(srv, "/pick/none/pid")  # PICK unset: embedded
     assert e["process_group"] == ""
     assert e["pid"] == int(e["server_pid"])
+
+
+def test_rewrite_rule_env_selects_group(srv):
+    """%{ENV:PICK} set by mod_rewrite's [E=] (not SetEnv) is read per request too."""
+    a = get_json(srv, "/rw/alpha/pid")
+    assert a["process_group"] == "alpha" and a["env_pick"] == "alpha"
+    assert get_json(srv, "/rw/beta/pid")["process_group"] == "beta"
+    e = get_json(srv, "/rw/other/pid")  # no rule matched: PICK unset, embedded
+    assert e["process_group"] == "" and e["pid"] == int(e["server_pid"])
 
 
 def test_restrict_process(srv):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from daemon_util import Load, wait_for
+from daemon_util import Load, pid_alive, wait_for
 from harness import APACHE_BIN, CRASH_RE, PREFORK, Apache, group_alive
 
 pytestmark = pytest.mark.embedded_only
@@ -119,4 +119,29 @@ def test_restart_under_load_recovers():
         assert not cut, f"requests failed away from the restart: {cut[:5]}"
         assert [r for r in load.records if r[2] == 200 and r[0] > t_restart + 2.0], \
             "the new generation serves"
+        clean_log(a)
+
+
+@pytest.mark.parametrize("destroy", ["On", "Off"])
+def test_destroy_interpreter_decides_atexit(destroy):
+    """WSGIDestroyInterpreter On: an Apache child leaving normally (graceful-stop, both MPMs) and
+    a daemon process stopping finalise Python, so atexit handlers run; Off: neither finalises and
+    no atexit handler runs."""
+    conf = CONF + f"""WSGIDestroyInterpreter {destroy}
+WSGIDaemonProcess fin threads=2
+WSGIScriptAlias /d @APPS@/lifecycle.wsgi process-group=fin
+"""
+    with Apache(f"life-destroy-{destroy.lower()}", conf) as a:
+        children = {a.get(f"/l/sleep?s=0&i={i}").json()["pid"] for i in range(10)}
+        daemon = a.get("/d/sleep?s=0").json()["pid"]
+        assert daemon not in children
+        apachectl(a, "graceful-stop")
+        a.proc.wait(timeout=30)
+        wait_for(lambda: not [p for p in children | {daemon} if pid_alive(p)], 15,
+                 "the children and the daemon process to exit")
+        ran = atexit_pids(a)
+        if destroy == "On":
+            assert children | {daemon} <= ran, (children, daemon, ran)
+        else:
+            assert not ran & (children | {daemon}), (children, daemon, ran)
         clean_log(a)
