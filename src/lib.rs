@@ -5,9 +5,8 @@
 //! statics: a C definition ends up a local symbol LoadModule cannot find), the hooks, and the
 //! `RequestIo` over `request_rec`. Everything host-independent lives in `wsgi_rs_core`.
 // Hook and directive entry points are `unsafe extern "C"` functions called by Apache with live
-// records. The request path goes through the safe wrappers of `apache::` (`Request`, `Pool`,
-// `Brigade`, `Status`); the files that still take raw records in safe or undocumented `unsafe`
-// functions (directives, life cycle, logging) allow the two clippy lints for themselves.
+// records; each wraps them at once in the safe handles of `apache::` (`Request`, `CmdParms` via
+// `apache::cmd`'s entry helpers, `Server`, `Pool`) and runs safe code from there.
 
 pub mod apache;
 pub mod daemon;

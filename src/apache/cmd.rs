@@ -1,13 +1,25 @@
 //! A non-owning handle on the `cmd_parms` of the directive being processed (in the manner of
-//! [`crate::apache::request::Request`]): safe accessors for what directive handlers read. Made
-//! only at a directive handler's entry by [`CmdParms::from_raw`].
-use std::ffi::{CStr, CString, c_char, c_int};
-use std::ptr::NonNull;
+//! [`crate::apache::request::Request`]): safe accessors for what directive handlers read, and
+//! the entry helpers ([`take1`], [`flag`], [`raw_args`]) that turn a handler's C arguments into a
+//! [`Directive`] (the handle and typed, exclusively borrowed config records) and a Rust value,
+//! run the body under the panic guard and hand its error message to Apache.
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ops::Deref;
+use std::ptr::{self, NonNull};
 
+use crate::apache::guard::guard;
 use crate::apache::pool::Pool;
+use crate::apache::record::{DirRecord, ServerRecord};
+use crate::apache::regex::Regex;
 use crate::apache::server::Server;
 use crate::apache::strings::bytes;
 use crate::ffi;
+
+/// What a directive handler returns to Apache: NULL (accepted) or an error message.
+pub type CmdResult = *const c_char;
+
+/// The message of a handler that panicked (the panic itself goes to the error log).
+const PANICKED: &str = "internal error in mod_wsgi_rs (see error log)";
 
 /// The directive being processed. `Copy`: a view, used only during the handler's call.
 #[derive(Clone, Copy)]
@@ -62,7 +74,7 @@ impl CmdParms {
 
     /// `ap_check_cmd_context(cmd, forbidden)`: `Err` with Apache's message when the directive
     /// appears in a forbidden context (`ffi::GLOBAL_ONLY`, `ffi::NOT_IN_VIRTUALHOST`, ...).
-    pub fn check_context(self, forbidden: u32) -> Result<(), String> {
+    fn check_context(self, forbidden: u32) -> Result<(), String> {
         // SAFETY: ap_check_cmd_context only reads the live cmd_parms; the message it returns
         // is NULL or a static/pool string.
         let e = unsafe { ffi::ap_check_cmd_context(self.as_ptr(), forbidden) };
@@ -80,7 +92,8 @@ impl CmdParms {
     }
 
     /// `ap_server_root_relative`: `path` resolved against ServerRoot, `None` when invalid.
-    pub fn server_root_relative(self, path: &CStr) -> Option<String> {
+    pub fn server_root_relative(self, path: &str) -> Option<String> {
+        let path = CString::new(path).ok()?;
         // SAFETY: the result is NULL or a string in cmd->pool.
         let p = unsafe { ffi::ap_server_root_relative(self.rec().pool, path.as_ptr()) };
         if p.is_null() {
@@ -91,7 +104,7 @@ impl CmdParms {
     }
 
     /// Splits a RAW_ARGS line into words, honouring quotes (`ap_getword_conf`).
-    pub fn words(self, args: &CStr) -> Vec<String> {
+    fn words(self, args: &CStr) -> Vec<String> {
         let mut out = Vec::new();
         let mut p: *const c_char = args.as_ptr();
         loop {
@@ -108,26 +121,134 @@ impl CmdParms {
         out
     }
 
-    /// Compiles `pattern` with Apache's PCRE (`ap_pregcomp`) into the configuration pool
-    /// (freed with it); `None` when it is not a valid expression.
-    pub fn regcomp(self, pattern: &CStr, flags: c_int) -> Option<NonNull<ffi::ap_regex_t>> {
+    /// Compiles `pattern` (POSIX extended syntax) with Apache's PCRE (`ap_pregcomp`) into the
+    /// configuration pool (freed with it); `None` when it is not a valid expression.
+    pub fn regcomp(self, pattern: &CStr) -> Option<Regex> {
+        let flags = ffi::AP_REG_EXTENDED as c_int;
         // SAFETY: compiled into cmd->pool, which outlives every request of this generation.
-        NonNull::new(unsafe { ffi::ap_pregcomp(self.rec().pool, pattern.as_ptr(), flags) })
+        let re = NonNull::new(unsafe { ffi::ap_pregcomp(self.rec().pool, pattern.as_ptr(), flags) })?;
+        // SAFETY: just compiled into the configuration pool, which outlives its users.
+        Some(unsafe { Regex::from_raw(re) })
+    }
+
+    /// Refuses the directive inside <VirtualHost>/<Directory>/... (server-wide only), with
+    /// Apache's message.
+    pub fn require_global(self) -> Result<(), String> {
+        self.check_context(ffi::GLOBAL_ONLY)
+    }
+
+    /// The directive is outside any <VirtualHost>.
+    pub fn outside_virtual_host(self) -> bool {
+        self.check_context(ffi::NOT_IN_VIRTUALHOST).is_ok()
     }
 
     /// A handler's error message copied into the command pool, for Apache to print.
-    pub fn error_message(self, msg: &str) -> *const c_char {
+    fn error_message(self, msg: &str) -> CmdResult {
         let c = CString::new(msg.replace('\0', "")).unwrap_or_default();
         // SAFETY: copied into cmd->pool, which lives as long as Apache needs the message.
         unsafe { ffi::apr_pstrdup(self.rec().pool, c.as_ptr()) }
     }
 }
 
-/// A directive argument as Apache passed it (`c""` for NULL).
+/// The directive being processed with this module's records for its context, exclusively
+/// borrowed for the handler's body: `dir`, the per-directory record Apache passes (the server's
+/// defaults outside any <Directory>/<Location>), and `server`, the record of the server being
+/// configured. Derefs to the [`CmdParms`].
+pub struct Directive<'a, D, S> {
+    pub cmd: CmdParms,
+    pub dir: &'a mut D,
+    pub server: &'a mut S,
+}
+
+impl<D, S> Deref for Directive<'_, D, S> {
+    type Target = CmdParms;
+    fn deref(&self) -> &CmdParms {
+        &self.cmd
+    }
+}
+
+/// The common part of the entry helpers: wraps Apache's arguments, runs `body` under the panic
+/// guard, and turns `Err(msg)` into the message Apache prints.
 ///
 /// # Safety
-/// `a` is NULL or a NUL-terminated string (Apache's arguments live in cmd->pool) outliving `'a`.
-pub unsafe fn arg<'a>(a: *const c_char) -> &'a CStr {
-    // SAFETY: per the contract above.
-    if a.is_null() { c"" } else { unsafe { CStr::from_ptr(a) } }
+/// `cmd` is the live `cmd_parms` of the call; `mconfig` is the per-directory record Apache
+/// passes with it (a `D`, see [`DirRecord`]).
+unsafe fn enter<D: DirRecord, S: ServerRecord>(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    body: impl FnOnce(Directive<'_, D, S>) -> Result<(), String>,
+) -> CmdResult {
+    if cmd.is_null() {
+        return c"mod_wsgi_rs: no cmd_parms".as_ptr();
+    }
+    // SAFETY: the live cmd_parms of this call, used only during it.
+    let cmd = unsafe { CmdParms::from_raw(cmd) };
+    let r = guard("directive handler", Err(PANICKED.to_string()), || {
+        // SAFETY: mconfig is NULL or this context's D (DirRecord contract), and the server's
+        // slot holds its S (ServerRecord contract); configuration is single-threaded and the two
+        // records are distinct allocations, so the borrows, bounded by this call, are the only
+        // ones.
+        let (dir, server) = unsafe { ((mconfig as *mut D).as_mut(), cmd.server().config_mut::<S>()) };
+        let (Some(dir), Some(server)) = (dir, server) else {
+            return Err(format!("{}: configuration record missing", cmd.name()));
+        };
+        body(Directive { cmd, dir, server })
+    });
+    match r {
+        Ok(()) => ptr::null(),
+        Err(msg) => cmd.error_message(&msg),
+    }
+}
+
+/// The body of a TAKE1 directive handler: `f(directive, argument)`.
+///
+/// # Safety
+/// Apache's arguments to a TAKE1 handler of this module: the live `cmd_parms`, the context's
+/// per-directory record (a `D`) and the argument (NULL or a NUL-terminated pool string).
+pub unsafe fn take1<D: DirRecord, S: ServerRecord>(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    arg: *const c_char,
+    f: impl FnOnce(Directive<'_, D, S>, &str) -> Result<(), String>,
+) -> CmdResult {
+    // SAFETY: Apache's arguments (contract above); the argument lives in cmd->pool.
+    unsafe { enter(cmd, mconfig, |d| f(d, &String::from_utf8_lossy(bytes(arg)))) }
+}
+
+/// The body of a FLAG directive handler: `f(directive, on)`.
+///
+/// # Safety
+/// Apache's arguments to a FLAG handler of this module: the live `cmd_parms` and the context's
+/// per-directory record (a `D`).
+pub unsafe fn flag<D: DirRecord, S: ServerRecord>(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    on: c_int,
+    f: impl FnOnce(Directive<'_, D, S>, bool) -> Result<(), String>,
+) -> CmdResult {
+    // SAFETY: Apache's arguments (contract above).
+    unsafe { enter(cmd, mconfig, |d| f(d, on != 0)) }
+}
+
+/// The body of a RAW_ARGS directive handler: `f(directive, words)`, the line split into words
+/// honouring quotes (`ap_getword_conf`).
+///
+/// # Safety
+/// Apache's arguments to a RAW_ARGS handler of this module: the live `cmd_parms`, the context's
+/// per-directory record (a `D`) and the argument line (NULL or NUL-terminated, in cmd->pool).
+pub unsafe fn raw_args<D: DirRecord, S: ServerRecord>(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    args: *const c_char,
+    f: impl FnOnce(Directive<'_, D, S>, Vec<String>) -> Result<(), String>,
+) -> CmdResult {
+    // SAFETY: Apache's arguments (contract above); the line lives in cmd->pool.
+    let line = if args.is_null() { c"" } else { unsafe { CStr::from_ptr(args) } };
+    // SAFETY: as above.
+    unsafe {
+        enter(cmd, mconfig, |d| {
+            let w = d.words(line);
+            f(d, w)
+        })
+    }
 }

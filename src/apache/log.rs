@@ -56,6 +56,25 @@ pub fn slog(s: Server, l: LogLevel, msg: &str) {
     unsafe { log_server(s.as_ptr(), l, msg) }
 }
 
+/// A configuration error at start-up (`APLOG_STARTUP | APLOG_EMERG`): printed on the console
+/// as well as the error log (what `apachectl configtest` shows), without Apache's decoration.
+pub fn startup_error(s: Server, msg: &str) {
+    let m = cmsg(msg);
+    // SAFETY: a `Server` wraps a live server_rec; "%s" with a NUL-terminated argument.
+    unsafe {
+        ffi::ap_log_error_(
+            c"mod_wsgi_rs".as_ptr(),
+            0,
+            crate::module_index(),
+            (ffi::APLOG_STARTUP | ffi::APLOG_EMERG) as c_int,
+            0,
+            s.as_ptr(),
+            c"%s".as_ptr(),
+            m.as_ptr(),
+        )
+    }
+}
+
 /// # Safety
 /// `s` is NULL (then to stderr) or a live server_rec.
 unsafe fn log_server(s: *const ffi::server_rec, l: LogLevel, msg: &str) {

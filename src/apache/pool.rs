@@ -4,6 +4,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::ptr::NonNull;
 
+use crate::apache::strings::PoolStr;
 use crate::ffi;
 
 /// A pool that outlives every use of this handle (a request's or the server's pool).
@@ -35,6 +36,27 @@ impl Pool {
     pub fn pstrdup(self, s: &[u8]) -> *mut c_char {
         // SAFETY: the pool is live (from_raw contract).
         unsafe { crate::apache::strings::pstrdup(self.as_ptr(), s) }
+    }
+
+    /// Copies `s` into the pool as a [`PoolStr`] (interior NULs cut it), for plain records of
+    /// this pool or of a shorter-lived one (per-directory configuration).
+    pub fn pstr(self, s: &str) -> PoolStr {
+        // SAFETY: pstrdup returns a non-NULL (apr aborts on OOM) NUL-terminated copy living as
+        // long as the pool, which outlives this handle and so its users (from_raw contract).
+        unsafe { PoolStr::from_raw(self.pstrdup(s.as_bytes())) }
+    }
+
+    /// Moves plain data (`Copy`: nothing to drop) into the pool, freed with it.
+    pub fn alloc<T: Copy>(self, v: T) -> NonNull<T> {
+        // apr_palloc aligns to APR_ALIGN_DEFAULT (8 bytes).
+        assert!(std::mem::align_of::<T>() <= 8, "over-aligned pool record");
+        let p = self.palloc(std::mem::size_of::<T>().max(1)) as *mut T;
+        // SAFETY: apr_palloc never returns NULL (it aborts on OOM); the block is large enough
+        // and aligned (asserted above) for one T, and written before anyone reads it.
+        unsafe {
+            p.write(v);
+            NonNull::new_unchecked(p)
+        }
     }
 
     /// Runs `cleanup(data)` when the pool is cleared or destroyed (no child cleanup).

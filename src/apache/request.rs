@@ -9,10 +9,23 @@ use wsgi_rs_core::wsgi::LogLevel;
 use crate::apache::brigade::Brigade;
 use crate::apache::log::rlog;
 use crate::apache::pool::Pool;
+use crate::apache::record::{self, DirRecord, ServerRecord};
+use crate::apache::server::Server;
 use crate::apache::status::Status;
 use crate::apache::strings::bytes;
 use crate::apache::table::Table;
 use crate::ffi;
+
+/// What a request's `filename` is on disk ([`Request::file_type`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileType {
+    /// Not found, or could not be stat'ed (`APR_NOFILE`).
+    Missing,
+    Regular,
+    Directory,
+    /// A device, pipe, link or socket.
+    Other,
+}
 
 /// The request a handler serves. `Copy`: a view, never owning, never outliving the handler.
 #[derive(Clone, Copy)]
@@ -75,13 +88,35 @@ impl Request {
         unsafe { (*self.rec().server).timeout }
     }
 
-    pub fn per_dir_config(self) -> *mut ffi::ap_conf_vector_t {
-        self.rec().per_dir_config
+    /// This module's merged per-directory record for the request.
+    pub fn dir_config<T: DirRecord>(&self) -> &T {
+        // SAFETY: the per-dir vector of a live request; our slot holds a T (DirRecord
+        // contract) in a pool outliving the request, never mutated once merged.
+        unsafe { record::read::<T>(self.rec().per_dir_config) }.expect("per-directory config missing")
     }
 
-    /// The request's module config vector (`r->request_config`).
-    pub fn request_config(self) -> *mut ffi::ap_conf_vector_t {
-        self.rec().request_config
+    /// This module's record of the request's (virtual) server.
+    pub fn server_config<T: ServerRecord>(&self) -> &T {
+        // SAFETY: the server of a live request is configured, of a generation outliving the
+        // request; configuration is over, so nothing mutates the record.
+        unsafe { Server::from_raw(self.rec().server).config::<T>() }
+    }
+
+    /// Stores `v` in this module's slot of `r->request_config`, for a later hook of the same
+    /// request ([`Request::request_config`]).
+    pub fn set_request_config<T>(self, v: &T) {
+        // SAFETY: the request_config vector of a live request has a slot per module; only
+        // this request's thread touches it.
+        unsafe { *record::slot(self.rec().request_config) = v as *const T as *mut std::ffi::c_void };
+    }
+
+    /// What [`Request::set_request_config`] stored for this request, `None` when nothing was.
+    ///
+    /// # Safety
+    /// Every value this module stores in the slot is a `T` outliving the request.
+    pub unsafe fn request_config<T>(&self) -> Option<&T> {
+        // SAFETY: per the contract above.
+        unsafe { record::read::<T>(self.rec().request_config) }
     }
 
     /// Sets r->filename (copied into r->pool).
@@ -266,9 +301,14 @@ impl Request {
         self.rec().used_path_info == ffi::AP_REQ_REJECT_PATH_INFO as c_int
     }
 
-    /// What `filename` is on disk (`APR_NOFILE` when it was not found).
-    pub fn file_type(self) -> ffi::apr_filetype_e {
-        self.rec().finfo.filetype
+    /// What `filename` is on disk (as the core's map_to_storage found it).
+    pub fn file_type(self) -> FileType {
+        match self.rec().finfo.filetype {
+            ffi::APR_NOFILE => FileType::Missing,
+            ffi::APR_REG => FileType::Regular,
+            ffi::APR_DIR => FileType::Directory,
+            _ => FileType::Other,
+        }
     }
 
     /// `Options ExecCGI` is on for this request.

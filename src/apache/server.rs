@@ -1,9 +1,11 @@
 //! A non-owning handle on a configured `server_rec` (the main server or a virtual host): safe
 //! accessors for what configuration and the life-cycle hooks read. Server records live as long
 //! as their configuration generation (`pconf`).
+use std::ffi::CString;
 use std::ptr::NonNull;
 
 use crate::apache::pool::Pool;
+use crate::apache::record::{self, ServerRecord};
 use crate::apache::strings::bytes;
 use crate::ffi;
 
@@ -60,12 +62,30 @@ impl Server {
         self.rec().timeout
     }
 
-    /// This module's slot of the server's config vector (`ap_get_module_config`), as
-    /// written by our create/merge_server_config (NULL before they ran).
-    pub fn module_config<T>(self) -> *mut T {
-        let v = self.rec().module_config as *mut *mut std::ffi::c_void;
-        // SAFETY: a server config vector is an array of void*, one per loaded module, indexed
-        // by module_index.
-        unsafe { *v.add(crate::module_index() as usize) as *mut T }
+    /// This module's record of this server, made by our create/merge_server_config.
+    ///
+    /// # Safety
+    /// The server is configured (its config callbacks ran), its generation outlives `'a`, and
+    /// nothing mutates the record meanwhile (configuration is over, or this is the one borrow a
+    /// directive handler holds).
+    pub unsafe fn config<'a, T: ServerRecord>(self) -> &'a T {
+        // SAFETY: a live server's config vector; the slot holds a T (ServerRecord contract).
+        unsafe { record::read::<T>(self.rec().module_config) }.expect("server config missing")
+    }
+
+    /// As [`Server::config`], mutable: for the directive handler of this server's directive.
+    ///
+    /// # Safety
+    /// As [`Server::config`], and no other reference to the record exists while `'a` lasts.
+    pub(crate) unsafe fn config_mut<'a, T: ServerRecord>(self) -> Option<&'a mut T> {
+        // SAFETY: as config; exclusivity per the contract above.
+        unsafe { (*record::slot(self.rec().module_config) as *mut T).as_mut() }
+    }
+
+    /// `ap_add_version_component`: adds `component` to the Server header and banner.
+    pub fn add_version_component(pconf: Pool, component: &str) {
+        let c = CString::new(component.replace('\0', "")).unwrap_or_default();
+        // SAFETY: Apache copies the string into the live configuration pool.
+        unsafe { ffi::ap_add_version_component(pconf.as_ptr(), c.as_ptr()) }
     }
 }

@@ -1,5 +1,6 @@
 //! C strings owned by Apache pools, seen as bytes.
 use std::ffi::{CStr, c_char};
+use std::ptr::NonNull;
 
 use crate::ffi;
 
@@ -33,4 +34,23 @@ pub unsafe fn pstrdup(pool: *mut ffi::apr_pool_t, s: &[u8]) -> *mut c_char {
     let n = s.iter().position(|c| *c == 0).unwrap_or(s.len());
     // SAFETY: apr_pstrmemdup copies n bytes and adds the NUL.
     unsafe { ffi::apr_pstrmemdup(pool, s.as_ptr() as *const c_char, n) }
+}
+
+/// A NUL-terminated string in an Apache pool ([`crate::apache::pool::Pool::pstr`]), kept in
+/// plain records (per-directory configuration) of that pool or of a shorter-lived one. `Copy`,
+/// non-owning: like the `Pool` handle it came from, it must not outlive its pool.
+#[derive(Clone, Copy)]
+pub struct PoolStr(NonNull<c_char>);
+
+impl PoolStr {
+    /// # Safety
+    /// `p` is a non-NULL NUL-terminated string in a pool outliving the handle and its copies.
+    pub(crate) unsafe fn from_raw(p: *const c_char) -> PoolStr {
+        PoolStr(NonNull::new(p as *mut c_char).expect("NULL pool string"))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: a live pool string (from_raw contract).
+        unsafe { bytes(self.0.as_ptr()) }
+    }
 }

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use wsgi_rs_core::config::DaemonOptions;
 use wsgi_rs_core::wire::TOKEN_LEN;
 
+use crate::apache::pool::Pool;
 use crate::apache::request::Request;
 use crate::apache::server::Server;
-use crate::directives::config::pool_box;
 use crate::ffi;
 
 /// One daemon process of a group. Plain data allocated in `pconf` itself (not a Rust box):
@@ -81,7 +81,9 @@ pub unsafe fn registry<'a>(pconf: *mut ffi::apr_pool_t) -> &'a mut Registry {
         let mut p: *mut c_void = std::ptr::null_mut();
         ffi::apr_pool_userdata_get(&mut p, KEY.as_ptr(), pconf);
         if p.is_null() {
-            p = pool_box(pconf, Registry::default()) as *mut c_void;
+            // Not Send (raw server records): the configuration pool is cleared by Apache's main
+            // thread.
+            p = Pool::from_raw(pconf).boxed_local(Registry::default()).as_ptr() as *mut c_void;
             ffi::apr_pool_userdata_setn(p, KEY.as_ptr(), None, pconf);
         }
         &mut *(p as *mut Registry)

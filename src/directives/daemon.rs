@@ -1,14 +1,14 @@
 //! Daemon-mode directives: `WSGIDaemonProcess`, `WSGISocketPrefix`, `WSGIImportScript`,
 //! `WSGIRestrictProcess`, and the bookkeeping of where groups are used (checked once the whole
 //! configuration is read, in check_config).
-// The directive handlers here are Apache's callbacks: their one contract is Apache's, a live
-// cmd_parms (wrapped at entry by `CmdParms::from_raw`) and config record.
+// The directive handlers here are Apache's callbacks: each hands its C arguments to an entry
+// helper of `apache::cmd` in its first line; the bodies are safe.
 use std::ffi::{CString, c_char, c_void};
 
 use wsgi_rs_core::config::{ProcessGroup, parse_app_group, parse_daemon_process, parse_process_group};
 
-use super::{Ret, arg, dir_cfg, global_only, run, words};
-use crate::apache::cmd::CmdParms;
+use super::Ctx;
+use crate::apache::cmd::{self, CmdParms, CmdResult};
 use crate::daemon::process::privileges::{lookup_group, lookup_user};
 use crate::daemon::registry::{DaemonGroup, GroupRef, registry};
 use crate::ffi;
@@ -30,92 +30,90 @@ pub fn note_import(cmd: CmdParms, name: &str, script: &str, callable: &str) {
 }
 
 /// # Safety
-/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
-pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
-    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
-    let cmd = unsafe { CmdParms::from_raw(cmd) };
-    run(cmd, || {
-        let w = words(cmd, args);
-        let refs: Vec<&str> = w.iter().map(String::as_str).collect();
-        let opts = parse_daemon_process(&refs)?;
-        let name = opts.name.clone();
-        // SAFETY: cmd->pool is pconf, the pool of this generation's registry.
-        let reg = unsafe { registry(cmd.pool().as_ptr()) };
-        let server = cmd.server().as_ptr();
-        if reg.find(&name).is_some() {
-            return Err(format!(
-                "WSGIDaemonProcess: the name '{name}' is already used by another daemon process group (names must be unique server-wide)"
-            ));
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this RAW_ARGS handler.
+    unsafe { cmd::raw_args(cmd, m, args, daemon_process_body) }
+}
+
+fn daemon_process_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
+    let cmd = c.cmd;
+    let refs: Vec<&str> = w.iter().map(String::as_str).collect();
+    let opts = parse_daemon_process(&refs)?;
+    let name = opts.name.clone();
+    // SAFETY: cmd->pool is pconf, the pool of this generation's registry.
+    let reg = unsafe { registry(cmd.pool().as_ptr()) };
+    let server = cmd.server().as_ptr();
+    if reg.find(&name).is_some() {
+        return Err(format!(
+            "WSGIDaemonProcess: the name '{name}' is already used by another daemon process group (names must be unique server-wide)"
+        ));
+    }
+    let mut uid = None;
+    let mut gid = None;
+    let mut user_name = None;
+    let mut user_home = None;
+    if let Some(u) = &opts.user {
+        let user = lookup_user(u).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?;
+        if user.uid == 0 {
+            return Err(format!("WSGIDaemonProcess {name}: user '{u}' is root; daemon processes must not run as root"));
         }
-        let mut uid = None;
-        let mut gid = None;
-        let mut user_name = None;
-        let mut user_home = None;
-        if let Some(u) = &opts.user {
-            let user = lookup_user(u).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?;
-            if user.uid == 0 {
-                return Err(format!(
-                    "WSGIDaemonProcess {name}: user '{u}' is root; daemon processes must not run as root"
-                ));
-            }
-            uid = Some(user.uid);
-            gid = Some(user.gid);
-            user_home = Some(user.home);
-            // `#uid` takes that uid's own groups (its passwd name), or none: never Apache's.
-            user_name = user.name.and_then(|n| CString::new(n).ok());
-        }
-        if let Some(gr) = &opts.group {
-            gid = Some(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
-        }
-        let mut supplementary = Vec::new();
-        for gr in &opts.supplementary_groups {
-            supplementary.push(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
-        }
-        // setgroups() replaces the whole list: keep the primary group in it.
-        if !supplementary.is_empty()
-            && let Some(g) = gid
-        {
-            supplementary.insert(0, g);
-        }
-        let global = cmd.check_context(ffi::NOT_IN_VIRTUALHOST).is_ok();
-        let id = reg.groups.len();
-        reg.groups.push(Box::new(DaemonGroup {
-            opts,
-            id,
-            defined_in: server,
-            global,
-            uid,
-            gid,
-            user_name,
-            user_home,
-            supplementary_gids: supplementary,
-            socket_path: CString::default(),
-            listen_fd: -1,
-            parent_pid: 0,
-            token: [0; 32],
-            preload: Vec::new(),
-        }));
-        Ok(())
-    })
+        uid = Some(user.uid);
+        gid = Some(user.gid);
+        user_home = Some(user.home);
+        // `#uid` takes that uid's own groups (its passwd name), or none: never Apache's.
+        user_name = user.name.and_then(|n| CString::new(n).ok());
+    }
+    if let Some(gr) = &opts.group {
+        gid = Some(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
+    }
+    let mut supplementary = Vec::new();
+    for gr in &opts.supplementary_groups {
+        supplementary.push(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
+    }
+    // setgroups() replaces the whole list: keep the primary group in it.
+    if !supplementary.is_empty()
+        && let Some(g) = gid
+    {
+        supplementary.insert(0, g);
+    }
+    let global = cmd.outside_virtual_host();
+    let id = reg.groups.len();
+    reg.groups.push(Box::new(DaemonGroup {
+        opts,
+        id,
+        defined_in: server,
+        global,
+        uid,
+        gid,
+        user_name,
+        user_home,
+        supplementary_gids: supplementary,
+        socket_path: CString::default(),
+        listen_fd: -1,
+        parent_pid: 0,
+        token: [0; 32],
+        preload: Vec::new(),
+    }));
+    Ok(())
 }
 
 /// # Safety
-/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
-pub unsafe extern "C" fn socket_prefix(cmd: *mut ffi::cmd_parms, _m: *mut c_void, a: *const c_char) -> Ret {
-    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
-    let cmd = unsafe { CmdParms::from_raw(cmd) };
-    run(cmd, || {
-        global_only(cmd)?;
-        // SAFETY: Apache passes the NUL-terminated argument of this directive.
-        let path = unsafe { crate::apache::cmd::arg(a) };
-        let Some(prefix) = cmd.server_root_relative(path) else {
-            return Err(format!("WSGISocketPrefix: invalid path '{}'", arg(a)));
-        };
-        check_socket_dir(&prefix)?;
-        // SAFETY: cmd->pool is pconf, the pool of this generation's registry.
-        unsafe { registry(cmd.pool().as_ptr()).socket_prefix = Some(prefix) };
-        Ok(())
-    })
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn socket_prefix(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this TAKE1 handler.
+    unsafe { cmd::take1(cmd, m, a, socket_prefix_body) }
+}
+
+fn socket_prefix_body(c: Ctx, v: &str) -> Result<(), String> {
+    c.require_global()?;
+    let Some(prefix) = c.server_root_relative(v) else {
+        return Err(format!("WSGISocketPrefix: invalid path '{v}'"));
+    };
+    check_socket_dir(&prefix)?;
+    // SAFETY: cmd->pool is pconf, the pool of this generation's registry.
+    unsafe { registry(c.pool().as_ptr()) }.socket_prefix = Some(prefix);
+    Ok(())
 }
 
 /// The directory of a socket prefix must not let other users replace the socket (or plant a
@@ -142,57 +140,61 @@ fn check_socket_dir(prefix: &str) -> Result<(), String> {
 /// `WSGIImportScript path process-group=NAME application-group=%{GLOBAL}`.
 ///
 /// # Safety
-/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
-pub unsafe extern "C" fn import_script(cmd: *mut ffi::cmd_parms, _m: *mut c_void, args: *const c_char) -> Ret {
-    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
-    let cmd = unsafe { CmdParms::from_raw(cmd) };
-    run(cmd, || {
-        let w = words(cmd, args);
-        let Some(path) = w.first() else {
-            return Err(
-                "WSGIImportScript requires a script path and the process-group= and application-group= options".into(),
-            );
-        };
-        let (mut pg, mut ag) = (None, None);
-        for o in &w[1..] {
-            match o.split_once('=') {
-                Some(("process-group", v)) => pg = Some(parse_process_group("WSGIImportScript", v)?),
-                Some(("application-group", v)) => ag = Some(parse_app_group("WSGIImportScript", v)?),
-                _ => {
-                    return Err(format!(
-                        "WSGIImportScript: unknown option '{o}' (expected process-group= and application-group=)"
-                    ));
-                }
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn import_script(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this RAW_ARGS handler.
+    unsafe { cmd::raw_args(cmd, m, args, import_script_body) }
+}
+
+fn import_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
+    let cmd = c.cmd;
+    let Some(path) = w.first() else {
+        return Err(
+            "WSGIImportScript requires a script path and the process-group= and application-group= options".into()
+        );
+    };
+    let (mut pg, mut ag) = (None, None);
+    for o in &w[1..] {
+        match o.split_once('=') {
+            Some(("process-group", v)) => pg = Some(parse_process_group("WSGIImportScript", v)?),
+            Some(("application-group", v)) => ag = Some(parse_app_group("WSGIImportScript", v)?),
+            _ => {
+                return Err(format!(
+                    "WSGIImportScript: unknown option '{o}' (expected process-group= and application-group=)"
+                ));
             }
         }
-        if ag.is_none() {
-            return Err("WSGIImportScript: the application-group= option is required".into());
+    }
+    if ag.is_none() {
+        return Err("WSGIImportScript: the application-group= option is required".into());
+    }
+    match pg {
+        Some(ProcessGroup::Named(n)) => {
+            super::daemon::note_ref(cmd, &n);
+            note_import(cmd, &n, path, "application");
+            Ok(())
         }
-        match pg {
-            Some(ProcessGroup::Named(n)) => {
-                super::daemon::note_ref(cmd, &n);
-                note_import(cmd, &n, path, "application");
-                Ok(())
-            }
-            Some(_) => Err("WSGIImportScript: process-group= must name a WSGIDaemonProcess group (embedded preloading is not supported)".into()),
-            None => Err("WSGIImportScript: the process-group= option is required".into()),
-        }
-    })
+        Some(_) => Err("WSGIImportScript: process-group= must name a WSGIDaemonProcess group (embedded preloading is not supported)".into()),
+        None => Err("WSGIImportScript: the process-group= option is required".into()),
+    }
 }
 
 /// # Safety
-/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms` and its argument strings.
-pub unsafe extern "C" fn restrict_process(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> Ret {
-    // SAFETY: the cmd_parms Apache passed to this handler, used only during the call.
-    let cmd = unsafe { CmdParms::from_raw(cmd) };
-    run(cmd, || {
-        let w = words(cmd, args);
-        if w.is_empty() {
-            return Err("WSGIRestrictProcess requires at least one process group name".into());
-        }
-        let joined = CString::new(w.join(" ")).map_err(|_| "WSGIRestrictProcess: NUL in argument".to_string())?;
-        // Copied into the config pool, referenced by the per-dir record.
-        dir_cfg(m).restrict_process = cmd.pool().pstrdup(joined.as_bytes());
-        Ok(())
-    })
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn restrict_process(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this RAW_ARGS handler.
+    unsafe { cmd::raw_args(cmd, m, args, restrict_process_body) }
+}
+
+fn restrict_process_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
+    if w.is_empty() {
+        return Err("WSGIRestrictProcess requires at least one process group name".into());
+    }
+    let joined = w.join(" ");
+    if joined.contains('\0') {
+        return Err("WSGIRestrictProcess: NUL in argument".to_string());
+    }
+    // Copied into the config pool, referenced by the per-dir record.
+    c.dir.restrict_process = Some(c.pool().pstr(&joined));
+    Ok(())
 }

@@ -8,7 +8,7 @@ use wsgi_rs_core::environ;
 use wsgi_rs_core::wsgi::LogLevel;
 
 use crate::apache::guard::guard;
-use crate::apache::request::Request;
+use crate::apache::request::{FileType, Request};
 use crate::apache::status::Status;
 use crate::directives::config::{DirConfig, ScriptAlias, tri};
 use crate::ffi;
@@ -101,14 +101,14 @@ fn preflight(r: Request, alias: Option<&ScriptAlias>, dir: &DirConfig, script: &
         return Err(Status::FORBIDDEN);
     }
     match r.file_type() {
-        ffi::APR_NOFILE => {
+        FileType::Missing => {
             r.log(
                 LogLevel::Error,
                 &wsgi_rs_core::coded!("RWSGI0010", "Target WSGI script not found or unable to stat: {script}"),
             );
             return Err(Status::NOT_FOUND);
         }
-        ffi::APR_DIR => {
+        FileType::Directory => {
             r.log(
                 LogLevel::Error,
                 &wsgi_rs_core::coded!("RWSGI0011", "Attempt to invoke directory as WSGI application: {script}"),

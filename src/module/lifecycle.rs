@@ -12,18 +12,21 @@
 //! it again there deadlocks the child until Apache SIGKILLs it) or of malloc. So on such MPMs
 //! the two handlers are wrapped (see [`guard_exit_signals`]): while a wrapped handler runs, the
 //! cleanup does nothing and the process exits without Python's finalisation or atexit handlers.
-// The life-cycle hooks here are Apache's callbacks: their one contract is Apache's, live pools
-// and server records.
-use std::ffi::{CString, c_int, c_void};
+// The life-cycle hooks here are Apache's callbacks: each wraps its pool and server in `Pool` /
+// `Server` at the top and runs a safe body (the daemon parent and spawner still take the raw
+// records).
+use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wsgi_rs_core::wsgi::interp;
 use wsgi_rs_core::wsgi::{LogLevel, log};
 
 use crate::apache::guard::guard;
-use crate::apache::log::{host_log, set_main_server, slog};
+use crate::apache::log::{host_log, set_main_server, slog, startup_error};
 use crate::apache::mpm::mpm;
+use crate::apache::pool::Pool;
 use crate::apache::server::Server;
+use crate::apache::status::Status;
 use crate::daemon::parent::supervisor;
 use crate::daemon::registry::{registry, server_name, set_child_registry};
 use crate::directives::config::server_config;
@@ -38,19 +41,25 @@ pub unsafe extern "C" fn post_config(
     _ptemp: *mut ffi::apr_pool_t,
     s: *mut ffi::server_rec,
 ) -> c_int {
-    guard("post_config hook", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
-        let banner =
-            CString::new(format!("mod_wsgi_rs/{} Python/{}", env!("CARGO_PKG_VERSION"), PYTHON_VERSION)).unwrap();
-        // SAFETY: the string is copied into pconf by Apache; start_groups runs in the parent.
-        unsafe {
-            ffi::ap_add_version_component(pconf, banner.as_ptr());
-            if let Err(e) = supervisor::start_groups(pconf, s) {
-                slog(Server::from_raw(s), LogLevel::Error, &e);
-                return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
-            }
-        }
-        ffi::OK as c_int
+    guard("post_config hook", Status::INTERNAL_SERVER_ERROR.raw(), || {
+        // SAFETY: Apache's configuration pool and main server of this generation, used during
+        // the call.
+        let (pconf, s) = unsafe { (Pool::from_raw(pconf), Server::from_raw(s)) };
+        post_config_body(pconf, s).raw()
     })
+}
+
+fn post_config_body(pconf: Pool, s: Server) -> Status {
+    Server::add_version_component(
+        pconf,
+        &format!("mod_wsgi_rs/{} Python/{}", env!("CARGO_PKG_VERSION"), PYTHON_VERSION),
+    );
+    // SAFETY: this generation's pool and main server; post_config runs in the parent.
+    if let Err(e) = unsafe { supervisor::start_groups(pconf.as_ptr(), s.as_ptr()) } {
+        slog(s, LogLevel::Error, &e);
+        return Status::INTERNAL_SERVER_ERROR;
+    }
+    Status::OK
 }
 
 /// check_config (also run by `apachectl configtest`): every group used is defined and
@@ -64,58 +73,52 @@ pub unsafe extern "C" fn check_config(
     _ptemp: *mut ffi::apr_pool_t,
     s: *mut ffi::server_rec,
 ) -> c_int {
-    guard("check_config hook", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
-        // SAFETY: the registry of this configuration generation.
-        let reg = unsafe { registry(pconf) };
-        let mut errors = Vec::new();
-        // SAFETY (server_name calls below): group and reference servers are configured
-        // server_recs of this generation.
-        for r in &reg.refs {
-            match reg.find(&r.name) {
-                None => errors.push(format!(
-                    "{} at {}:{}: no WSGIDaemonProcess group called '{}' is defined", r.directive, r.file, r.line, r.name
-                )),
-                Some(g) if !g.global && unsafe { server_name(g.defined_in) != server_name(r.server) } => errors.push(format!(
-                    "{} at {}:{}: daemon process group '{}' is defined inside another virtual host ('{}') and can only be used there",
-                    r.directive, r.file, r.line, r.name, unsafe { server_name(g.defined_in) }
-                )),
-                Some(_) => {}
-            }
-        }
-        let imports = std::mem::take(&mut reg.imports);
-        for (group, script, callable) in imports {
-            if let Some(g) = reg.groups.iter_mut().find(|g| g.opts.name == group)
-                && !g.preload.iter().any(|(p, _)| *p == script)
-            {
-                g.preload.push((script, callable));
-            }
-        }
-        if errors.is_empty() {
-            // The process the parent exec'd to fork daemon processes from stops here, before
-            // any module opens logs or loads keys (spawner.rs); in any other process this
-            // returns at once.
-            // SAFETY: this generation's configuration, read by this single-threaded process.
-            unsafe { crate::daemon::process::spawner::become_spawner_if_asked(pconf, s) };
-            return ffi::OK as c_int;
-        }
-        for e in &errors {
-            // SAFETY: startup logging to the console and error log.
-            unsafe {
-                let m = CString::new(format!("mod_wsgi_rs: {e}")).unwrap_or_default();
-                ffi::ap_log_error_(
-                    c"mod_wsgi_rs".as_ptr(),
-                    0,
-                    crate::module_index(),
-                    (ffi::APLOG_STARTUP | ffi::APLOG_EMERG) as c_int,
-                    0,
-                    s,
-                    c"%s".as_ptr(),
-                    m.as_ptr(),
-                );
-            }
-        }
-        ffi::HTTP_INTERNAL_SERVER_ERROR as c_int
+    guard("check_config hook", Status::INTERNAL_SERVER_ERROR.raw(), || {
+        // SAFETY: Apache's configuration pool and main server of this generation, used during
+        // the call.
+        let (pconf, s) = unsafe { (Pool::from_raw(pconf), Server::from_raw(s)) };
+        check_config_body(pconf, s).raw()
     })
+}
+
+fn check_config_body(pconf: Pool, s: Server) -> Status {
+    // SAFETY: the registry of this configuration generation.
+    let reg = unsafe { registry(pconf.as_ptr()) };
+    let mut errors = Vec::new();
+    // SAFETY (server_name calls below): group and reference servers are configured
+    // server_recs of this generation.
+    for r in &reg.refs {
+        match reg.find(&r.name) {
+            None => errors.push(format!(
+                "{} at {}:{}: no WSGIDaemonProcess group called '{}' is defined", r.directive, r.file, r.line, r.name
+            )),
+            Some(g) if !g.global && unsafe { server_name(g.defined_in) != server_name(r.server) } => errors.push(format!(
+                "{} at {}:{}: daemon process group '{}' is defined inside another virtual host ('{}') and can only be used there",
+                r.directive, r.file, r.line, r.name, unsafe { server_name(g.defined_in) }
+            )),
+            Some(_) => {}
+        }
+    }
+    let imports = std::mem::take(&mut reg.imports);
+    for (group, script, callable) in imports {
+        if let Some(g) = reg.groups.iter_mut().find(|g| g.opts.name == group)
+            && !g.preload.iter().any(|(p, _)| *p == script)
+        {
+            g.preload.push((script, callable));
+        }
+    }
+    if errors.is_empty() {
+        // The process the parent exec'd to fork daemon processes from stops here, before
+        // any module opens logs or loads keys (spawner.rs); in any other process this
+        // returns at once.
+        // SAFETY: this generation's configuration, read by this single-threaded process.
+        unsafe { crate::daemon::process::spawner::become_spawner_if_asked(pconf.as_ptr(), s.as_ptr()) };
+        return Status::OK;
+    }
+    for e in &errors {
+        startup_error(s, &format!("mod_wsgi_rs: {e}"));
+    }
+    Status::INTERNAL_SERVER_ERROR
 }
 
 /// How many SIGTERM/SIGHUP handlers (wrapped by [`guard_exit_signals`]) are running now, on any
@@ -196,75 +199,71 @@ fn guard_exit_signals() {
 /// Child pool cleanup: finalise Python, unless the pool is being destroyed from inside a
 /// SIGTERM/SIGHUP handler (prefork, see the module comment): then do nothing at all, since
 /// nothing Python does is async-signal-safe; the process exits right after.
-unsafe extern "C" fn finalize_python(_data: *mut c_void) -> ffi::apr_status_t {
+fn finalize_python() {
     if IN_EXIT_SIGNAL.load(Ordering::SeqCst) != 0 {
-        return 0;
+        return;
     }
     guard("child exit", (), interp::finalize);
-    0
 }
 
 /// # Safety
 /// Called by Apache only, with live pools and configured server records.
 pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard("child_init hook", (), || {
-        set_main_server(s);
-        log::set_host_logger(host_log);
-        std::panic::set_hook(Box::new(|info| {
-            host_log(LogLevel::Error, &wsgi_rs_core::coded!("RWSGI0040", "internal error (panic): {info}"))
-        }));
-        // SAFETY: s is the main server Apache passed to child_init, configured, of this
-        // generation.
-        let server = unsafe { Server::from_raw(s) };
-        // SAFETY: as above (our create/merge_server_config ran).
-        let cfg = unsafe { server_config(server) };
-        // SAFETY: the process pconf is the pool of this generation's registry.
-        let reg = unsafe { registry(server.process_pconf().as_ptr()) };
-        // Apache children talk to daemons by path; they need no listening socket.
-        for g in &reg.groups {
-            if g.listen_fd >= 0 {
-                // SAFETY: the parent's listening socket, inherited, unused in this child.
-                unsafe { libc::close(g.listen_fd) };
-            }
-        }
-        set_child_registry(reg as *mut _);
-        if cfg.restrict_embedded == Some(true) {
-            return;
-        }
-        let opts = python_options(cfg);
-        match interp::initialize(&opts) {
-            Ok(banner) => slog(
-                server,
-                LogLevel::Info,
-                &wsgi_rs_core::coded!(
-                    "RWSGI0001",
-                    "Python initialised in Apache child pid {}: {banner}",
-                    std::process::id()
-                ),
-            ),
-            Err(e) => slog(
-                server,
-                LogLevel::Error,
-                &wsgi_rs_core::coded!(
-                    "RWSGI0002",
-                    "Python initialisation failed in Apache child pid {}: {e}",
-                    std::process::id()
-                ),
-            ),
-        }
-        if cfg.destroy_interpreter.unwrap_or(true) {
-            if !mpm().threaded {
-                guard_exit_signals();
-            }
-            // SAFETY: registering a cleanup on the child pool; it runs in this thread at exit.
-            unsafe {
-                ffi::apr_pool_cleanup_register(
-                    pchild,
-                    std::ptr::null(),
-                    Some(finalize_python),
-                    Some(ffi::apr_pool_cleanup_null),
-                )
-            };
-        }
+        // SAFETY: the child pool and the main server Apache passed to child_init, configured,
+        // of this generation; the child pool lives until the child exits.
+        let (pchild, server) = unsafe { (Pool::from_raw(pchild), Server::from_raw(s)) };
+        child_init_body(pchild, server)
     })
+}
+
+fn child_init_body(pchild: Pool, server: Server) {
+    set_main_server(server.as_ptr());
+    log::set_host_logger(host_log);
+    std::panic::set_hook(Box::new(|info| {
+        host_log(LogLevel::Error, &wsgi_rs_core::coded!("RWSGI0040", "internal error (panic): {info}"))
+    }));
+    // SAFETY: configured (our create/merge_server_config ran); configuration is over.
+    let cfg = unsafe { server_config(server) };
+    // SAFETY: the process pconf is the pool of this generation's registry.
+    let reg = unsafe { registry(server.process_pconf().as_ptr()) };
+    // Apache children talk to daemons by path; they need no listening socket.
+    for g in &reg.groups {
+        if g.listen_fd >= 0 {
+            // SAFETY: the parent's listening socket, inherited, unused in this child.
+            unsafe { libc::close(g.listen_fd) };
+        }
+    }
+    set_child_registry(reg as *mut _);
+    if cfg.restrict_embedded == Some(true) {
+        return;
+    }
+    let opts = python_options(cfg);
+    match interp::initialize(&opts) {
+        Ok(banner) => slog(
+            server,
+            LogLevel::Info,
+            &wsgi_rs_core::coded!(
+                "RWSGI0001",
+                "Python initialised in Apache child pid {}: {banner}",
+                std::process::id()
+            ),
+        ),
+        Err(e) => slog(
+            server,
+            LogLevel::Error,
+            &wsgi_rs_core::coded!(
+                "RWSGI0002",
+                "Python initialisation failed in Apache child pid {}: {e}",
+                std::process::id()
+            ),
+        ),
+    }
+    if cfg.destroy_interpreter.unwrap_or(true) {
+        if !mpm().threaded {
+            guard_exit_signals();
+        }
+        // Runs in this thread when the child exits.
+        pchild.on_cleanup(finalize_python);
+    }
 }
