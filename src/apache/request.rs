@@ -9,6 +9,7 @@ use wsgi_rs_core::wsgi::LogLevel;
 use crate::apache::brigade::Brigade;
 use crate::apache::log::rlog;
 use crate::apache::pool::Pool;
+use crate::apache::server::Server;
 use crate::apache::status::Status;
 use crate::apache::strings::bytes;
 use crate::apache::table::Table;
@@ -67,6 +68,13 @@ impl Request {
     /// The (virtual) server of the request.
     pub fn server(self) -> *mut ffi::server_rec {
         self.rec().server
+    }
+
+    /// The (virtual) server of the request, as a safe handle.
+    pub fn server_handle(self) -> Server {
+        // SAFETY: the server of a live request is a configured server_rec of this generation,
+        // which outlives the request.
+        unsafe { Server::from_raw(self.rec().server) }
     }
 
     /// The server's `Timeout`, in microseconds.
