@@ -23,6 +23,7 @@ use wsgi_rs_core::wsgi::{LogLevel, log};
 use crate::apache::guard::guard;
 use crate::apache::log::{host_log, set_main_server, slog};
 use crate::apache::mpm::mpm;
+use crate::apache::pool::Pool;
 use crate::apache::server::Server;
 use crate::daemon::parent::supervisor;
 use crate::daemon::registry::{registry, server_name, set_child_registry};
@@ -44,7 +45,7 @@ pub unsafe extern "C" fn post_config(
         // SAFETY: the string is copied into pconf by Apache; start_groups runs in the parent.
         unsafe {
             ffi::ap_add_version_component(pconf, banner.as_ptr());
-            if let Err(e) = supervisor::start_groups(pconf, s) {
+            if let Err(e) = supervisor::start_groups(Pool::from_raw(pconf), Server::from_raw(s)) {
                 slog(Server::from_raw(s), LogLevel::Error, &e);
                 return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
             }
@@ -65,19 +66,17 @@ pub unsafe extern "C" fn check_config(
     s: *mut ffi::server_rec,
 ) -> c_int {
     guard("check_config hook", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
-        // SAFETY: the registry of this configuration generation.
-        let reg = unsafe { registry(pconf) };
+        // SAFETY: the registry of this configuration generation, the only reference in use.
+        let reg = unsafe { registry(Pool::from_raw(pconf)) };
         let mut errors = Vec::new();
-        // SAFETY (server_name calls below): group and reference servers are configured
-        // server_recs of this generation.
         for r in &reg.refs {
             match reg.find(&r.name) {
                 None => errors.push(format!(
                     "{} at {}:{}: no WSGIDaemonProcess group called '{}' is defined", r.directive, r.file, r.line, r.name
                 )),
-                Some(g) if !g.global && unsafe { server_name(g.defined_in) != server_name(r.server) } => errors.push(format!(
+                Some(g) if !g.global && server_name(g.defined_in) != server_name(r.server) => errors.push(format!(
                     "{} at {}:{}: daemon process group '{}' is defined inside another virtual host ('{}') and can only be used there",
-                    r.directive, r.file, r.line, r.name, unsafe { server_name(g.defined_in) }
+                    r.directive, r.file, r.line, r.name, server_name(g.defined_in)
                 )),
                 Some(_) => {}
             }
@@ -95,7 +94,9 @@ pub unsafe extern "C" fn check_config(
             // any module opens logs or loads keys (spawner.rs); in any other process this
             // returns at once.
             // SAFETY: this generation's configuration, read by this single-threaded process.
-            unsafe { crate::daemon::process::spawner::become_spawner_if_asked(pconf, s) };
+            unsafe {
+                crate::daemon::process::spawner::become_spawner_if_asked(Pool::from_raw(pconf), Server::from_raw(s))
+            };
             return ffi::OK as c_int;
         }
         for e in &errors {
@@ -219,7 +220,7 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
         // SAFETY: as above (our create/merge_server_config ran).
         let cfg = unsafe { server_config(server) };
         // SAFETY: the process pconf is the pool of this generation's registry.
-        let reg = unsafe { registry(server.process_pconf().as_ptr()) };
+        let reg = unsafe { registry(server.process_pconf()) };
         // Apache children talk to daemons by path; they need no listening socket.
         for g in &reg.groups {
             if g.listen_fd >= 0 {
