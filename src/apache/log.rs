@@ -16,6 +16,11 @@ pub fn set_main_server(s: *mut ffi::server_rec) {
     MAIN_SERVER.store(s, Ordering::Release);
 }
 
+/// [`set_main_server`] with a safe handle: process-level lines go to `s`'s error log.
+pub fn set_main(s: Server) {
+    set_main_server(s.as_ptr());
+}
+
 fn level(l: LogLevel) -> c_int {
     (match l {
         LogLevel::Error => ffi::APLOG_ERR,

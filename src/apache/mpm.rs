@@ -37,3 +37,8 @@ pub fn mpm() -> &'static MpmInfo {
         }
     })
 }
+
+/// The MPM is stopping (`AP_MPMQ_MPM_STATE` is `AP_MPMQ_STOPPING`): nothing may be restarted.
+pub fn is_stopping() -> bool {
+    mpm_query(ffi::AP_MPMQ_MPM_STATE) == ffi::AP_MPMQ_STOPPING as c_int
+}

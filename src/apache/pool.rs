@@ -1,6 +1,6 @@
 //! A non-owning handle on an APR pool (in the manner of ngx-rust's `core/pool.rs`): allocation,
 //! pool strings, cleanups. The pool is Apache's; this never destroys it.
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::ptr::NonNull;
 
@@ -71,6 +71,61 @@ impl Pool {
     ) {
         // SAFETY: the pool is live; apr copies the two pointers into its cleanup list.
         unsafe { ffi::apr_pool_cleanup_register(self.as_ptr(), data, Some(cleanup), Some(ffi::apr_pool_cleanup_null)) }
+    }
+
+    /// Whether `key` was already set in this pool's userdata; sets it (to a dummy value, never
+    /// read) if not. Marks that outlive a configuration pass belong in the process pool.
+    pub fn userdata_mark(self, key: &CStr) -> bool {
+        let mut p: *mut c_void = std::ptr::null_mut();
+        // SAFETY: the pool is live (from_raw contract); apr_pool_userdata_get writes one pointer,
+        // and apr_pool_userdata_set copies the key into the pool. The dangling value is never
+        // dereferenced (only compared with NULL, here).
+        unsafe {
+            ffi::apr_pool_userdata_get(&mut p, key.as_ptr(), self.as_ptr());
+            if p.is_null() {
+                ffi::apr_pool_userdata_set(std::ptr::dangling::<c_void>(), key.as_ptr(), None, self.as_ptr());
+                return false;
+            }
+        }
+        true
+    }
+
+    /// `N` bytes kept in this pool's userdata under `key`: made by `init` on first use, the same
+    /// bytes on every later call for the life of the pool. Returns a copy.
+    ///
+    /// # Safety
+    /// Every value stored under `key` in this pool is `N` bytes of pool memory, that is, `key`
+    /// is only ever set by this function with the same `N`.
+    pub unsafe fn userdata_bytes<const N: usize>(self, key: &CStr, init: impl FnOnce(&mut [u8; N])) -> [u8; N] {
+        let mut p: *mut c_void = std::ptr::null_mut();
+        // SAFETY: the pool is live (from_raw contract); apr_pool_userdata_get writes one pointer.
+        unsafe { ffi::apr_pool_userdata_get(&mut p, key.as_ptr(), self.as_ptr()) };
+        let mut out = [0u8; N];
+        if p.is_null() {
+            init(&mut out);
+            let buf = self.palloc(N) as *mut u8;
+            // SAFETY: `buf` is N fresh bytes of the pool; apr_pool_userdata_set copies the key
+            // into the pool and keeps `buf`, which lives as long as the pool.
+            unsafe {
+                std::ptr::copy_nonoverlapping(out.as_ptr(), buf, N);
+                ffi::apr_pool_userdata_set(buf as *const c_void, key.as_ptr(), None, self.as_ptr());
+            }
+        } else {
+            // SAFETY: per this function's contract, `p` points to N bytes of this (live) pool.
+            unsafe { std::ptr::copy_nonoverlapping(p as *const u8, out.as_mut_ptr(), N) };
+        }
+        out
+    }
+
+    /// A path under Apache's `DefaultRuntimeDir` (`ap_runtime_dir_relative`), empty if Apache
+    /// cannot make one.
+    pub fn runtime_dir_relative(self, name: &CStr) -> String {
+        // SAFETY: the pool is live; the result is NULL or a NUL-terminated string of that pool,
+        // copied at once.
+        unsafe {
+            let p = ffi::ap_runtime_dir_relative(self.as_ptr(), name.as_ptr());
+            String::from_utf8_lossy(crate::apache::strings::bytes(p)).into_owned()
+        }
     }
 
     /// Wraps `fd` as an APR file of this pool, read-only (`sendfile`: flagged for the core

@@ -77,6 +77,13 @@ impl Request {
         unsafe { (*self.conn()).keepalive = ffi::AP_CONN_CLOSE };
     }
 
+    /// The (virtual) server of the request, as a safe handle.
+    pub fn server_handle(self) -> Server {
+        // SAFETY: the server of a live request is a configured server_rec of this generation,
+        // which outlives the request.
+        unsafe { Server::from_raw(self.rec().server) }
+    }
+
     /// The (virtual) server of the request.
     pub fn server(self) -> *mut ffi::server_rec {
         self.rec().server

@@ -1,7 +1,7 @@
 //! A non-owning handle on a configured `server_rec` (the main server or a virtual host): safe
 //! accessors for what configuration and the life-cycle hooks read. Server records live as long
 //! as their configuration generation (`pconf`).
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
 
 use crate::apache::pool::Pool;
@@ -19,6 +19,14 @@ impl Server {
     /// hook or reached from a live `cmd_parms`), outliving the handle and every copy of it.
     pub unsafe fn from_raw(s: *mut ffi::server_rec) -> Server {
         Server(NonNull::new(s).expect("NULL server_rec"))
+    }
+
+    /// The main server of the running configuration (`ap_server_conf`), `None` before Apache
+    /// has read one.
+    pub fn main() -> Option<Server> {
+        // SAFETY: a by-value read of Apache's global; when set, it is the main server of the
+        // current generation, live until the next one replaces it.
+        NonNull::new(unsafe { ffi::ap_server_conf }).map(Server)
     }
 
     /// The raw record, for the places that still store or log with it.
@@ -44,6 +52,36 @@ impl Server {
     pub fn process_pool(self) -> Pool {
         // SAFETY: s->process is Apache's process record, live for the process, as its pool.
         unsafe { Pool::from_raw((*self.rec().process).pool) }
+    }
+
+    /// Apache's command line (`s->process->argv`), copied.
+    pub fn process_argv(self) -> Vec<CString> {
+        // SAFETY: s->process is Apache's process record, live for the process; argv holds
+        // argc NUL-terminated strings, Apache's copy of the command line, never changed.
+        unsafe {
+            let p = &*self.rec().process;
+            (0..p.argc.max(0) as usize).map(|i| CStr::from_ptr(*p.argv.add(i)).to_owned()).collect()
+        }
+    }
+
+    /// Points the server's error log at stderr (an APR file of `pool`) if it has none: for a
+    /// process that never opens logs itself and inherited the parent's error log as stderr.
+    ///
+    /// # Safety
+    /// No other thread uses this server record (single-threaded start-up), and `pool` lives as
+    /// long as the record (its configuration pool).
+    pub unsafe fn set_error_log_stderr(self, pool: Pool) {
+        let rec = self.0.as_ptr();
+        // SAFETY: per this function's contract, nothing else reads or writes the record now;
+        // the apr_file_t lives in `pool`, as long as the record.
+        unsafe {
+            if (*rec).error_log.is_null() {
+                let mut f: *mut ffi::apr_file_t = std::ptr::null_mut();
+                if ffi::apr_file_open_stderr(&mut f, pool.as_ptr()) == 0 {
+                    (*rec).error_log = f;
+                }
+            }
+        }
     }
 
     /// `ServerName` of this server (empty when unset).

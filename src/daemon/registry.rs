@@ -2,7 +2,7 @@
 //! that refer to a group (checked in check_config). The registry lives in `pconf` (pool
 //! userdata): a new generation, a new registry; Rust statics would not survive Apache
 //! reloading the module between generations.
-use std::ffi::{CString, c_int, c_void};
+use std::ffi::{CString, c_int};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use wsgi_rs_core::config::DaemonOptions;
@@ -11,20 +11,17 @@ use wsgi_rs_core::wire::TOKEN_LEN;
 use crate::apache::pool::Pool;
 use crate::apache::request::Request;
 use crate::apache::server::Server;
-use crate::ffi;
 
-/// One daemon process of a group. Plain data allocated in `pconf` itself (not a Rust box):
-/// APR keeps pointers to `proc_` in the pool's subprocess list, which it walks (SIGTERM, wait,
-/// SIGKILL) *after* the pool's cleanups ran, so the slot must outlive every cleanup, including
-/// the one that drops the registry.
+/// The back-off rules for processes that keep dying (shared by the parent and the spawner).
 pub use wsgi_rs_core::daemon::backoff::{EXIT_STARTUP_FAILED, QUICK_DEATH, backoff_after};
 
 pub struct DaemonGroup {
     pub opts: DaemonOptions,
     /// Index in the registry (names the socket).
     pub id: usize,
-    /// The server where the directive appeared; `global` when outside any <VirtualHost>.
-    pub defined_in: *mut ffi::server_rec,
+    /// The server where the directive appeared (of this generation, like the registry);
+    /// `global` when outside any <VirtualHost>.
+    pub defined_in: Server,
     pub global: bool,
     /// Resolved at configuration time (None: Apache's User/Group).
     pub uid: Option<u32>,
@@ -45,7 +42,7 @@ pub struct DaemonGroup {
 /// Where a group is named (`WSGIProcessGroup`, `process-group=`, `WSGIImportScript`).
 pub struct GroupRef {
     pub name: String,
-    pub server: *mut ffi::server_rec,
+    pub server: Server,
     pub directive: String,
     pub file: String,
     pub line: u32,
@@ -71,23 +68,16 @@ impl Registry {
 
 const KEY: &std::ffi::CStr = c"mod_wsgi_rs.registry";
 
-/// The registry of `pconf`, created on first use.
+/// The registry of `pconf`, created on first use, dropped with the pool.
 ///
 /// # Safety
-/// `pconf` is the configuration pool of the current generation.
-pub unsafe fn registry<'a>(pconf: *mut ffi::apr_pool_t) -> &'a mut Registry {
-    // SAFETY: userdata set below is a pool-owned Registry box.
-    unsafe {
-        let mut p: *mut c_void = std::ptr::null_mut();
-        ffi::apr_pool_userdata_get(&mut p, KEY.as_ptr(), pconf);
-        if p.is_null() {
-            // Not Send (raw server records): the configuration pool is cleared by Apache's main
-            // thread.
-            p = Pool::from_raw(pconf).boxed_local(Registry::default()).as_ptr() as *mut c_void;
-            ffi::apr_pool_userdata_setn(p, KEY.as_ptr(), None, pconf);
-        }
-        &mut *(p as *mut Registry)
-    }
+/// `pconf` is the configuration pool of the current generation; no other reference to the
+/// registry is in use while the returned one is (each hook or directive takes it afresh), and
+/// it is not used once `pconf` is cleared.
+pub unsafe fn registry<'a>(pconf: Pool) -> &'a mut Registry {
+    // SAFETY: KEY is only ever set here, with a Registry; aliasing and lifetime per this
+    // function's contract.
+    unsafe { pconf.userdata_or_insert_with(KEY, Registry::default) }
 }
 
 /// The registry as seen by an Apache child (set in child_init; children never reload the .so).
@@ -110,18 +100,12 @@ impl DaemonGroup {
         if self.global {
             return Ok(());
         }
-        // SAFETY: both are configured server records of this generation (defined_in was set by
-        // the directive; the request's server is live).
-        let (there, here) = unsafe { (server_name(self.defined_in), server_name(r.server())) };
+        let (there, here) = (server_name(self.defined_in), server_name(r.server_handle()));
         if there == here { Ok(()) } else { Err(here) }
     }
 }
 
 /// The server's name, for the "same ServerName" rule of vhost-defined groups.
-///
-/// # Safety
-/// `s` is a configured server_rec.
-pub unsafe fn server_name(s: *const ffi::server_rec) -> String {
-    // SAFETY: per the contract above (a configured server of this generation).
-    unsafe { Server::from_raw(s as *mut ffi::server_rec) }.hostname_lossy()
+pub fn server_name(s: Server) -> String {
+    s.hostname_lossy()
 }

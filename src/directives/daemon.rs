@@ -18,14 +18,14 @@ pub fn note_ref(cmd: CmdParms, name: &str) {
     let (file, line) = cmd.location();
     let directive = cmd.name();
     // SAFETY: cmd->pool is pconf during configuration, the pool of this generation's registry.
-    let reg = unsafe { registry(cmd.pool().as_ptr()) };
-    reg.refs.push(GroupRef { name: name.to_string(), server: cmd.server().as_ptr(), directive, file, line });
+    let reg = unsafe { registry(cmd.pool()) };
+    reg.refs.push(GroupRef { name: name.to_string(), server: cmd.server(), directive, file, line });
 }
 
 /// Records a script to import when the processes of group `name` start.
 pub fn note_import(cmd: CmdParms, name: &str, script: &str, callable: &str) {
     // SAFETY: as in note_ref.
-    let reg = unsafe { registry(cmd.pool().as_ptr()) };
+    let reg = unsafe { registry(cmd.pool()) };
     reg.imports.push((name.to_string(), script.to_string(), callable.to_string()));
 }
 
@@ -42,8 +42,8 @@ fn daemon_process_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
     let opts = parse_daemon_process(&refs)?;
     let name = opts.name.clone();
     // SAFETY: cmd->pool is pconf, the pool of this generation's registry.
-    let reg = unsafe { registry(cmd.pool().as_ptr()) };
-    let server = cmd.server().as_ptr();
+    let reg = unsafe { registry(cmd.pool()) };
+    let server = cmd.server();
     if reg.find(&name).is_some() {
         return Err(format!(
             "WSGIDaemonProcess: the name '{name}' is already used by another daemon process group (names must be unique server-wide)"
@@ -112,7 +112,7 @@ fn socket_prefix_body(c: Ctx, v: &str) -> Result<(), String> {
     };
     check_socket_dir(&prefix)?;
     // SAFETY: cmd->pool is pconf, the pool of this generation's registry.
-    unsafe { registry(c.pool().as_ptr()) }.socket_prefix = Some(prefix);
+    unsafe { registry(c.pool()) }.socket_prefix = Some(prefix);
     Ok(())
 }
 

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use wsgi_rs_core::wsgi::interp;
 use wsgi_rs_core::wsgi::{LogLevel, log};
 
+use crate::apache::cleanup::CleanupIn;
 use crate::apache::guard::guard;
 use crate::apache::log::{host_log, set_main_server, slog, startup_error};
 use crate::apache::mpm::mpm;
@@ -55,7 +56,7 @@ fn post_config_body(pconf: Pool, s: Server) -> Status {
         &format!("mod_wsgi_rs/{} Python/{}", env!("CARGO_PKG_VERSION"), PYTHON_VERSION),
     );
     // SAFETY: this generation's pool and main server; post_config runs in the parent.
-    if let Err(e) = unsafe { supervisor::start_groups(pconf.as_ptr(), s.as_ptr()) } {
+    if let Err(e) = unsafe { supervisor::start_groups(pconf, s) } {
         slog(s, LogLevel::Error, &e);
         return Status::INTERNAL_SERVER_ERROR;
     }
@@ -83,18 +84,16 @@ pub unsafe extern "C" fn check_config(
 
 fn check_config_body(pconf: Pool, s: Server) -> Status {
     // SAFETY: the registry of this configuration generation.
-    let reg = unsafe { registry(pconf.as_ptr()) };
+    let reg = unsafe { registry(pconf) };
     let mut errors = Vec::new();
-    // SAFETY (server_name calls below): group and reference servers are configured
-    // server_recs of this generation.
     for r in &reg.refs {
         match reg.find(&r.name) {
             None => errors.push(format!(
                 "{} at {}:{}: no WSGIDaemonProcess group called '{}' is defined", r.directive, r.file, r.line, r.name
             )),
-            Some(g) if !g.global && unsafe { server_name(g.defined_in) != server_name(r.server) } => errors.push(format!(
+            Some(g) if !g.global && server_name(g.defined_in) != server_name(r.server) => errors.push(format!(
                 "{} at {}:{}: daemon process group '{}' is defined inside another virtual host ('{}') and can only be used there",
-                r.directive, r.file, r.line, r.name, unsafe { server_name(g.defined_in) }
+                r.directive, r.file, r.line, r.name, server_name(g.defined_in)
             )),
             Some(_) => {}
         }
@@ -112,7 +111,7 @@ fn check_config_body(pconf: Pool, s: Server) -> Status {
         // any module opens logs or loads keys (spawner.rs); in any other process this
         // returns at once.
         // SAFETY: this generation's configuration, read by this single-threaded process.
-        unsafe { crate::daemon::process::spawner::become_spawner_if_asked(pconf.as_ptr(), s.as_ptr()) };
+        unsafe { crate::daemon::process::spawner::become_spawner_if_asked(pconf, s) };
         return Status::OK;
     }
     for e in &errors {
@@ -226,7 +225,7 @@ fn child_init_body(pchild: Pool, server: Server) {
     // SAFETY: configured (our create/merge_server_config ran); configuration is over.
     let cfg = unsafe { server_config(server) };
     // SAFETY: the process pconf is the pool of this generation's registry.
-    let reg = unsafe { registry(server.process_pconf().as_ptr()) };
+    let reg = unsafe { registry(server.process_pconf()) };
     // Apache children talk to daemons by path; they need no listening socket.
     for g in &reg.groups {
         if g.listen_fd >= 0 {
@@ -264,6 +263,6 @@ fn child_init_body(pchild: Pool, server: Server) {
             guard_exit_signals();
         }
         // Runs in this thread when the child exits.
-        pchild.on_cleanup(finalize_python);
+        pchild.on_cleanup(CleanupIn::Pool, finalize_python);
     }
 }

@@ -9,15 +9,15 @@ use wsgi_rs_core::daemon::{DaemonConfig, serve};
 use wsgi_rs_core::wsgi::interp::{self, InitOptions};
 use wsgi_rs_core::wsgi::{LogLevel, log, preload};
 
-use crate::apache::log::{host_log, set_main_server};
+use crate::apache::log::{host_log, set_main};
 use crate::apache::mpm::mpm;
 use crate::apache::server::Server;
+use crate::apache::unixd;
 use crate::daemon::process::privileges::{Target, drop_to};
 use crate::daemon::process::title::set_title;
 use crate::daemon::registry::DaemonGroup;
 use crate::directives::config::{ServerConfig, server_config};
 use crate::directives::python::python_options;
-use crate::ffi;
 
 fn fatal(group: &str, msg: &str) -> ! {
     host_log(
@@ -53,13 +53,14 @@ unsafe fn reset_signals() {
     }
 }
 
-/// The daemon process main. `group` lives in the parent's pconf, inherited by fork.
+/// The daemon process main. `g` lives in the spawner's pconf, inherited by fork; `s` is the
+/// spawner's main server.
 ///
 /// # Safety
-/// Call only in the child of `apr_proc_fork` from the supervisor.
-pub unsafe fn run(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi::server_rec) -> ! {
+/// Call only in the single-threaded child the spawner just forked.
+pub unsafe fn run(g: &DaemonGroup, index: usize, backoff: u64, s: Server) -> ! {
     // SAFETY: forwarded from this function's contract.
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { main(group, index, backoff, s) }));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { main(g, index, backoff, s) }));
     if r.is_err() {
         host_log(
             LogLevel::Error,
@@ -77,13 +78,9 @@ pub unsafe fn run(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut f
 /// The steps, in order. None of them returns on failure: each logs and `_exit`s itself.
 ///
 /// # Safety
-/// As for [`run`]: `group` and `s` are inherited parent memory, and the process is
-/// single-threaded until Python and serve() start threads.
-unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi::server_rec) -> ! {
-    // SAFETY: `group` is the parent's pconf memory, inherited by fork and never freed in this
-    // process; nothing else writes to it here.
-    let g = unsafe { &*group };
-    // SAFETY: `s` is the live main server_rec, inherited by fork.
+/// As for [`run`]: the process is single-threaded until Python and serve() start threads.
+unsafe fn main(g: &DaemonGroup, index: usize, backoff: u64, s: Server) -> ! {
+    // SAFETY: single-threaded (this function's contract).
     unsafe { inherit(s) };
     if backoff > 0 {
         std::thread::sleep(Duration::from_secs(backoff));
@@ -94,11 +91,11 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
     let id = unsafe { identity(g) };
     // SAFETY: still single-threaded (the environment is changed).
     let home = unsafe { environment(g, &id) };
-    // SAFETY: `s` as above; still single-threaded until Python starts its own threads.
-    let cfg = unsafe { server_config(Server::from_raw(s)) };
+    // SAFETY: the main server, configured (our create/merge_server_config ran); still
+    // single-threaded until Python starts its own threads.
+    let cfg = unsafe { server_config(s) };
     python(g, cfg, home);
-    // SAFETY: `s` as above.
-    unsafe { serve_and_exit(g, index, s, cfg) }
+    serve_and_exit(g, index, s, cfg)
 }
 
 /// Inherit: send log lines to `s`'s error log; reset the signal dispositions and mask left by
@@ -106,9 +103,9 @@ unsafe fn main(group: *mut DaemonGroup, index: usize, backoff: u64, s: *mut ffi:
 /// socket.
 ///
 /// # Safety
-/// `s` is a live server_rec; the process is single-threaded.
-unsafe fn inherit(s: *mut ffi::server_rec) {
-    set_main_server(s);
+/// The process is single-threaded.
+unsafe fn inherit(s: Server) {
+    set_main(s);
     log::set_host_logger(host_log);
     // SAFETY: single-threaded, forwarded from this function's contract.
     unsafe { reset_signals() };
@@ -151,21 +148,12 @@ struct Identity {
 /// case it died before this point (then exit 0).
 ///
 /// # Safety
-/// Single-threaded child of the Apache parent, after configuration (`ap_unixd_config` is set).
+/// Single-threaded child of the Apache parent, after configuration (Apache's User/Group set).
 unsafe fn identity(g: &DaemonGroup) -> Identity {
     let name = &g.opts.name;
-    // SAFETY: by-value reads of Apache's configuration, written only before the fork; a
-    // non-null user_name is a NUL-terminated string in the parent's pool.
-    let (uid, gid, apache_user) = unsafe {
-        let uid = g.uid.unwrap_or(ffi::ap_unixd_config.user_id);
-        let gid = g.gid.unwrap_or(ffi::ap_unixd_config.group_id);
-        let apache_user = CString::from(std::ffi::CStr::from_ptr(if ffi::ap_unixd_config.user_name.is_null() {
-            c"".as_ptr()
-        } else {
-            ffi::ap_unixd_config.user_name
-        }));
-        (uid, gid, apache_user)
-    };
+    let uid = g.uid.unwrap_or_else(unixd::user_id);
+    let gid = g.gid.unwrap_or_else(unixd::group_id);
+    let apache_user = unixd::user_name();
     // user= given: that user's groups (none for a `#uid` without a passwd entry), never
     // Apache User's.
     let user_name = if g.uid.is_some() { g.user_name.clone() } else { Some(apache_user) };
@@ -283,12 +271,8 @@ fn python(g: &DaemonGroup, cfg: &ServerConfig, home: Option<String>) {
 /// Serve: run the daemon loop (core::daemon) until a shutdown reason; if it stopped idle and
 /// WSGIDestroyInterpreter is not Off, finalise Python (atexit handlers), bounded by
 /// `shutdown-timeout=`. Then `_exit(0)`.
-///
-/// # Safety
-/// `s` is a live server_rec.
-unsafe fn serve_and_exit(g: &DaemonGroup, index: usize, s: *mut ffi::server_rec, cfg: &ServerConfig) -> ! {
-    // SAFETY: forwarded from this function's contract.
-    let apache_timeout = (unsafe { Server::from_raw(s) }.timeout_us() / 1_000_000).max(1) as u64;
+fn serve_and_exit(g: &DaemonGroup, index: usize, s: Server, cfg: &ServerConfig) -> ! {
+    let apache_timeout = (s.timeout_us() / 1_000_000).max(1) as u64;
     let dc = DaemonConfig::from_options(
         &g.opts,
         index,

@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use wsgi_rs_core::wsgi::{LogLevel, log};
 
-use crate::apache::log::{host_log, set_main_server};
+use crate::apache::log::{host_log, set_main};
+use crate::apache::pool::Pool;
+use crate::apache::server::Server;
 use crate::daemon::process::child;
 use crate::daemon::process::hygiene::{close_all_except, wipe};
 use crate::daemon::process::title::set_title;
 use crate::daemon::registry::{EXIT_STARTUP_FAILED, QUICK_DEATH, Registry, backoff_after, registry};
-use crate::ffi;
 
 /// The environment variable that turns an exec'd Apache into the spawner.
 pub const ENV: &str = "WSGI_RS_SPAWNER";
@@ -62,8 +63,9 @@ fn fatal(msg: &str) -> ! {
 /// exec'd by the parent to be the spawner; then it never returns.
 ///
 /// # Safety
-/// `pconf`/`s` are the configuration just read; the process is single-threaded.
-pub unsafe fn become_spawner_if_asked(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+/// `pconf`/`s` are the configuration pool and main server just read; the process is
+/// single-threaded and holds no reference to the registry.
+pub unsafe fn become_spawner_if_asked(pconf: Pool, s: Server) {
     let Ok(desc) = std::env::var(ENV) else { return };
     // SAFETY (remove_var): single-threaded. Daemons must not see it.
     unsafe { std::env::remove_var(ENV) };
@@ -73,21 +75,19 @@ pub unsafe fn become_spawner_if_asked(pconf: *mut ffi::apr_pool_t, s: *mut ffi::
 
 /// Makes the main server log to stderr, which the parent pointed at its error log (logs are
 /// never opened in this process).
-unsafe fn log_to_stderr(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
-    // SAFETY: s is the configured main server; the apr_file_t lives in pconf.
-    unsafe {
-        if (*s).error_log.is_null() {
-            let mut f: *mut ffi::apr_file_t = std::ptr::null_mut();
-            if ffi::apr_file_open_stderr(&mut f, pconf) == 0 {
-                (*s).error_log = f;
-            }
-        }
-    }
-    set_main_server(s);
+///
+/// # Safety
+/// Single-threaded; `pconf` is the configuration pool of `s`.
+unsafe fn log_to_stderr(pconf: Pool, s: Server) {
+    // SAFETY: forwarded contract: no other thread, and pconf lives as long as `s`.
+    unsafe { s.set_error_log_stderr(pconf) };
+    set_main(s);
     log::set_host_logger(host_log);
 }
 
-unsafe fn run(desc: &str, pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> ! {
+/// # Safety
+/// As [`become_spawner_if_asked`].
+unsafe fn run(desc: &str, pconf: Pool, s: Server) -> ! {
     // SAFETY: forwarded contract (configured pool and server, single thread).
     unsafe { log_to_stderr(pconf, s) };
     let Some(h) = Handoff::decode(desc) else { fatal("malformed hand-over from the Apache parent") };
@@ -99,7 +99,8 @@ unsafe fn run(desc: &str, pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) 
             libc::_exit(0);
         }
     }
-    // SAFETY: the registry this process built while reading the configuration.
+    // SAFETY: the registry this process built while reading the configuration; nothing else
+    // refers to it from here on (this function never returns).
     let reg: &mut Registry = unsafe { registry(pconf) };
     let mut tokens = vec![0u8; 32 * h.groups.len()];
     // SAFETY: reading into our buffer from the pipe the parent handed over.
@@ -157,7 +158,10 @@ unsafe fn run(desc: &str, pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) 
 }
 
 /// Forks the process of `sl`; in the child this never returns.
-unsafe fn spawn(reg: &mut Registry, sl: &mut Slot, s: *mut ffi::server_rec) {
+///
+/// # Safety
+/// The spawner's single thread; `s` is its main server.
+unsafe fn spawn(reg: &mut Registry, sl: &mut Slot, s: Server) {
     sl.started = Instant::now() + Duration::from_secs(sl.backoff);
     // SAFETY: fork of this single-threaded process.
     let pid = unsafe { libc::fork() };
@@ -171,9 +175,8 @@ unsafe fn spawn(reg: &mut Registry, sl: &mut Slot, s: *mut ffi::server_rec) {
             }
         }
         close_all_except(&[0, 1, 2, keep]);
-        let gp = &mut *reg.groups[sl.group] as *mut _;
-        // SAFETY: in the freshly forked child; `gp` lives in this process's pconf.
-        unsafe { child::run(gp, sl.index, sl.backoff, s) };
+        // SAFETY: in the freshly forked, single-threaded child.
+        unsafe { child::run(&reg.groups[sl.group], sl.index, sl.backoff, s) };
     }
     if pid < 0 {
         host_log(
@@ -210,7 +213,9 @@ fn waited_signals() -> libc::sigset_t {
     }
 }
 
-unsafe fn supervise(reg: &mut Registry, slots: &mut [Slot], s: *mut ffi::server_rec, parent: i32) -> ! {
+/// # Safety
+/// The spawner's single thread; `s` is its main server.
+unsafe fn supervise(reg: &mut Registry, slots: &mut [Slot], s: Server, parent: i32) -> ! {
     let set = waited_signals();
     loop {
         // Sleep until a child exits, we are told to stop, or 100 ms pass (parent check).
