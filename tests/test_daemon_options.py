@@ -155,10 +155,6 @@ def test_python_eggs(srv):
     assert info(srv, "plain")["env"]["PYTHON_EGG_CACHE"] is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "python-eggs= loses to WSGIPythonEggs: child.rs environment() exports the group's "
-    "PYTHON_EGG_CACHE, then python_options() (directives/python.rs) overwrites it with the "
-    "server-wide value"))
 def test_python_eggs_overrides_server_wide_setting():
     conf = f"""
 WSGIPythonEggs /tmp/wsgi-rs-server-eggs
@@ -255,10 +251,6 @@ def test_lang_and_locale_set_the_environment(srv):
     assert p["env"]["LANG"] == "C" and p["env"]["LC_ALL"] is None, p["env"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "locale= only exports LC_ALL (src/daemon/process/child.rs environment()); mod_wsgi also calls "
-    "setlocale(LC_ALL, locale) in the daemon process, and with configure_locale=0 "
-    "(core/src/wsgi/interp.rs) Python never applies it, so the process locale stays 'C'"))
 def test_locale_sets_the_daemon_process_locale(srv):
     assert info(srv, "tuned")["locale_all"] == "C.UTF-8"
 

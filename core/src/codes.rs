@@ -190,6 +190,12 @@ pub const CODES: &[Code] = &[
         "The daemon closed the connection without reading the request (head not sent, or reset before any reply): it did not run and is sent again, at most 3 attempts in all.",
         "– (502 after the last)",
     ),
+    c(
+        "RWSGI0126",
+        Warning,
+        "A daemon group's `locale=` is not installed on this system; the process locale stays `C` (LC_ALL is still exported).",
+        "–",
+    ),
 ];
 
 /// `"RWSGInnnn: message"`: the one way a coded log line is made, in every logging path of both

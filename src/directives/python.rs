@@ -9,15 +9,22 @@ use crate::directives::config::ServerConfig;
 pub const PYTHON_EXECUTABLE: &str = env!("WSGI_RS_PYTHON_EXECUTABLE");
 pub const PYTHON_VERSION: &str = env!("WSGI_RS_PYTHON_VERSION");
 
-/// Python start-up options from the server-wide directives (daemon groups override the
-/// python-home/path and group facts). Also exports `WSGIPythonEggs`; call before Python
-/// starts, while the process is single-threaded.
-pub fn python_options(cfg: &ServerConfig) -> InitOptions {
+/// Exports `WSGIPythonEggs` as PYTHON_EGG_CACHE (a daemon group's `python-eggs=` is exported
+/// after it, and wins).
+///
+/// # Safety
+/// Changes the environment: call while the process is single-threaded (child_init, daemon
+/// start-up), before Python starts.
+pub unsafe fn export_python_eggs(cfg: &ServerConfig) {
     if let Some(e) = &cfg.python_eggs {
-        // SAFETY (set_var): no other thread exists yet in this process (child_init / daemon
-        // start-up).
+        // SAFETY: per this function's contract, no other thread reads the environment.
         unsafe { std::env::set_var("PYTHON_EGG_CACHE", e) };
     }
+}
+
+/// Python start-up options from the server-wide directives (daemon groups override the
+/// python-home/path and group facts).
+pub fn python_options(cfg: &ServerConfig) -> InitOptions {
     let m = mpm();
     InitOptions {
         python_executable: PYTHON_EXECUTABLE.to_string(),

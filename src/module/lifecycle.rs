@@ -31,7 +31,7 @@ use crate::apache::status::Status;
 use crate::daemon::parent::supervisor;
 use crate::daemon::registry::{registry, server_name, set_child_registry};
 use crate::directives::config::server_config;
-use crate::directives::python::{PYTHON_VERSION, python_options};
+use crate::directives::python::{PYTHON_VERSION, export_python_eggs, python_options};
 use crate::ffi;
 
 /// # Safety
@@ -237,6 +237,8 @@ fn child_init_body(pchild: Pool, server: Server) {
     if cfg.restrict_embedded == Some(true) {
         return;
     }
+    // SAFETY: child_init runs before the MPM starts this child's worker threads.
+    unsafe { export_python_eggs(cfg) };
     let opts = python_options(cfg);
     match interp::initialize(&opts) {
         Ok(banner) => slog(

@@ -17,7 +17,7 @@ use crate::daemon::process::privileges::{Target, drop_to};
 use crate::daemon::process::title::set_title;
 use crate::daemon::registry::DaemonGroup;
 use crate::directives::config::{ServerConfig, server_config};
-use crate::directives::python::python_options;
+use crate::directives::python::{export_python_eggs, python_options};
 
 fn fatal(group: &str, msg: &str) -> ! {
     host_log(
@@ -89,11 +89,11 @@ unsafe fn main(g: &DaemonGroup, index: usize, backoff: u64, s: Server) -> ! {
     limits(g);
     // SAFETY: still the single-threaded child of the Apache parent.
     let id = unsafe { identity(g) };
-    // SAFETY: still single-threaded (the environment is changed).
-    let home = unsafe { environment(g, &id) };
     // SAFETY: the main server, configured (our create/merge_server_config ran); still
     // single-threaded until Python starts its own threads.
     let cfg = unsafe { server_config(s) };
+    // SAFETY: still single-threaded (the environment is changed).
+    let home = unsafe { environment(g, cfg, &id) };
     python(g, cfg, home);
     serve_and_exit(g, index, s, cfg)
 }
@@ -191,7 +191,7 @@ unsafe fn identity(g: &DaemonGroup) -> Identity {
 ///
 /// # Safety
 /// Single-threaded (changes the environment).
-unsafe fn environment(g: &DaemonGroup, id: &Identity) -> Option<String> {
+unsafe fn environment(g: &DaemonGroup, cfg: &ServerConfig, id: &Identity) -> Option<String> {
     let name = &g.opts.name;
     let mut home = g.opts.home.clone();
     if let Some(h) = &home {
@@ -229,7 +229,22 @@ unsafe fn environment(g: &DaemonGroup, id: &Identity) -> Option<String> {
     }
     if let Some(l) = &g.opts.locale {
         set("LC_ALL", l);
+        // As mod_wsgi: the process locale too (Python starts with configure_locale=0 and keeps
+        // it). A locale the system lacks leaves "C", with a warning.
+        let c = CString::new(l.as_str()).unwrap_or_default();
+        // SAFETY: single-threaded (this function's contract); `c` is NUL-terminated.
+        if unsafe { libc::setlocale(libc::LC_ALL, c.as_ptr()) }.is_null() {
+            host_log(
+                LogLevel::Warning,
+                &wsgi_rs_core::coded!(
+                    "RWSGI0126",
+                    "Daemon process '{name}' cannot set locale='{l}' (not installed?); the process locale stays 'C'."
+                ),
+            );
+        }
     }
+    // SAFETY: forwarded from this function's contract (single-threaded).
+    unsafe { export_python_eggs(cfg) };
     if let Some(e) = &g.opts.python_eggs {
         set("PYTHON_EGG_CACHE", e);
     }
