@@ -4,8 +4,8 @@
 //! give up after graceful-timeout).
 //!
 //! Wake-ups: a signal handler may not touch a channel (it locks and allocates), so it sets an
-//! atomic and writes one byte to a self-pipe; a relay thread blocked on the pipe turns the byte
-//! into `Event::Signal`. Workers send `Event::Recycle` when they see a recycling condition and
+//! atomic and wakes a relay thread through a futex word (`SIGNAL_SEQ`); the thread sends
+//! `Event::Signal`. Workers send `Event::Recycle` when they see a recycling condition and
 //! `Event::Finished` when a request of a stopping process ends. Time-bound conditions are met by
 //! the receive timeout. With nothing time-bound configured, an idle process wakes once every
 //! `BACKSTOP` only, for the parent check (which normally never fires: the process also gets
@@ -17,7 +17,7 @@
 //! moves earlier behind the monitor's back (see `decide`), so reading the atomics at each
 //! wake-up is enough and costs the request path no send at all. The GIL probe keeps its own
 //! one-second sleep: it must try the GIL periodically, that is what it measures.
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -33,11 +33,14 @@ static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 static GRACEFUL: AtomicBool = AtomicBool::new(false);
 
-/// Write end of the self-pipe the signal handlers poke (-1: none, see `start_signal_relay`).
-static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+/// Bumped by the signal handlers, then woken with FUTEX_WAKE; the relay thread sleeps on it
+/// with FUTEX_WAIT. A futex word rather than a self-pipe: the daemon keeps no descriptor of its
+/// own beside its listening socket (descriptor hygiene is tested), and nothing to close on fork
+/// or exec. Both the atomic add and the raw futex syscall are async-signal-safe.
+static SIGNAL_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// Longest sleep when no condition is time-bound (the parent check's period). Without the
-/// signal relay (no pipe could be made) signals are seen by polling, every `SIGNAL_POLL`.
+/// signal relay (its thread could not start) signals are seen by polling, every `SIGNAL_POLL`.
 const BACKSTOP: Duration = Duration::from_secs(1);
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
@@ -45,18 +48,29 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// must not turn into a busy loop.
 const MIN_SLEEP: Duration = Duration::from_millis(1);
 
+fn futex(op: libc::c_int, val: u32) -> libc::c_long {
+    // SAFETY: FUTEX_WAIT/FUTEX_WAKE on a static word (always valid, 4-byte aligned), no timeout,
+    // no second address; a raw syscall takes no user-space lock (async-signal-safe).
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            SIGNAL_SEQ.as_ptr(),
+            op | libc::FUTEX_PRIVATE_FLAG,
+            val,
+            std::ptr::null::<libc::timespec>(),
+        )
+    }
+}
+
 fn poke_monitor() {
-    let fd = SIGNAL_PIPE.load(Ordering::Acquire);
-    if fd >= 0 {
-        // SAFETY: write(2) and errno access are async-signal-safe; errno is restored so the
-        // interrupted code does not see ours. The pipe is non-blocking: when full, a wake-up is
-        // already pending and the byte is not needed.
-        unsafe {
-            let errno = libc::__errno_location();
-            let saved = *errno;
-            libc::write(fd, [1u8].as_ptr().cast(), 1);
-            *errno = saved;
-        }
+    SIGNAL_SEQ.fetch_add(1, Ordering::Release);
+    // SAFETY: errno is thread-local and always valid; it is restored so the interrupted code
+    // does not see ours.
+    unsafe {
+        let errno = libc::__errno_location();
+        let saved = *errno;
+        futex(libc::FUTEX_WAKE, 1); // one waiter: the relay thread
+        *errno = saved;
     }
 }
 
@@ -70,52 +84,30 @@ extern "C" fn on_usr1(_sig: libc::c_int) {
     poke_monitor();
 }
 
-/// The self-pipe and the thread relaying its bytes to the monitor as `Event::Signal`. `false`
-/// if it could not be set up (the monitor then polls the signal flags).
+/// The thread relaying the signal handlers' pokes to the monitor as `Event::Signal`. `false`
+/// if it could not start (the monitor then polls the signal flags).
 fn start_signal_relay(tx: Sender<Event>) -> bool {
-    let mut fds = [-1; 2];
-    // SAFETY: pipe2 fills the two descriptors of our array; both are close-on-exec (a program
-    // the application runs must not inherit them) and the write end is non-blocking (never
-    // block in a signal handler).
-    let ok = unsafe {
-        libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) == 0 && libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) == 0
-    };
-    if !ok {
-        for fd in fds.into_iter().filter(|&fd| fd >= 0) {
-            // SAFETY: our own descriptors, not published anywhere.
-            unsafe { libc::close(fd) };
-        }
-        return false;
-    }
-    let reader = fds[0];
     let spawned = std::thread::Builder::new().name("wsgi-signals".into()).spawn(move || {
-        let mut buf = [0u8; 64];
+        let mut seen = SIGNAL_SEQ.load(Ordering::Acquire);
         loop {
-            // SAFETY: reading into our buffer from the pipe's read end, which this thread owns.
-            let n = unsafe { libc::read(reader, buf.as_mut_ptr().cast(), buf.len()) };
-            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            // The monitor returned (no receiver): the process is ending, nothing to relay.
-            if n <= 0 || tx.send(Event::Signal).is_err() {
-                return;
+            // Returns at once if the word already moved past `seen` (no lost poke), else on a
+            // wake or an interruption; either way the word tells.
+            futex(libc::FUTEX_WAIT, seen);
+            let now = SIGNAL_SEQ.load(Ordering::Acquire);
+            if now != seen {
+                seen = now;
+                // The monitor returned (no receiver): the process is ending, nothing to relay.
+                if tx.send(Event::Signal).is_err() {
+                    return;
+                }
             }
         }
     });
-    if spawned.is_err() {
-        // SAFETY: our own descriptors; the thread that would have used the read end never ran.
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
-        return false;
-    }
-    SIGNAL_PIPE.store(fds[1], Ordering::Release);
-    true
+    spawned.is_ok()
 }
 
 fn install_signals() {
-    // SAFETY: the handlers only store to an atomic and write(2) to a pipe (async-signal-safe).
+    // SAFETY: the handlers only touch atomics and make a futex syscall (async-signal-safe).
     unsafe {
         let h = on_term as *const () as libc::sighandler_t;
         libc::signal(libc::SIGTERM, h);

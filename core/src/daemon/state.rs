@@ -53,7 +53,7 @@ pub enum Event {
     Recycle,
     /// A request (or an accept reservation) ended while the process is stopping: maybe the last.
     Finished,
-    /// A signal arrived (relayed from the signal handler's self-pipe by a thread).
+    /// A signal arrived (relayed from the signal handlers by a thread, see `monitor`).
     Signal,
 }
 
