@@ -286,9 +286,25 @@ pub fn monitor(cfg: &DaemonConfig, state: &State, events: &Receiver<Event>) -> (
             return (reason, false);
         }
         // A stopping process's workers send `Event::Finished` as each request ends.
-        let left = Duration::from_micros(deadline.saturating_sub(now_us()).max(0) as u64);
-        if let Err(RecvTimeoutError::Disconnected) = events.recv_timeout(left.max(MIN_SLEEP)) {
+        if let Err(RecvTimeoutError::Disconnected) = events.recv_timeout(sleep_for(Some(deadline), now_us(), BACKSTOP))
+        {
             std::thread::sleep(MIN_SLEEP);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleep_for_is_capped_and_never_zero() {
+        let cap = Duration::from_secs(1);
+        assert_eq!(sleep_for(None, 5_000_000, cap), cap);
+        assert_eq!(sleep_for(Some(5_250_000), 5_000_000, cap), Duration::from_millis(250));
+        assert_eq!(sleep_for(Some(9_000_000), 5_000_000, cap), cap);
+        // Due or overdue: the shortest sleep, not a busy loop.
+        assert_eq!(sleep_for(Some(5_000_000), 5_000_000, cap), MIN_SLEEP);
+        assert_eq!(sleep_for(Some(1), 5_000_000, cap), MIN_SLEEP);
     }
 }
