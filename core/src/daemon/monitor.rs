@@ -1,10 +1,30 @@
-//! The daemon's main thread: checks the recycling conditions a few times a second and runs the
-//! graceful shutdown (stop accepting, wait for running requests, give up after graceful-timeout).
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+//! The daemon's main thread: sleeps on the process's event channel until the earliest moment a
+//! recycling condition could be reached (`decide`), an event from a worker, or a signal; checks
+//! the conditions, and runs the graceful shutdown (stop accepting, wait for running requests,
+//! give up after graceful-timeout).
+//!
+//! Wake-ups: a signal handler may not touch a channel (it locks and allocates), so it sets an
+//! atomic and wakes a relay thread through a futex word (`SIGNAL_SEQ`); the thread sends
+//! `Event::Signal`. Workers send `Event::Recycle` when they see a recycling condition and
+//! `Event::Finished` when a request of a stopping process ends. Time-bound conditions are met by
+//! the receive timeout. With nothing time-bound configured, an idle process wakes once every
+//! `BACKSTOP` only, for the parent check (which normally never fires: the process also gets
+//! SIGTERM as its parent-death signal, see src/daemon/process/child.rs).
+//!
+//! Not moved to events: the requests' own bookkeeping (`State`'s atomics: `active`, `served`,
+//! slot start times). The accept/stop hand-shake needs `active` and `stopping` to be
+//! sequentially consistent with each other, which a queue cannot give, and a deadline never
+//! moves earlier behind the monitor's back (see `decide`), so reading the atomics at each
+//! wake-up is enough and costs the request path no send at all. The GIL probe keeps its own
+//! one-second sleep: it must try the GIL periodically, that is what it measures.
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
 use super::config::{DaemonConfig, ShutdownReason};
-use super::state::{State, now_us};
+use super::decide::{SlotView, Snapshot, Verdict, decide};
+use super::state::{Event, State, now_us};
 use crate::hostlog::host_log;
 use crate::wire::{self, Frame};
 use crate::wsgi::LogLevel;
@@ -13,16 +33,81 @@ static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 static GRACEFUL: AtomicBool = AtomicBool::new(false);
 
+/// Bumped by the signal handlers, then woken with FUTEX_WAKE; the relay thread sleeps on it
+/// with FUTEX_WAIT. A futex word rather than a self-pipe: the daemon keeps no descriptor of its
+/// own beside its listening socket (descriptor hygiene is tested), and nothing to close on fork
+/// or exec. Both the atomic add and the raw futex syscall are async-signal-safe.
+static SIGNAL_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Longest sleep when no condition is time-bound (the parent check's period). Without the
+/// signal relay (its thread could not start) signals are seen by polling, every `SIGNAL_POLL`.
+const BACKSTOP: Duration = Duration::from_secs(1);
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
+
+/// The shortest sleep: a deadline met to the microsecond by a timer that rounds differently
+/// must not turn into a busy loop.
+const MIN_SLEEP: Duration = Duration::from_millis(1);
+
+fn futex(op: libc::c_int, val: u32) -> libc::c_long {
+    // SAFETY: FUTEX_WAIT/FUTEX_WAKE on a static word (always valid, 4-byte aligned), no timeout,
+    // no second address; a raw syscall takes no user-space lock (async-signal-safe).
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            SIGNAL_SEQ.as_ptr(),
+            op | libc::FUTEX_PRIVATE_FLAG,
+            val,
+            std::ptr::null::<libc::timespec>(),
+        )
+    }
+}
+
+fn poke_monitor() {
+    SIGNAL_SEQ.fetch_add(1, Ordering::Release);
+    // SAFETY: errno is thread-local and always valid; it is restored so the interrupted code
+    // does not see ours.
+    unsafe {
+        let errno = libc::__errno_location();
+        let saved = *errno;
+        futex(libc::FUTEX_WAKE, 1); // one waiter: the relay thread
+        *errno = saved;
+    }
+}
+
 extern "C" fn on_term(_sig: libc::c_int) {
     SIGNALLED.store(true, Ordering::Release);
+    poke_monitor();
 }
 
 extern "C" fn on_usr1(_sig: libc::c_int) {
     GRACEFUL.store(true, Ordering::Release);
+    poke_monitor();
+}
+
+/// The thread relaying the signal handlers' pokes to the monitor as `Event::Signal`. `false`
+/// if it could not start (the monitor then polls the signal flags).
+fn start_signal_relay(tx: Sender<Event>) -> bool {
+    let spawned = std::thread::Builder::new().name("wsgi-signals".into()).spawn(move || {
+        let mut seen = SIGNAL_SEQ.load(Ordering::Acquire);
+        loop {
+            // Returns at once if the word already moved past `seen` (no lost poke), else on a
+            // wake or an interruption; either way the word tells.
+            futex(libc::FUTEX_WAIT, seen);
+            let now = SIGNAL_SEQ.load(Ordering::Acquire);
+            if now != seen {
+                seen = now;
+                // The monitor returned (no receiver): the process is ending, nothing to relay.
+                if tx.send(Event::Signal).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    spawned.is_ok()
 }
 
 fn install_signals() {
-    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    // SAFETY: the handlers only touch atomics and make a futex syscall (async-signal-safe).
     unsafe {
         let h = on_term as *const () as libc::sighandler_t;
         libc::signal(libc::SIGTERM, h);
@@ -32,10 +117,6 @@ fn install_signals() {
         libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-}
-
-fn secs(n: u64) -> i64 {
-    (n as i64).saturating_mul(1_000_000)
 }
 
 /// Answers 504 to a request stuck past request-timeout and closes its connection.
@@ -94,61 +175,69 @@ fn start_gil_probe() {
     });
 }
 
-pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
+/// Reads everything `decide` looks at.
+fn snapshot(cfg: &DaemonConfig, state: &State) -> Snapshot {
+    Snapshot {
+        now: now_us(),
+        signalled: SIGNALLED.load(Ordering::Acquire),
+        graceful: GRACEFUL.load(Ordering::Acquire),
+        // SAFETY: getppid has no preconditions.
+        parent_gone: unsafe { libc::getppid() } != cfg.parent_pid,
+        served: state.served.load(Ordering::Acquire),
+        active: state.active.load(Ordering::Acquire),
+        started_us: state.started_us,
+        last_activity_us: state.last_activity_us.load(Ordering::Acquire),
+        script_changed: state.script_changed.load(Ordering::Acquire),
+        internal_error: state.internal_error.load(Ordering::Acquire),
+        failing_since_us: crate::wsgi::failing_since_us(),
+        gil_ok_us: GIL_OK_US.load(Ordering::Acquire),
+        slots: if cfg.request_timeout > 0 {
+            state
+                .slots
+                .iter()
+                .map(|s| SlotView {
+                    start_us: s.start_us.load(Ordering::Acquire),
+                    abandoned: s.abandoned.load(Ordering::Acquire),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// How long to sleep for a wake-up `until` (µs since the epoch) seen at `now`, at most `cap`.
+fn sleep_for(until: Option<i64>, now: i64, cap: Duration) -> Duration {
+    let d = until.map_or(cap, |t| Duration::from_micros(t.saturating_sub(now).max(0) as u64).min(cap));
+    d.max(MIN_SLEEP)
+}
+
+pub fn monitor(cfg: &DaemonConfig, state: &State, events: &Receiver<Event>) -> (ShutdownReason, bool) {
+    let cap = if start_signal_relay(state.sender()) { BACKSTOP } else { SIGNAL_POLL };
     install_signals();
     if cfg.deadlock_timeout > 0 {
         start_gil_probe();
     }
-    let ppid = cfg.parent_pid;
     let mut stuck = 0usize;
     let reason = loop {
-        state.wait(Duration::from_millis(100));
-        let now = now_us();
-        if SIGNALLED.load(Ordering::Acquire) {
-            break ShutdownReason::Signal;
-        }
-        if GRACEFUL.load(Ordering::Acquire) {
-            break ShutdownReason::GracefulSignal;
-        }
-        // SAFETY: as above.
-        if unsafe { libc::getppid() } != ppid {
-            break ShutdownReason::ParentGone;
-        }
-        if cfg.maximum_requests > 0 && state.served.load(Ordering::Acquire) >= cfg.maximum_requests {
-            break ShutdownReason::MaximumRequests;
-        }
-        if cfg.restart_interval > 0 && now - state.started_us >= secs(cfg.restart_interval) {
-            break ShutdownReason::RestartInterval;
-        }
-        if cfg.inactivity_timeout > 0
-            && state.active.load(Ordering::Acquire) == 0
-            && now - state.last_activity_us.load(Ordering::Acquire) >= secs(cfg.inactivity_timeout)
-        {
-            break ShutdownReason::InactivityTimeout;
-        }
-        if state.script_changed.load(Ordering::Acquire) {
-            break ShutdownReason::ScriptChanged;
-        }
-        if state.internal_error.load(Ordering::Acquire) {
-            break ShutdownReason::InternalError;
-        }
-        let failing = crate::wsgi::failing_since_us();
-        if cfg.startup_timeout > 0 && failing > 0 && now - failing >= secs(cfg.startup_timeout) {
-            break ShutdownReason::StartupTimeout;
-        }
-        if cfg.deadlock_timeout > 0 && now - GIL_OK_US.load(Ordering::Acquire) >= secs(cfg.deadlock_timeout) {
-            break ShutdownReason::Deadlock;
-        }
-        if cfg.request_timeout > 0 {
-            for (i, slot) in state.slots.iter().enumerate() {
-                let start = slot.start_us.load(Ordering::Acquire);
-                if start > 0 && now - start >= secs(cfg.request_timeout) && !slot.abandoned.load(Ordering::Acquire) {
-                    abandon(cfg, state, i, now - start);
+        let snap = snapshot(cfg, state);
+        match decide(cfg, &snap) {
+            Verdict::Stop(r) => break r,
+            Verdict::Abandon(slots) => {
+                for i in slots {
+                    let start = snap.slots[i].start_us;
+                    abandon(cfg, state, i, snap.now - start);
                     stuck += 1;
                 }
-            }
-            if stuck > 0 {
                 break ShutdownReason::RequestTimeout;
+            }
+            Verdict::SleepUntil(until) => {
+                // Which event woke us does not matter: the next snapshot reads them all.
+                match events.recv_timeout(sleep_for(until, snap.now, cap)) {
+                    Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                    // Cannot happen (`state` holds a sender); never spin if it did.
+                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(cap),
+                }
             }
         }
     };
@@ -175,7 +264,7 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
     let grace = match reason {
         ShutdownReason::Signal => 2_500_000,
         ShutdownReason::ParentGone | ShutdownReason::Deadlock => 0,
-        _ => secs(cfg.graceful_timeout),
+        _ => (cfg.graceful_timeout as i64).saturating_mul(1_000_000),
     };
     let deadline = now_us() + grace;
     loop {
@@ -196,6 +285,26 @@ pub fn monitor(cfg: &DaemonConfig, state: &State) -> (ShutdownReason, bool) {
             );
             return (reason, false);
         }
-        state.wait(Duration::from_millis(50));
+        // A stopping process's workers send `Event::Finished` as each request ends.
+        if let Err(RecvTimeoutError::Disconnected) = events.recv_timeout(sleep_for(Some(deadline), now_us(), BACKSTOP))
+        {
+            std::thread::sleep(MIN_SLEEP);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleep_for_is_capped_and_never_zero() {
+        let cap = Duration::from_secs(1);
+        assert_eq!(sleep_for(None, 5_000_000, cap), cap);
+        assert_eq!(sleep_for(Some(5_250_000), 5_000_000, cap), Duration::from_millis(250));
+        assert_eq!(sleep_for(Some(9_000_000), 5_000_000, cap), cap);
+        // Due or overdue: the shortest sleep, not a busy loop.
+        assert_eq!(sleep_for(Some(5_000_000), 5_000_000, cap), MIN_SLEEP);
+        assert_eq!(sleep_for(Some(1), 5_000_000, cap), MIN_SLEEP);
     }
 }

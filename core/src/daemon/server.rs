@@ -11,7 +11,7 @@ use super::config::{DaemonConfig, ShutdownReason};
 use super::meta::RequestMeta;
 use super::monitor::monitor;
 use super::socket_io::SocketIo;
-use super::state::{State, now_us};
+use super::state::{Event, State, now_us};
 use crate::environ::{Environ, Key};
 use crate::hostlog::host_log;
 use crate::wire::{self, Frame, FrameReader};
@@ -28,7 +28,7 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
         libc::fcntl(listener, libc::F_SETFL, fl | libc::O_NONBLOCK);
     }
     let cfg = Arc::new(cfg);
-    let state = State::new(cfg.threads.max(1) as usize);
+    let (state, events) = State::new(cfg.threads.max(1) as usize);
     for i in 0..cfg.threads.max(1) as usize {
         let (cfg, state) = (cfg.clone(), state.clone());
         let mut b = std::thread::Builder::new().name(format!("wsgi-{i}"));
@@ -49,6 +49,7 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
                     ),
                 );
                 state.internal_error.store(true, Ordering::Release);
+                state.notify(Event::Recycle);
             }
         }) {
             host_log(
@@ -71,7 +72,7 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
             cfg.socket_path
         ),
     );
-    monitor(&cfg, &state)
+    monitor(&cfg, &state, &events)
 }
 
 /// The accept loop. A connection, once accepted, is always served: the thread counts itself in
@@ -117,7 +118,7 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
             // Stop accepting in every thread now (requests already accepted finish); the
             // monitor, woken, announces the shutdown and waits for them.
             state.stopping.store(true, Ordering::SeqCst);
-            state.wake();
+            state.notify(Event::Recycle);
         }
         release(state);
     }
@@ -128,7 +129,7 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
 fn release(state: &State) {
     state.active.fetch_sub(1, Ordering::SeqCst);
     if state.stopping() {
-        state.wake();
+        state.notify(Event::Finished);
     }
 }
 
@@ -227,6 +228,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
             match known.get(&script) {
                 Some(s) if *s != now => {
                     state.script_changed.store(true, Ordering::Release);
+                    state.notify(Event::Recycle);
                     known.insert(script.clone(), now);
                 }
                 Some(_) => {}

@@ -3,8 +3,10 @@ use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
 
 pub fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
@@ -35,16 +37,32 @@ pub struct State {
     pub internal_error: AtomicBool,
     /// Modification stamps of scripts at first use in this process.
     pub script_stamps: Mutex<HashMap<PathBuf, (i64, i64)>>,
-    /// Wakes the monitor early (a recycling condition was reached, or the last request of a
-    /// stopping process finished): `true` while a wake-up is pending.
-    wake_pending: Mutex<bool>,
-    wake_cv: Condvar,
+    /// Wakes the monitor (see `Event`).
+    events: Sender<Event>,
+}
+
+/// Why the monitor is woken before its next deadline. The atomics above stay the record of
+/// what happened (the monitor reads them all at each check, in a fixed order of precedence);
+/// an event only says "look now", so none is needed, and none is sent, for an ordinary
+/// request: the hot path pays nothing. Queued in an unbounded channel, so a wake-up sent
+/// while the monitor is busy checking is not lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A worker saw a recycling condition: maximum-requests reached, a script changed on disk,
+    /// a worker thread died of a panic.
+    Recycle,
+    /// A request (or an accept reservation) ended while the process is stopping: maybe the last.
+    Finished,
+    /// A signal arrived (relayed from the signal handlers by a thread, see `monitor`).
+    Signal,
 }
 
 impl State {
-    pub fn new(threads: usize) -> Arc<Self> {
+    /// The shared state, and the receiving end of its event channel (the monitor's).
+    pub fn new(threads: usize) -> (Arc<Self>, Receiver<Event>) {
         let now = now_us();
-        Arc::new(State {
+        let (events, rx) = crossbeam_channel::unbounded();
+        let state = Arc::new(State {
             stopping: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             served: AtomicU64::new(0),
@@ -54,27 +72,23 @@ impl State {
             script_changed: AtomicBool::new(false),
             internal_error: AtomicBool::new(false),
             script_stamps: Mutex::new(HashMap::new()),
-            wake_pending: Mutex::new(false),
-            wake_cv: Condvar::new(),
-        })
+            events,
+        });
+        (state, rx)
     }
 
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    /// Wakes the monitor if it is waiting in `wait` (or makes its next wait return at once).
-    pub fn wake(&self) {
-        *self.wake_pending.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.wake_cv.notify_all();
+    /// Wakes the monitor (or makes its next wait return at once).
+    pub fn notify(&self, e: Event) {
+        // Fails only once the monitor has returned (dropping the receiver): nobody to wake.
+        let _ = self.events.send(e);
     }
 
-    /// The monitor's pause between checks: returns after `d`, or earlier on `wake`.
-    pub fn wait(&self, d: Duration) {
-        let mut pending = self.wake_pending.lock().unwrap_or_else(|e| e.into_inner());
-        if !*pending {
-            pending = self.wake_cv.wait_timeout(pending, d).unwrap_or_else(|e| e.into_inner()).0;
-        }
-        *pending = false;
+    /// For the signal relay thread.
+    pub fn sender(&self) -> Sender<Event> {
+        self.events.clone()
     }
 }
