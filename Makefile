@@ -11,7 +11,7 @@ SO := target/release/libmod_wsgi_rs.so
 export PYO3_PYTHON := $(PYTHON)
 export APXS
 
-.PHONY: all deps build run test test-unit test-integration venv install install-files bench fuzz fmt fmt-check lint clean
+.PHONY: all deps build run test test-unit test-integration venv install install-files bench fuzz fmt fmt-check lint mutants mutants-integration clean
 
 all: build
 
@@ -60,6 +60,22 @@ bench: build
 
 fuzz:
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh
+
+# Mutation testing (a report, not a gate; see README "Mutation testing"). MUTANTS_FILES narrows
+# it to some files (default: all of core/), e.g. MUTANTS_FILES="core/src/framing.rs".
+mutants:
+	@command -v cargo-mutants >/dev/null || $(CARGO) install --locked cargo-mutants
+	$(CARGO) mutants -p wsgi_rs_core --no-shuffle $(foreach f,$(MUTANTS_FILES),-f $(f)) || true
+	@echo "--- mutants no unit test caught (mutants.out/missed.txt):"
+	@cat mutants.out/missed.txt 2>/dev/null || true
+
+# The request-path files against the real module: unit tests plus a fast integration subset
+# for each mutant (MUTANTS_TESTS to choose the pytest files).
+MUTANTS_INTEGRATION_FILES ?= core/src/framing.rs src/request/io.rs
+mutants-integration: venv
+	@command -v cargo-mutants >/dev/null || $(CARGO) install --locked cargo-mutants
+	WSGI_RS_VENV=$(WSGI_RS_VENV) scripts/mutants-integration.py $(if $(MUTANTS_TESTS),--tests "$(MUTANTS_TESTS)") \
+	  $(or $(MUTANTS_FILES),$(MUTANTS_INTEGRATION_FILES))
 
 # The development gate (.ci/run runs fmt-check and lint before test).
 fmt:

@@ -41,7 +41,7 @@ def main():
     venv = os.environ.get("WSGI_RS_VENV", "/tmp/mod_wsgi_rs-venv")
     scratch = os.environ.get("MUTANTS_DIR", "/tmp/wsgi-rs-mutants")
     listing = subprocess.run(
-        ["cargo", "mutants", "--list", "--json", "--diff", *sum((["-f", f] for f in a.files), [])],
+        ["cargo", "mutants", "--list", "--json", "--diff", "--workspace", *sum((["-f", f] for f in a.files), [])],
         cwd=ROOT, capture_output=True, text=True, check=True).stdout
     mutants = json.loads(listing)
     if a.limit:
@@ -73,10 +73,11 @@ def main():
 
     missed = []
     for i, m in enumerate(mutants, 1):
-        name = f"{m['file']}:{m['span']['start']['line']}: {m['name'] if 'name' in m else m['function']['function_name']} -> {m.get('replacement', '')}"
+        name = m.get("name") or f"{m['file']}: {m['diff'].splitlines()[1][4:]}"
         patch = m["diff"]
+        target = m["file"]
         t0 = time.time()
-        subprocess.run(["patch", "-s", "-p1"], input=patch, cwd=scratch, text=True, check=True)
+        subprocess.run(["patch", "-s", "-p0", target], input=patch, cwd=scratch, text=True, check=True)
         try:
             rc, _ = run(["cargo", "build", "--release"], scratch, 900, env)
             if rc != 0:
@@ -87,8 +88,8 @@ def main():
                     rc, _ = run(pytest, ROOT, 900, test_env)
                 verdict = "caught" if rc != 0 else "MISSED"
         finally:
-            subprocess.run(["patch", "-s", "-R", "-p1"], input=patch, cwd=scratch, text=True,
-                           check=True)
+            subprocess.run(["patch", "-s", "-R", "-p0", target], input=patch, cwd=scratch,
+                           text=True, check=True)
         if verdict == "MISSED":
             missed.append(name)
         print(f"[{i}/{len(mutants)}] {verdict:8} {time.time() - t0:5.0f}s  {name}", flush=True)
