@@ -22,6 +22,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 cp -r "$here" "$work/tests"
 find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
 cp "$so" "$work/mod_wsgi_rs.so"
+cp "$here/../Cargo.toml" "$work/Cargo.toml"  # the version test_environ compares with
 chmod -R a+rX "$work"
 
 [ $# -gt 0 ] || set -- -m smoke
