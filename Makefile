@@ -32,6 +32,7 @@ test-unit: deps
 	$(CARGO) test -p wsgi_rs_core
 
 test-integration: build venv
+	@WITH_STRACE=1 PYTHON=$(PYTHON) scripts/install-deps.sh
 	MOD_WSGI_RS_SO=$(abspath $(SO)) WSGI_RS_VENV=$(WSGI_RS_VENV) \
 	  $(WSGI_RS_VENV)/bin/python -m pytest -p no:cacheprovider tests/ -q -ra
 	WSGI_RS_MODE=daemon MOD_WSGI_RS_SO=$(abspath $(SO)) WSGI_RS_VENV=$(WSGI_RS_VENV) $(WSGI_RS_VENV)/bin/python -m pytest -p no:cacheprovider tests/ -q -ra -m "not embedded_only and not daemon"

@@ -16,6 +16,8 @@ else
   "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 fi
 if [ "${WITH_WRK:-0}" = 1 ]; then command -v wrk >/dev/null 2>&1 || missing+=(wrk); fi
+# The tests use strace (where it is missing and cannot be installed, those tests are skipped).
+if [ "${WITH_STRACE:-0}" = 1 ] && [ "$(id -u)" = 0 ]; then command -v strace >/dev/null 2>&1 || missing+=(strace); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "mod_wsgi_rs: missing packages: ${missing[*]}" >&2

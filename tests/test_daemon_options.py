@@ -11,6 +11,9 @@ test_daemon_hardening.py; WSGIPythonEggs without a group option in test_python_s
 import gzip
 import hashlib
 import os
+import tempfile
+import subprocess
+import shutil
 import re
 import signal
 import stat
@@ -241,6 +244,44 @@ def test_sendfile_file_wrapper_byte_exact(srv, big_file, where):
         assert r.status == 200, (r.status, r.body[:200])
         assert r.header("Content-Length") == str(size)
         assert len(r.body) == size and hashlib.sha256(r.body).hexdigest() == digest, where
+
+
+def syscalls_during(pids, call, action):
+    """Runs `action()` while strace watches every thread of `pids` for `call`; the trace text."""
+    tids = ",".join(t for pid in pids for t in os.listdir(f"/proc/{pid}/task"))
+    out = os.path.join(tempfile.mkdtemp(prefix="wsgi-rs-strace-"), "trace")
+    st = subprocess.Popen(["strace", "-f", "-qq", "-e", f"trace={call}", "-o", out, "-p", tids],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # attached
+    if st.poll() is not None:
+        pytest.skip(f"strace cannot attach: {st.stderr.read().decode()[:200]}")
+    try:
+        action()
+        time.sleep(0.2)
+    finally:
+        st.terminate()
+        st.wait(10)
+    with open(out) as f:
+        text = f.read()
+    shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+    return text
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_sendfile_used_only_when_enabled(srv, big_file):
+    """WSGIEnableSendfile On: Apache sends a file_wrapper file with the kernel's sendfile();
+    Off: it never does (the body is read and written instead)."""
+    digest, size = big_file
+    spawner = srv.spawner_pid()
+    children = [p for p in srv.child_pids() if p != spawner]
+
+    def fetch(where):
+        def go():
+            r = srv.get(f"/{where}/file?name=sendfile.bin")
+            assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == digest, where
+        return go
+    assert "sendfile(" in syscalls_during(children, "sendfile", fetch("embedded/sf"))
+    assert "sendfile(" not in syscalls_during(children, "sendfile", fetch("embedded/nosf"))
 
 
 def test_lang_and_locale_set_the_environment(srv):
