@@ -30,7 +30,8 @@ CODES = {
     "daemon_cannot_start": "RWSGI0101",      # a daemon process cannot start
     "daemon_python_failed": "RWSGI0102",     # Python cannot start in a daemon process
     "body_read_failed": "RWSGI0117",         # the client's body broke off while proxied to a daemon
-    "spawner_died": "RWSGI0109",             # the daemon spawner died (a new one is started)
+    "spawner_died": "RWSGI0109",
+    "thread_start_failed": "RWSGI0105",      # a daemon worker thread could not be created             # the daemon spawner died (a new one is started)
     "socket_create_failed": "RWSGI0120",     # a daemon group's socket cannot be created
     "socket_timeout": "RWSGI0116",           # socket-timeout waiting for the daemon -> 504
     "stderr_line": "RWSGI0030",              # a line written to sys.stderr or wsgi.errors

@@ -2,6 +2,7 @@
 the client dropping a request body half-way while it is proxied to a daemon (RWSGI0117), the
 spawner killed (RWSGI0109, a new spawner and new daemon processes), a socket prefix in a
 directory that does not exist (Apache does not start: RWSGI0120)."""
+import re
 import socket
 import time
 
@@ -68,3 +69,21 @@ def test_socket_prefix_in_missing_directory_fails_start():
     finally:
         a.stop()
         a.cleanup()
+
+
+def test_worker_thread_that_cannot_start_is_logged():
+    """stack-size=400 MB under virtual-memory-limit=1 GB: the first worker threads fit, the
+    later ones cannot be created (RWSGI0105, one line each), and the process serves with the
+    threads it has."""
+    conf = ("WSGIDaemonProcess tight threads=4 stack-size=400000000 "
+            "virtual-memory-limit=1000000000\n"
+            "WSGIScriptAlias /t @APPS@/daemon.wsgi process-group=tight\n")
+    with Apache("daemon-faults-threads", conf) as a:
+        line = a.wait_line(code("thread_start_failed"), "'tight'", "worker thread", timeout=10)
+        assert "worker thread 0" not in line, line
+        # The start line counts the threads that really started.
+        failed = len(re.findall(r"RWSGI0105: Daemon process 'tight'", a.error_log()))
+        started = a.wait_line("RWSGI0100", "'tight'")
+        assert f", {4 - failed} threads," in started, (failed, started)
+        r = a.get("/t/pid")
+        assert r.status == 200 and r.json()["process_group"] == "tight", (r.status, r.body[:200])

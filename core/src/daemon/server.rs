@@ -29,6 +29,7 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
     }
     let cfg = Arc::new(cfg);
     let (state, events) = State::new(cfg.threads.max(1) as usize);
+    let mut started = 0usize;
     for i in 0..cfg.threads.max(1) as usize {
         let (cfg, state) = (cfg.clone(), state.clone());
         let mut b = std::thread::Builder::new().name(format!("wsgi-{i}"));
@@ -36,7 +37,7 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
             b = b.stack_size(s);
         }
         let group = cfg.group.clone();
-        if let Err(e) = b.spawn(move || {
+        match b.spawn(move || {
             // A panic must not silently shrink the pool: log it, and recycle the process.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(listener, i, &cfg, &state))).is_err() {
                 host_log(
@@ -52,10 +53,11 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
                 state.notify(Event::Recycle);
             }
         }) {
-            host_log(
+            Ok(_) => started += 1,
+            Err(e) => host_log(
                 LogLevel::Error,
                 &crate::coded!("RWSGI0105", "Daemon process '{group}' could not start worker thread {i}: {e}"),
-            );
+            ),
         }
     }
     // SAFETY: getuid/getgid have no preconditions.
@@ -64,11 +66,10 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
         LogLevel::Info,
         &crate::coded!(
             "RWSGI0100",
-            "Daemon process '{}' #{} started (pid {}, uid {uid}, gid {gid}, {} threads, socket '{}').",
+            "Daemon process '{}' #{} started (pid {}, uid {uid}, gid {gid}, {started} threads, socket '{}').",
             cfg.group,
             cfg.index,
             std::process::id(),
-            cfg.threads,
             cfg.socket_path
         ),
     );
