@@ -31,6 +31,7 @@ CODES = {
     "daemon_python_failed": "RWSGI0102",     # Python cannot start in a daemon process
     "body_read_failed": "RWSGI0117",         # the client's body broke off while proxied to a daemon
     "spawner_died": "RWSGI0109",
+    "locale_missing": "RWSGI0126",           # a daemon group's locale= is not installed
     "thread_start_failed": "RWSGI0105",      # a daemon worker thread could not be created             # the daemon spawner died (a new one is started)
     "socket_create_failed": "RWSGI0120",     # a daemon group's socket cannot be created
     "socket_timeout": "RWSGI0116",           # socket-timeout waiting for the daemon -> 504

@@ -87,3 +87,16 @@ def test_worker_thread_that_cannot_start_is_logged():
         assert f", {4 - failed} threads," in started, (failed, started)
         r = a.get("/t/pid")
         assert r.status == 200 and r.json()["process_group"] == "tight", (r.status, r.body[:200])
+
+
+def test_missing_locale_warned_and_served():
+    """locale= naming a locale the system lacks: RWSGI0126 naming it, LC_ALL still exported, the
+    process locale stays C, and the group serves."""
+    conf = ("WSGIDaemonProcess noloc threads=2 locale=xx_NOPE.UTF-8\n"
+            "WSGIScriptAlias /n @APPS@/options.wsgi process-group=noloc\n")
+    with Apache("daemon-faults-locale", conf) as a:
+        r = a.get("/n/info")
+        assert r.status == 200, (r.status, r.body[:200])
+        a.wait_line(code("locale_missing"), "'noloc'", r"xx_NOPE\.UTF-8")
+        assert r.json()["env"]["LC_ALL"] == "xx_NOPE.UTF-8", r.json()["env"]
+        assert r.json()["locale_all"] == "C", r.json()["locale_all"]
