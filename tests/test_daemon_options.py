@@ -126,6 +126,8 @@ def test_supplementary_groups(srv):
     j = info(srv, "tuned")
     assert extra <= set(j["groups"]), (j["groups"], extra)
     assert (j["uid"], j["gid"]) == (APACHE_UID, APACHE_GID)
+    # The primary group (here Apache's Group: no group= given) stays in the list.
+    assert APACHE_GID in j["groups"], (j["groups"], APACHE_GID)
     control = info(srv, "plain")
     assert not extra & set(control["groups"]), control["groups"]
 

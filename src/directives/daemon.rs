@@ -71,12 +71,7 @@ fn daemon_process_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
     for gr in &opts.supplementary_groups {
         supplementary.push(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
     }
-    // setgroups() replaces the whole list: keep the primary group in it.
-    if !supplementary.is_empty()
-        && let Some(g) = gid
-    {
-        supplementary.insert(0, g);
-    }
+    // The primary group is added to this list when the process switches (privileges.rs).
     let global = cmd.outside_virtual_host();
     let id = reg.groups.len();
     reg.groups.push(Box::new(DaemonGroup {

@@ -23,11 +23,16 @@ pub fn drop_to(t: &Target<'_>) -> Result<(), String> {
             return Err(err(&format!("setgid({})", t.gid)));
         }
         if !t.supplementary.is_empty() {
+            // setgroups() replaces the whole list: the primary group stays in it (as mod_wsgi),
+            // whether it came from group=, user= or Apache's Group.
+            let mut list = Vec::with_capacity(t.supplementary.len() + 1);
+            list.push(t.gid);
+            list.extend(t.supplementary.iter().copied().filter(|g| *g != t.gid));
             let max = libc::sysconf(libc::_SC_NGROUPS_MAX).max(1) as usize;
-            if t.supplementary.len() > max {
-                return Err(format!("{} supplementary groups exceed NGROUPS_MAX ({max})", t.supplementary.len()));
+            if list.len() > max {
+                return Err(format!("{} supplementary groups exceed NGROUPS_MAX ({max})", list.len()));
             }
-            if libc::setgroups(t.supplementary.len(), t.supplementary.as_ptr()) != 0 {
+            if libc::setgroups(list.len(), list.as_ptr()) != 0 {
                 return Err(err("setgroups"));
             }
         } else if let Some(name) = t.user_name {
