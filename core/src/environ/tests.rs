@@ -26,6 +26,13 @@ fn script_name_split() {
     // duplicate slashes collapse in both
     assert_eq!(split_script_name(b"/sub/env/x//y", b"/env/x//y"), (b"/sub".to_vec(), b"/env/x/y".to_vec()));
     assert_eq!(split_script_name(b"/app/", b""), (b"/app".to_vec(), b"/".to_vec()));
+    // Path info that is not the end of the URI (an internal redirect, mod_rewrite): the URI is
+    // SCRIPT_NAME whole, never cut by the path info's length (nor a panic when it is longer).
+    assert_eq!(split_script_name(b"/app/x", b"/other"), (b"/app/x".to_vec(), b"/other".to_vec()));
+    assert_eq!(split_script_name(b"/a", b"/much/longer"), (b"/a".to_vec(), b"/much/longer".to_vec()));
+    // A trailing `/` of SCRIPT_NAME moves to path info without a leading one, and only then.
+    assert_eq!(split_script_name(b"/app/x", b"x"), (b"/app".to_vec(), b"/x".to_vec()));
+    assert_eq!(split_script_name(b"/app//x", b"/x"), (b"/app".to_vec(), b"/x".to_vec()));
 }
 
 #[test]
