@@ -141,3 +141,4 @@ def test_every_module_log_line_has_a_code(srv):
     assert lines
     missing = [l for l in lines if not re.search(ANY, l)]
     assert not missing, "\n".join(missing[:20])
+

@@ -5,6 +5,7 @@ import hashlib
 import http.client
 import os
 import random
+import re
 import time
 
 import pytest
@@ -236,10 +237,14 @@ def test_exc_info_after_output_reraises_and_cuts(srv):
 
 @pytest.mark.smoke
 def test_file_wrapper_regular_file(srv):
+    mark = srv.log_mark()
     r = srv.get("/r/file?name=data.bin")
     assert r.status == 200 and r.complete
     assert r.header("Content-Length") == str(len(DATA))
     assert sha(r.body) == sha(DATA)
+    time.sleep(0.3)  # the handler's own log lines, if any, are written by now
+    # A file sent whole is not mistaken for a client that left.
+    assert not re.search(code("client_gone"), srv.log_since(mark)), srv.log_since(mark)[-500:]
 
 
 def test_file_wrapper_from_offset(srv):
