@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from daemon_util import STARTED, Load, pid_alive, socket_files, wait_for
+from daemon_util import STARTED, Load, pid_alive, pids_of, socket_files, wait_for
 from harness import APACHE_BIN, Apache, rewrite, serve
 
 pytestmark = pytest.mark.daemon
@@ -141,9 +141,11 @@ def test_graceful_restart_under_load_loses_nothing():
     no client retries anything: every request must succeed, including one that runs in an old
     daemon process while the restart happens."""
     with Apache("daemon-graceful", GROUP_CONF) as a:
-        before = set()
         for _ in range(10):
-            before.add(pid_json(a, "/g/sleep?s=0.01"))
+            pid_json(a, "/g/sleep?s=0.01")
+        # The old generation: both processes of g1 (requests alone may all reach one of them).
+        before = set(wait_for(lambda: (lambda p: p if len(p) == 2 else None)(pids_of(a, "g1")), 10,
+                              "both g1 processes started"))
         mark = a.log_mark()
         long_running = {}
 
