@@ -76,6 +76,12 @@ pub const CODES: &[Code] = &[
         "connection cut (no final chunk)",
     ),
     c(
+        "RWSGI0025",
+        Error,
+        "In a named application group (a sub-interpreter), an `ImportError` says an extension module does not support sub-interpreters (follows the traceback); use `WSGIApplicationGroup %{GLOBAL}` for this application.",
+        "500",
+    ),
+    c(
         "RWSGI0026",
         Error,
         "`close()` of the returned iterable raised; traceback follows.",
@@ -98,6 +104,18 @@ pub const CODES: &[Code] = &[
         Info,
         "A script was preloaded in a daemon process (`WSGIImportScript`, or `process-group=` with `application-group=`).",
         "–",
+    ),
+    c(
+        "RWSGI0052",
+        Info,
+        "The sub-interpreter of an application group was created in this process (first request or preload for the group).",
+        "–",
+    ),
+    c(
+        "RWSGI0053",
+        Error,
+        "The sub-interpreter of an application group could not be created or set up (`Py_NewInterpreter` failed, or its start-up code raised).",
+        "500",
     ),
     c(
         "RWSGI0100",
