@@ -282,3 +282,29 @@ WSGIScriptAlias /two @APPS@/groups_info.wsgi application-group=two
             time.sleep(0.2)
         assert want <= ran, (want, ran, a.log_tail())
         assert not re.search(r"Fatal Python error|remaining subinterpreters", a.error_log())
+
+
+@pytest.mark.daemon
+def test_daemon_preloads_into_the_named_group():
+    """Daemon mode: WSGIImportScript (and an alias naming both groups literally) preload the
+    script into the named group's interpreter when the process starts; the requests for that
+    group then use the preloaded module."""
+    conf = """
+WSGIDaemonProcess pre threads=2
+WSGIImportScript @APPS@/groups_info.wsgi process-group=pre application-group=early
+WSGIScriptAlias /early @APPS@/groups_info.wsgi process-group=pre application-group=early
+WSGIScriptAlias /main @APPS@/groups_info.wsgi process-group=pre application-group=%{GLOBAL}
+"""
+    with Apache("appgroups-preload", conf) as a:
+        a.wait_line("RWSGI0051", "groups_info.wsgi", "into application group 'early'", timeout=15)
+        a.wait_line("RWSGI0051", "groups_info.wsgi", "into the main interpreter", timeout=15)
+        printed = a.wait_line(code("stdout_line"), "imported into group 'early' mark")
+        mark = printed.rsplit(" ", 1)[1]
+        k = KeepAlive(a)
+        try:
+            d = k.json("/early")
+            m = k.json("/main")
+        finally:
+            k.close()
+        assert d["mark"] == mark and d["group"] == "early" and d["process_group"] == "pre", d
+        assert m["group"] == "" and m["mark"] != mark and m["pid"] == d["pid"]

@@ -98,7 +98,7 @@ pub const CODES: &[Code] = &[
     c("RWSGI0032", Warning, "`signal.signal()` ignored (`WSGIRestrictSignal On`); the stack follows.", "–"),
     c("RWSGI0040", Error, "Internal error (a Rust panic caught at the Apache boundary).", "500"),
     c("RWSGI0041", Info, "The client closed the connection while the response was being sent.", "–"),
-    c("RWSGI0050", Info, "A WSGI script was loaded (first use or changed on disk).", "–"),
+    c("RWSGI0050", Info, "A WSGI script was loaded (first use or changed on disk), and into which interpreter.", "–"),
     c(
         "RWSGI0051",
         Info,

@@ -45,6 +45,15 @@ fn note_ours(interp: usize, ts: *mut ffi::PyThreadState) {
     OURS.lock().unwrap_or_else(|e| e.into_inner()).push((interp, ts as usize));
 }
 
+/// Sets up a new sub-interpreter (current, GIL held) for a group name; registered by
+/// `interp::initialize` (the same set-up as the main interpreter's).
+pub(crate) type Setup = fn(Python<'_>, &str) -> Result<(), String>;
+static SETUP: std::sync::OnceLock<Setup> = std::sync::OnceLock::new();
+
+pub(crate) fn set_setup(f: Setup) {
+    let _ = SETUP.set(f);
+}
+
 /// Serialises creation (Python code runs under it): waited for only with the GIL released.
 static CREATING: Mutex<()> = Mutex::new(());
 
@@ -97,7 +106,7 @@ fn interpreter(py: Python<'_>, name: &str) -> Result<usize, String> {
     }
     // SAFETY: `ts` is current; its interpreter is live.
     let interp = unsafe { ffi::PyThreadState_GetInterpreter(ts) } as usize;
-    let set_up = super::interp::bootstrap_group(py, name);
+    let set_up = SETUP.get().map_or(Ok(()), |setup| setup(py, name));
     // SAFETY: back to the main interpreter's state of this thread (saved above, still valid).
     unsafe { ffi::PyThreadState_Swap(main) };
     TSTATES.with(|t| t.borrow_mut().push((interp, ts as usize)));

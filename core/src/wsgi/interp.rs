@@ -148,6 +148,7 @@ pub fn initialize(o: &InitOptions) -> Result<String, String> {
     // SAFETY: Py_InitializeFromConfig succeeded on this thread, which therefore holds the GIL.
     let py = unsafe { Python::assume_attached() };
     let _ = OPTIONS.set(o.clone());
+    super::groups::set_setup(bootstrap_group);
     let result = bootstrap(py, o, "").map_err(|e| {
         let tb = format_exception(py, &e);
         format!("Python started but its set-up failed: {tb}")
@@ -177,7 +178,7 @@ fn _host_log(level: u8, code: &str, msg: &str) {
 /// Sets up a new sub-interpreter (current, GIL held) as the main one was: the `mod_wsgi` module
 /// (with `application_group` = `group`), stdout/stderr to the log, the Python path, the
 /// restrictions.
-pub(crate) fn bootstrap_group(py: Python<'_>, group: &str) -> Result<(), String> {
+fn bootstrap_group(py: Python<'_>, group: &str) -> Result<(), String> {
     let o = OPTIONS.get().cloned().unwrap_or_default();
     bootstrap(py, &o, group).map_err(|e| format_exception(py, &e))
 }
