@@ -37,6 +37,9 @@ CODES = {
     "socket_timeout": "RWSGI0116",           # socket-timeout waiting for the daemon -> 504
     "stderr_line": "RWSGI0030",              # a line written to sys.stderr or wsgi.errors
     "stdout_line": "RWSGI0031",              # a line written to sys.stdout
+    "traceback_line": "RWSGI0021",           # one line of a Python traceback
+    "subinterp_refused": "RWSGI0025",        # ImportError: an extension refuses sub-interpreters
+    "group_created": "RWSGI0052",            # the sub-interpreter of an application group was made
 }
 
 

@@ -21,6 +21,9 @@ pytestmark = [
 UNTESTED = {
     "RWSGI0003": "site.addsitedir() catches and prints its own errors: the guard around it has no "
                  "known trigger",
+    "RWSGI0053": "Py_NewInterpreter() failing, or the bootstrap code raising in a new "
+                 "sub-interpreter, needs memory exhaustion or a broken standard library that "
+                 "would stop the main interpreter first",
     "RWSGI0121": "fork() failing in the spawner needs the process table or memory exhausted "
                  "(RLIMIT_NPROC does not bind root)",
 }

@@ -1,7 +1,7 @@
 """`apache2 -t` (apachectl configtest): every directive in its mod_wsgi context passes; a directive
 in the wrong context, with a bad value or an unknown option fails with a message naming it;
-application groups other than %{GLOBAL} fail clearly (not supported yet), and so does a process
-group no WSGIDaemonProcess defines."""
+every application-group form is accepted and an unknown %{...} form fails clearly, and so does
+a process group no WSGIDaemonProcess defines."""
 import re
 
 import pytest
@@ -118,23 +118,44 @@ def test_bad_directive_fails_configtest(snippet, words):
         assert w in out, f"message does not name {w!r}:\n{out}"
 
 
-UNSUPPORTED_GROUPS = [
-    ("directive-named", "WSGIApplicationGroup mygroup", "WSGIApplicationGroup"),
-    ("directive-resource", "WSGIApplicationGroup %{RESOURCE}", "WSGIApplicationGroup"),
-    ("directive-in-location", "<Location /x>\nWSGIApplicationGroup %{SERVER}\n</Location>",
-     "WSGIApplicationGroup"),
-    ("alias-option", "WSGIScriptAlias /x /tmp/x.wsgi application-group=mygroup",
-     r"application[- ]group.*mygroup|mygroup.*application[- ]group"),
-]
+@pytest.mark.parametrize("snippet", [
+    "WSGIApplicationGroup mygroup",
+    "WSGIApplicationGroup %{RESOURCE}",
+    "<Location /x>\nWSGIApplicationGroup %{SERVER}\n</Location>",
+    "<Directory /tmp>\nWSGIApplicationGroup %{HOST}\n</Directory>",
+    "WSGIApplicationGroup %{ENV:AG}",
+    "WSGIScriptAlias /x /tmp/x.wsgi application-group=mygroup",
+    "WSGIScriptAlias /x /tmp/x.wsgi application-group=%{RESOURCE}",
+])
+def test_application_group_forms_accepted(snippet):
+    rc, out = configtest(snippet)
+    assert rc == 0, out
 
 
-@pytest.mark.parametrize("snippet,word", [u[1:] for u in UNSUPPORTED_GROUPS],
-                         ids=[u[0] for u in UNSUPPORTED_GROUPS])
-def test_other_application_groups_not_supported_yet(snippet, word):
+@pytest.mark.parametrize("snippet,word", [
+    ("WSGIApplicationGroup %{FOO}", "WSGIApplicationGroup"),
+    ("WSGIScriptAlias /x /tmp/x.wsgi application-group=%{ENV:}", "WSGIScriptAlias"),
+])
+def test_unknown_application_group_form_fails(snippet, word):
     rc, out = configtest(snippet)
     assert rc != 0, out
-    assert re.search(word, out), out
-    assert re.search(r"(?i)not (yet )?supported|unsupported", out), out
+    assert word in out and re.search(r"application group '%\{", out), out
+    assert re.search(r"line \d+ of \S*httpd\.conf", out), out
+
+
+def test_import_script_needs_a_literal_application_group():
+    """WSGIImportScript preloads into one interpreter before any request: a per-request form
+    such as %{RESOURCE} cannot name it."""
+    rc, out = configtest("WSGIDaemonProcess pre\n"
+                         "WSGIImportScript /tmp/x.wsgi process-group=pre application-group=%{RESOURCE}")
+    assert rc != 0, out
+    assert "WSGIImportScript" in out and "application-group=" in out and "%{GLOBAL}" in out, out
+
+
+def test_per_interpreter_gil_needs_python_312():
+    rc, out = configtest("WSGIPerInterpreterGIL On")
+    assert rc != 0, out
+    assert "WSGIPerInterpreterGIL" in out and "Python 3.12" in out, out
 
 
 def test_undefined_process_group_fails_configtest():

@@ -76,6 +76,12 @@ pub const CODES: &[Code] = &[
         "connection cut (no final chunk)",
     ),
     c(
+        "RWSGI0025",
+        Error,
+        "In a named application group (a sub-interpreter), an `ImportError` says an extension module does not support sub-interpreters (follows the traceback); use `WSGIApplicationGroup %{GLOBAL}` for this application.",
+        "500",
+    ),
+    c(
         "RWSGI0026",
         Error,
         "`close()` of the returned iterable raised; traceback follows.",
@@ -92,12 +98,24 @@ pub const CODES: &[Code] = &[
     c("RWSGI0032", Warning, "`signal.signal()` ignored (`WSGIRestrictSignal On`); the stack follows.", "–"),
     c("RWSGI0040", Error, "Internal error (a Rust panic caught at the Apache boundary).", "500"),
     c("RWSGI0041", Info, "The client closed the connection while the response was being sent.", "–"),
-    c("RWSGI0050", Info, "A WSGI script was loaded (first use or changed on disk).", "–"),
+    c("RWSGI0050", Info, "A WSGI script was loaded (first use or changed on disk), and into which interpreter.", "–"),
     c(
         "RWSGI0051",
         Info,
         "A script was preloaded in a daemon process (`WSGIImportScript`, or `process-group=` with `application-group=`).",
         "–",
+    ),
+    c(
+        "RWSGI0052",
+        Info,
+        "The sub-interpreter of an application group was created in this process (first request or preload for the group).",
+        "–",
+    ),
+    c(
+        "RWSGI0053",
+        Error,
+        "The sub-interpreter of an application group could not be created or set up (`Py_NewInterpreter` failed, or its start-up code raised).",
+        "500",
     ),
     c(
         "RWSGI0100",

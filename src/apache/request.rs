@@ -244,6 +244,17 @@ impl Request {
         unsafe { (*self.conn()).id }
     }
 
+    /// `r->hostname`: the host the client named (Host header or absolute URI, no port).
+    pub fn hostname(&self) -> Option<&[u8]> {
+        self.opt_string(self.rec().hostname)
+    }
+
+    /// The `ServerName` of the request's (virtual) server.
+    pub fn server_hostname(&self) -> &[u8] {
+        // SAFETY: the server of a live request is live.
+        self.string(unsafe { (*self.rec().server).server_hostname })
+    }
+
     /// `ap_get_server_name`: the host name the request is for (per UseCanonicalName).
     pub fn server_name(&self) -> &[u8] {
         // SAFETY: live request; returns a pool string.

@@ -35,8 +35,17 @@ pub struct DaemonGroup {
     /// The Apache parent that created the socket: only it removes the file.
     pub parent_pid: i32,
     pub token: [u8; TOKEN_LEN],
-    /// Scripts imported when a process starts: (path, callable).
-    pub preload: Vec<(String, String)>,
+    /// Scripts imported when a process starts.
+    pub preload: Vec<Preload>,
+}
+
+/// A script a daemon group imports when a process starts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Preload {
+    pub script: String,
+    pub callable: String,
+    /// The application group it is imported into (`""`: the main interpreter).
+    pub app_group: String,
 }
 
 /// Where a group is named (`WSGIProcessGroup`, `process-group=`, `WSGIImportScript`).
@@ -52,8 +61,8 @@ pub struct GroupRef {
 pub struct Registry {
     pub groups: Vec<Box<DaemonGroup>>,
     pub refs: Vec<GroupRef>,
-    /// Scripts to preload: (group, script, callable), attached to groups in check_config.
-    pub imports: Vec<(String, String, String)>,
+    /// Scripts to preload: (daemon group, script), attached to groups in check_config.
+    pub imports: Vec<(String, Preload)>,
     /// `WSGISocketPrefix`, resolved against ServerRoot.
     pub socket_prefix: Option<String>,
     /// PID of the Apache parent that created the sockets (cleanups only act there).

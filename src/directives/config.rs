@@ -65,6 +65,8 @@ pub struct DirConfig {
     pub map_head: Tri,
     /// `WSGIProcessGroup` as written (validated at configuration time), `None` when unset.
     pub process_group: Option<PoolStr>,
+    /// `WSGIApplicationGroup` as written (validated at configuration time), `None` when unset.
+    pub application_group: Option<PoolStr>,
     /// `WSGIRestrictProcess`: space-separated allowed groups, `None` when unset.
     pub restrict_process: Option<PoolStr>,
     /// `WSGIEnableSendfile` (default Off, as mod_wsgi).
@@ -87,6 +89,7 @@ impl Default for DirConfig {
             chunked_request: UNSET,
             map_head: UNSET,
             process_group: None,
+            application_group: None,
             restrict_process: None,
             enable_sendfile: UNSET,
         }
@@ -107,6 +110,11 @@ impl DirConfig {
     /// `WSGIProcessGroup` as written, `None` when unset.
     pub fn process_group_bytes(&self) -> Option<&[u8]> {
         self.process_group.as_ref().map(PoolStr::as_bytes)
+    }
+
+    /// `WSGIApplicationGroup` as written, `None` when unset.
+    pub fn application_group_bytes(&self) -> Option<&[u8]> {
+        self.application_group.as_ref().map(PoolStr::as_bytes)
     }
 
     /// `WSGIRestrictProcess`, `None` when unset.
@@ -132,6 +140,7 @@ impl DirConfig {
             chunked_request: pick(add.chunked_request, base.chunked_request),
             map_head: pick(add.map_head, base.map_head),
             process_group: add.process_group.or(base.process_group),
+            application_group: add.application_group.or(base.application_group),
             restrict_process: add.restrict_process.or(base.restrict_process),
             enable_sendfile: pick(add.enable_sendfile, base.enable_sendfile),
         }

@@ -10,7 +10,7 @@ use wsgi_rs_core::config::{ProcessGroup, parse_app_group, parse_daemon_process, 
 use super::Ctx;
 use crate::apache::cmd::{self, CmdParms, CmdResult};
 use crate::daemon::process::privileges::{lookup_group, lookup_user};
-use crate::daemon::registry::{DaemonGroup, GroupRef, registry};
+use crate::daemon::registry::{DaemonGroup, GroupRef, Preload, registry};
 use crate::ffi;
 
 /// Records a use of group `name`, validated in check_config.
@@ -23,10 +23,11 @@ pub fn note_ref(cmd: CmdParms, name: &str) {
 }
 
 /// Records a script to import when the processes of group `name` start.
-pub fn note_import(cmd: CmdParms, name: &str, script: &str, callable: &str) {
+pub fn note_import(cmd: CmdParms, name: &str, script: &str, callable: &str, app_group: &str) {
     // SAFETY: as in note_ref.
     let reg = unsafe { registry(cmd.pool()) };
-    reg.imports.push((name.to_string(), script.to_string(), callable.to_string()));
+    let p = Preload { script: script.to_string(), callable: callable.to_string(), app_group: app_group.to_string() };
+    reg.imports.push((name.to_string(), p));
 }
 
 /// # Safety
@@ -160,13 +161,16 @@ fn import_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
             }
         }
     }
-    if ag.is_none() {
+    let Some(ag) = ag else {
         return Err("WSGIImportScript: the application-group= option is required".into());
-    }
+    };
+    let Some(app_group) = ag.literal() else {
+        return Err("WSGIImportScript: application-group= must be a group name or %{GLOBAL} (a script is preloaded into one interpreter when the process starts, before any request)".into());
+    };
     match pg {
         Some(ProcessGroup::Named(n)) => {
             super::daemon::note_ref(cmd, &n);
-            note_import(cmd, &n, path, "application");
+            note_import(cmd, &n, path, "application", app_group);
             Ok(())
         }
         Some(_) => Err("WSGIImportScript: process-group= must name a WSGIDaemonProcess group (embedded preloading is not supported)".into()),

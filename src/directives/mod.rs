@@ -57,10 +57,12 @@ fn script_alias_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
     }
     if let Some(ProcessGroup::Named(n)) = &options.process_group {
         daemon::note_ref(c.cmd, n);
-        if options.application_group.is_some() && !is_match {
+        if let Some(ag) = options.application_group.as_ref().and_then(|g| g.literal())
+            && !is_match
+        {
             // Both groups given literally: mod_wsgi preloads the script at daemon start.
             let callable = options.callable_object.clone().unwrap_or_else(|| "application".into());
-            daemon::note_import(c.cmd, n, &w[1], &callable);
+            daemon::note_import(c.cmd, n, &w[1], &callable, ag);
         }
     }
     c.server.aliases.push(ScriptAlias { url: w[0].clone().into_bytes(), target, regex, options });
@@ -153,8 +155,10 @@ pub unsafe extern "C" fn application_group(cmd: *mut ffi::cmd_parms, m: *mut c_v
     unsafe { cmd::take1(cmd, m, a, application_group_body) }
 }
 
-fn application_group_body(_: Ctx, v: &str) -> Result<(), String> {
-    parse_app_group("WSGIApplicationGroup", v).map(|_| ())
+fn application_group_body(c: Ctx, v: &str) -> Result<(), String> {
+    parse_app_group("WSGIApplicationGroup", v)?;
+    c.dir.application_group = Some(c.pool().pstr(v));
+    Ok(())
 }
 
 /// # Safety
@@ -262,6 +266,14 @@ pub unsafe extern "C" fn not_supported(cmd: *mut ffi::cmd_parms, m: *mut c_void,
 }
 
 fn not_supported_body(c: Ctx, _args: &str) -> Result<(), String> {
+    if c.name() == "WSGIPerInterpreterGIL" {
+        return Err(format!(
+            "WSGIPerInterpreterGIL needs Python 3.12 or later (a GIL per sub-interpreter, PEP 684); \
+             this mod_wsgi_rs is built for Python {}: remove the directive (application groups \
+             share one GIL here)",
+            crate::directives::python::PYTHON_VERSION
+        ));
+    }
     Err(format!(
         "{} is a mod_wsgi directive that is not supported by mod_wsgi_rs yet (see README, \"Configuration\")",
         c.name()

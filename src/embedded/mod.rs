@@ -48,7 +48,7 @@ pub fn run(
         );
         return Status::INTERNAL_SERVER_ERROR;
     }
-    let spec = AppSpec { script: path_of(script_path), callable, reload };
+    let spec = AppSpec { script: path_of(script_path), callable, reload, group: x.application_group };
     match run_request(Box::new(ApacheIo::new(r, sendfile)), env, x, &spec) {
         Outcome::Done | Outcome::ClientGone => Status::OK,
         Outcome::ErrorBeforeHeaders => Status::INTERNAL_SERVER_ERROR,

@@ -14,7 +14,7 @@ use crate::directives::config::{DirConfig, ScriptAlias, tri};
 use crate::ffi;
 use crate::module::translate::matched_alias;
 use crate::request::facts::{extras, request_facts};
-use wsgi_rs_core::config::{MapHead, ProcessGroup, parse_process_group};
+use wsgi_rs_core::config::{AppGroup, GroupFacts, MapHead, ProcessGroup, parse_app_group, parse_process_group};
 use wsgi_rs_core::daemon::RequestMeta;
 
 use crate::daemon::client;
@@ -76,6 +76,36 @@ fn select_group<'a>(
         return Err(Status::INTERNAL_SERVER_ERROR);
     }
     Ok(Some(g))
+}
+
+/// The application group of the request, resolved as mod_wsgi does (`""`: the main
+/// interpreter), from the alias option or `WSGIApplicationGroup` (default `%{GLOBAL}`). In
+/// daemon mode too it is resolved here, in the Apache child, and travels with the request.
+fn application_group(r: &Request, from_alias: Option<&AppGroup>, dir: &DirConfig, script_name: &[u8]) -> String {
+    let written;
+    let g = match (from_alias, dir.application_group_bytes()) {
+        (Some(g), _) => g,
+        (None, Some(w)) => {
+            written = parse_app_group("WSGIApplicationGroup", &String::from_utf8_lossy(w)).unwrap_or(AppGroup::Global);
+            &written
+        }
+        (None, None) => return String::new(),
+    };
+    let (env, notes) = (r.subprocess_env(), r.notes());
+    let lookup = |k: &str| -> Option<Vec<u8>> {
+        let key = std::ffi::CString::new(k).ok()?;
+        env.get(&key)
+            .or_else(|| notes.get(&key))
+            .map(<[u8]>::to_vec)
+            .or_else(|| std::env::var_os(k).map(|v| v.into_encoded_bytes()))
+    };
+    g.resolve(&GroupFacts {
+        server_hostname: r.server_hostname(),
+        host: r.hostname(),
+        port: r.server_port(),
+        script_name,
+        env: &lookup,
+    })
 }
 
 /// The `handler` hook.
@@ -171,13 +201,21 @@ fn handle(r: Request) -> Status {
     }
     let (headers_in, subprocess_env) = (r.headers_in(), r.subprocess_env());
     let env = environ::build(&facts, headers_in.entries(), subprocess_env.entries());
-    let x = extras(&r, facts.https);
+    let group = application_group(
+        &r,
+        alias.and_then(|a| a.options.application_group.as_ref()),
+        dir,
+        env.get("SCRIPT_NAME").unwrap_or_default(),
+    );
+    let mut x = extras(&r, facts.https);
+    x.application_group = &group;
     match select_group(r, alias.and_then(|a| a.options.process_group.clone()), dir) {
         Err(status) => return status,
         Ok(Some(g)) => {
             let mut meta = RequestMeta {
                 script: filename.to_vec(),
                 callable: callable.into_owned(),
+                application_group: group.clone(),
                 reload,
                 https: x.https,
                 listener_host: x.listener_host.to_vec(),

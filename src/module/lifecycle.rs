@@ -99,11 +99,11 @@ fn check_config_body(pconf: Pool, s: Server) -> Status {
         }
     }
     let imports = std::mem::take(&mut reg.imports);
-    for (group, script, callable) in imports {
+    for (group, p) in imports {
         if let Some(g) = reg.groups.iter_mut().find(|g| g.opts.name == group)
-            && !g.preload.iter().any(|(p, _)| *p == script)
+            && !g.preload.iter().any(|q| q.script == p.script && q.app_group == p.app_group)
         {
-            g.preload.push((script, callable));
+            g.preload.push(p);
         }
     }
     if errors.is_empty() {

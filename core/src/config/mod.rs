@@ -9,5 +9,6 @@ pub use alias::alias_match;
 pub use daemon::{DaemonOptions, display_title, parse_daemon_process};
 pub use options::{ScriptAliasOptions, parse_script_alias_options};
 pub use values::{
-    AppGroup, MapHead, ProcessGroup, parse_app_group, parse_map_head, parse_on_off, parse_optimize, parse_process_group,
+    AppGroup, GroupFacts, MapHead, ProcessGroup, parse_app_group, parse_map_head, parse_on_off, parse_optimize,
+    parse_process_group,
 };

@@ -27,24 +27,88 @@ pub fn parse_map_head(arg: &str) -> Result<MapHead, String> {
     }
 }
 
-/// Which interpreter inside the process runs the application.
+/// Which interpreter inside the process runs the application (`WSGIApplicationGroup`,
+/// `application-group=`). Resolved per request into a group name ([`AppGroup::resolve`]); the
+/// empty name is the main interpreter, any other name a sub-interpreter of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppGroup {
     /// `%{GLOBAL}` (or the empty string): the main interpreter. Our default (see README).
     Global,
+    /// A literal group name.
+    Named(String),
+    /// `%{RESOURCE}`: `host[:port]|SCRIPT_NAME`, one interpreter per application (mod_wsgi's
+    /// default).
+    Resource,
+    /// `%{SERVER}`: `host[:port]` of the virtual host (its `ServerName`).
+    Server,
+    /// `%{HOST}`: `host[:port]` as the client named it (the `Host` header).
+    Host,
+    /// `%{ENV:var}`: the value of a request variable (SetEnv, RewriteRule `[E=]`, …).
+    Env(String),
 }
 
-/// Accepts `%{GLOBAL}` and `""`. Every other group would need a sub-interpreter, which this
-/// version does not provide: refuse it at configuration time rather than silently sharing the
-/// main interpreter between applications that expect isolation.
+/// What a request offers to resolve an [`AppGroup`].
+pub struct GroupFacts<'a> {
+    /// The virtual host's `ServerName`.
+    pub server_hostname: &'a [u8],
+    /// The host the client asked for (`Host` header, without port), if any.
+    pub host: Option<&'a [u8]>,
+    /// The server port of the request (`ap_get_server_port`).
+    pub port: u16,
+    pub script_name: &'a [u8],
+    /// A request variable by name (`%{ENV:var}`).
+    pub env: &'a dyn Fn(&str) -> Option<Vec<u8>>,
+}
+
+fn with_port(host: &[u8], port: u16) -> String {
+    let h = String::from_utf8_lossy(host);
+    if port == 80 || port == 443 || port == 0 { h.into_owned() } else { format!("{h}:{port}") }
+}
+
+impl AppGroup {
+    /// The group name for one request (mod_wsgi's forms): `""` is the main interpreter.
+    pub fn resolve(&self, f: &GroupFacts<'_>) -> String {
+        match self {
+            AppGroup::Global => String::new(),
+            AppGroup::Named(n) => n.clone(),
+            AppGroup::Server => with_port(f.server_hostname, f.port),
+            AppGroup::Host => with_port(f.host.filter(|h| !h.is_empty()).unwrap_or(f.server_hostname), f.port),
+            AppGroup::Resource => {
+                format!("{}|{}", with_port(f.server_hostname, f.port), String::from_utf8_lossy(f.script_name))
+            }
+            AppGroup::Env(var) => match (f.env)(var) {
+                Some(v) if v != b"%{GLOBAL}" => String::from_utf8_lossy(&v).into_owned(),
+                _ => String::new(),
+            },
+        }
+    }
+
+    /// The group name when it does not depend on the request (`None`: it does).
+    pub fn literal(&self) -> Option<&str> {
+        match self {
+            AppGroup::Global => Some(""),
+            AppGroup::Named(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// `%{GLOBAL}` or `""`, `%{RESOURCE}`, `%{SERVER}`, `%{HOST}`, `%{ENV:var}`, or a group name.
 pub fn parse_app_group(directive: &str, arg: &str) -> Result<AppGroup, String> {
     match arg {
         "%{GLOBAL}" | "" => Ok(AppGroup::Global),
-        other => Err(format!(
-            "{directive}: application group '{other}' is not supported yet: this version of \
-             mod_wsgi_rs runs every application in the main interpreter; use %{{GLOBAL}} \
-             (the default)"
+        "%{RESOURCE}" => Ok(AppGroup::Resource),
+        "%{SERVER}" => Ok(AppGroup::Server),
+        "%{HOST}" => Ok(AppGroup::Host),
+        a if a.starts_with("%{ENV:") && a.ends_with('}') && a.len() > 7 => {
+            Ok(AppGroup::Env(a[6..a.len() - 1].to_string()))
+        }
+        a if a.starts_with("%{") => Err(format!(
+            "{directive}: application group '{a}' is not supported (use a group name, %{{GLOBAL}}, \
+             %{{RESOURCE}}, %{{SERVER}}, %{{HOST}} or %{{ENV:variable}})"
         )),
+        a if a.contains('\0') => Err(format!("{directive}: NUL in application group name")),
+        a => Ok(AppGroup::Named(a.to_string())),
     }
 }
 
@@ -104,13 +168,49 @@ mod tests {
     fn groups() {
         assert_eq!(parse_app_group("WSGIApplicationGroup", "%{GLOBAL}"), Ok(AppGroup::Global));
         assert_eq!(parse_app_group("WSGIApplicationGroup", ""), Ok(AppGroup::Global));
-        let e = parse_app_group("WSGIApplicationGroup", "%{RESOURCE}").unwrap_err();
-        assert!(e.contains("not supported yet") && e.contains("%{RESOURCE}"), "{e}");
+        assert_eq!(parse_app_group("WSGIApplicationGroup", "%{RESOURCE}"), Ok(AppGroup::Resource));
+        assert_eq!(parse_app_group("WSGIApplicationGroup", "%{SERVER}"), Ok(AppGroup::Server));
+        assert_eq!(parse_app_group("WSGIApplicationGroup", "%{HOST}"), Ok(AppGroup::Host));
+        assert_eq!(parse_app_group("WSGIApplicationGroup", "%{ENV:AG}"), Ok(AppGroup::Env("AG".into())));
+        assert_eq!(parse_app_group("WSGIApplicationGroup", "shop"), Ok(AppGroup::Named("shop".into())));
+        let e = parse_app_group("WSGIApplicationGroup", "%{FOO}").unwrap_err();
+        assert!(e.contains("WSGIApplicationGroup") && e.contains("%{FOO}"), "{e}");
         assert_eq!(parse_process_group("WSGIProcessGroup", "%{GLOBAL}"), Ok(ProcessGroup::Embedded));
         assert_eq!(parse_process_group("WSGIProcessGroup", "shop"), Ok(ProcessGroup::Named("shop".into())));
         assert_eq!(parse_process_group("WSGIProcessGroup", "%{ENV:GRP}"), Ok(ProcessGroup::Env("GRP".into())));
         let e = parse_process_group("WSGIProcessGroup", "%{SERVER}").unwrap_err();
         assert!(e.contains("not supported") && e.contains("%{SERVER}"), "{e}");
+    }
+
+    #[test]
+    fn app_group_resolution() {
+        let env = |k: &str| match k {
+            "AG" => Some(b"from-env".to_vec()),
+            "G" => Some(b"%{GLOBAL}".to_vec()),
+            _ => None,
+        };
+        let f = GroupFacts {
+            server_hostname: b"www.example.com",
+            host: Some(b"alias.example.com"),
+            port: 8080,
+            script_name: b"/sub",
+            env: &env,
+        };
+        assert_eq!(AppGroup::Global.resolve(&f), "");
+        assert_eq!(AppGroup::Named("x".into()).resolve(&f), "x");
+        assert_eq!(AppGroup::Resource.resolve(&f), "www.example.com:8080|/sub");
+        assert_eq!(AppGroup::Server.resolve(&f), "www.example.com:8080");
+        assert_eq!(AppGroup::Host.resolve(&f), "alias.example.com:8080");
+        assert_eq!(AppGroup::Env("AG".into()).resolve(&f), "from-env");
+        assert_eq!(AppGroup::Env("G".into()).resolve(&f), "");
+        assert_eq!(AppGroup::Env("NONE".into()).resolve(&f), "");
+        let f80 = GroupFacts { port: 80, host: None, script_name: b"", ..f };
+        assert_eq!(AppGroup::Resource.resolve(&f80), "www.example.com|");
+        assert_eq!(AppGroup::Host.resolve(&f80), "www.example.com");
+        let f443 = GroupFacts { port: 443, ..f80 };
+        assert_eq!(AppGroup::Server.resolve(&f443), "www.example.com");
+        assert_eq!(AppGroup::Resource.literal(), None);
+        assert_eq!(AppGroup::Global.literal(), Some(""));
     }
 
     #[test]

@@ -6,6 +6,8 @@ use crate::wire::Pairs;
 pub struct RequestMeta {
     pub script: Vec<u8>,
     pub callable: String,
+    /// The application group resolved by the Apache child (`""`: the main interpreter).
+    pub application_group: String,
     pub reload: bool,
     pub https: bool,
     pub listener_host: Vec<u8>,
@@ -31,6 +33,7 @@ impl RequestMeta {
         let mut p: Pairs = vec![
             (b"script".to_vec(), self.script.clone()),
             (b"callable".to_vec(), self.callable.clone().into_bytes()),
+            (b"application_group".to_vec(), self.application_group.clone().into_bytes()),
             (b"reload".to_vec(), if self.reload { b"1".to_vec() } else { b"0".to_vec() }),
             (b"https".to_vec(), if self.https { b"1".to_vec() } else { b"0".to_vec() }),
             (b"listener_host".to_vec(), self.listener_host.clone()),
@@ -62,6 +65,10 @@ impl RequestMeta {
                     m.callable = String::from_utf8(v.clone()).map_err(|_| "callable is not UTF-8".to_string())?;
                     has_callable = true;
                 }
+                "application_group" => {
+                    m.application_group =
+                        String::from_utf8(v.clone()).map_err(|_| "application_group is not UTF-8".to_string())?
+                }
                 "reload" => m.reload = v == b"1",
                 "https" => m.https = v == b"1",
                 "listener_host" => m.listener_host = v.clone(),
@@ -91,6 +98,7 @@ mod tests {
         let m = RequestMeta {
             script: b"/srv/app.wsgi".to_vec(),
             callable: "application".into(),
+            application_group: "host:8000|/sub".into(),
             reload: true,
             https: false,
             listener_host: b"127.0.0.1".to_vec(),

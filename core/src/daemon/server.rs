@@ -260,7 +260,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         multithread: cfg.threads > 1,
         multiprocess: cfg.multiprocess,
         process_group: g,
-        application_group: "",
+        application_group: &meta.application_group,
         listener_host: &meta.listener_host,
         listener_port: meta.listener_port,
         server_pid: meta.server_pid,
@@ -271,7 +271,8 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         daemon_start: accepted_us as f64 / 1e6,
         apache_version: cfg.apache_version,
     };
-    let spec = AppSpec { script: &script, callable: &meta.callable, reload: meta.reload };
+    let spec =
+        AppSpec { script: &script, callable: &meta.callable, reload: meta.reload, group: &meta.application_group };
     let outcome = run_request(Box::new(io), &env, &x, &spec);
     // The SocketIo was dropped (and flushed) by run_request: the final frame goes last.
     if state.slots[index].abandoned.load(Ordering::Acquire) {

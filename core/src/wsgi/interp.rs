@@ -7,6 +7,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::mem::MaybeUninit;
 use std::path::Path;
 use std::ptr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use pyo3::ffi;
@@ -49,6 +50,8 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 /// The main thread's state, saved after start-up; restored by `finalize`.
 static MAIN_TSTATE: AtomicPtr<ffi::PyThreadState> = AtomicPtr::new(ptr::null_mut());
 static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+/// The start-up options, for setting up each sub-interpreter the same way.
+static OPTIONS: OnceLock<InitOptions> = OnceLock::new();
 
 thread_local! {
     /// 0 until this thread is primed; then the thread's `mod_wsgi.thread_id`.
@@ -144,7 +147,9 @@ pub fn initialize(o: &InitOptions) -> Result<String, String> {
     }
     // SAFETY: Py_InitializeFromConfig succeeded on this thread, which therefore holds the GIL.
     let py = unsafe { Python::assume_attached() };
-    let result = bootstrap(py, o).map_err(|e| {
+    let _ = OPTIONS.set(o.clone());
+    super::groups::set_setup(bootstrap_group);
+    let result = bootstrap(py, o, "").map_err(|e| {
         let tb = format_exception(py, &e);
         format!("Python started but its set-up failed: {tb}")
     });
@@ -170,13 +175,21 @@ fn _host_log(level: u8, code: &str, msg: &str) {
     host_log(level, &format!("{code}: {msg}"));
 }
 
-fn bootstrap(py: Python<'_>, o: &InitOptions) -> PyResult<()> {
+/// Sets up a new sub-interpreter (current, GIL held) as the main one was: the `mod_wsgi` module
+/// (with `application_group` = `group`), stdout/stderr to the log, the Python path, the
+/// restrictions.
+fn bootstrap_group(py: Python<'_>, group: &str) -> Result<(), String> {
+    let o = OPTIONS.get().cloned().unwrap_or_default();
+    bootstrap(py, &o, group).map_err(|e| format_exception(py, &e))
+}
+
+fn bootstrap(py: Python<'_>, o: &InitOptions, group: &str) -> PyResult<()> {
     // The built-in `mod_wsgi` module (apps use it to detect mod_wsgi and for FileWrapper).
     let m = PyModule::new(py, "mod_wsgi")?;
     m.add("version", (6, 1, 1))?;
     m.add("mod_wsgi_rs_version", env!("CARGO_PKG_VERSION"))?;
     m.add("process_group", o.process_group.as_str())?;
-    m.add("application_group", "")?;
+    m.add("application_group", group)?;
     m.add("maximum_processes", o.maximum_processes)?;
     m.add("threads_per_process", o.threads_per_process)?;
     m.add_class::<FileWrapper>()?;
@@ -228,9 +241,11 @@ pub fn finalize() {
     if ts.is_null() {
         return;
     }
-    // SAFETY: `ts` is the main thread state saved by `initialize` on this thread.
+    // SAFETY: `ts` is the main thread state saved by `initialize` on this thread; the
+    // sub-interpreters are ended (each from a state of its own) before the main one.
     unsafe {
         ffi::PyEval_RestoreThread(ts);
+        super::groups::end_all();
         ffi::Py_FinalizeEx();
     }
 }

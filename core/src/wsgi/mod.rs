@@ -7,6 +7,7 @@
 mod context;
 mod environ_dict;
 mod file_wrapper;
+mod groups;
 mod input;
 pub mod interp;
 mod io;
@@ -14,6 +15,7 @@ pub mod log;
 mod response;
 mod run;
 mod scripts;
+pub use groups::names as group_names;
 pub use scripts::failing_since_us;
 
 pub use io::{LogLevel, RequestIo, ResponseHead};

@@ -24,6 +24,34 @@ pub struct AppSpec<'a> {
     pub callable: &'a str,
     /// `WSGIScriptReloading`: re-import the script when its mtime changed.
     pub reload: bool,
+    /// The application group, resolved (`""`: the main interpreter, else a sub-interpreter).
+    pub group: &'a str,
+}
+
+/// Where a group's code runs, for log lines.
+fn where_runs(group: &str) -> String {
+    if group.is_empty() { "the main interpreter".into() } else { format!("application group '{group}'") }
+}
+
+/// An ImportError that says an extension module refused this sub-interpreter (numpy: "...does
+/// not support sub-interpreters", older numpy: "cannot load module more than once per
+/// process", PyO3 modules: "...do not yet support subinterpreters").
+fn refuses_subinterpreter(py: Python<'_>, e: &PyErr) -> bool {
+    if !e.is_instance_of::<pyo3::exceptions::PyImportError>(py) {
+        return false;
+    }
+    let text = e.value(py).to_string().to_ascii_lowercase();
+    text.contains("interpreter") || text.contains("once per process")
+}
+
+/// For after a failure's traceback: in a named group, the line saying an extension refused it.
+fn hint_global(py: Python<'_>, group: &str, script: &str, e: &PyErr) -> Option<String> {
+    (!group.is_empty() && refuses_subinterpreter(py, e)).then(|| {
+        crate::coded!(
+                "RWSGI0025",
+                "WSGI script '{script}' in application group '{group}' (a sub-interpreter) imports an extension module that does not support sub-interpreters; run it in the main interpreter with WSGIApplicationGroup %{{GLOBAL}} (or application-group=%{{GLOBAL}})."
+        )
+    })
 }
 
 /// Request facts that are not CGI variables: `wsgi.*`, `mod_wsgi.*` and `apache.*` keys.
@@ -65,9 +93,21 @@ pub enum Outcome {
 pub fn run_request(io: Box<dyn RequestIo>, env: &Environ<'_>, x: &WsgiExtras<'_>, app: &AppSpec<'_>) -> Outcome {
     let thread_id = prime_thread();
     let ctx = RequestCtx::new(io);
-    let outcome = Python::attach(|py| run_attached(py, &ctx, env, x, app, thread_id));
+    let outcome = Python::attach(|py| {
+        match super::groups::run_in(py, app.group, |py| run_attached(py, &ctx, env, x, app, thread_id)) {
+            Ok(o) => o,
+            Err(e) => {
+                ctx.log(LogLevel::Error, &group_failed(app.group, &e));
+                Outcome::ErrorBeforeHeaders
+            }
+        }
+    });
     ctx.finish();
     outcome
+}
+
+fn group_failed(group: &str, e: &str) -> String {
+    crate::coded!("RWSGI0053", "Cannot create the sub-interpreter of application group '{group}': {e}")
 }
 
 fn now() -> f64 {
@@ -89,7 +129,7 @@ fn run_attached(
             if loaded {
                 log(
                     LogLevel::Info,
-                    &crate::coded!("RWSGI0050", "Loaded WSGI script '{script}' into the main interpreter."),
+                    &crate::coded!("RWSGI0050", "Loaded WSGI script '{script}' into {}.", where_runs(app.group)),
                 );
             }
             a
@@ -97,6 +137,9 @@ fn run_attached(
         Err(LoadError::Exec(e)) => {
             log(LogLevel::Error, &crate::coded!("RWSGI0020", "Failed to exec Python script file '{script}'."));
             log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
+            if let Some(h) = hint_global(py, app.group, &script.to_string(), &e) {
+                log(LogLevel::Error, &h);
+            }
             return Outcome::ErrorBeforeHeaders;
         }
         Err(LoadError::NoCallable(e)) => {
@@ -111,7 +154,14 @@ fn run_attached(
     });
     let result = match result {
         Ok(r) => r,
-        Err(e) => return failed(py, ctx, &script.to_string(), e),
+        Err(e) => {
+            let hint = hint_global(py, app.group, &script.to_string(), &e);
+            let o = failed(py, ctx, &script.to_string(), e);
+            if let Some(h) = hint {
+                log(LogLevel::Error, &h);
+            }
+            return o;
+        }
     };
     let sent = send_result(py, ctx, &result);
     let head_request = env.get("REQUEST_METHOD") == Some(&b"HEAD"[..]);
@@ -205,8 +255,9 @@ fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
 }
 
 #[allow(clippy::too_many_arguments)]
-/// Keys are interned once per process (`intern!`): valid because everything runs in the main
-/// interpreter; sub-interpreters would need their own key objects.
+/// Keys are interned once per process (`intern!`): Python 3.11 keeps one table of interned
+/// strings for all interpreters (they share one GIL and one object allocator), so a
+/// sub-interpreter's environ may use the same key objects.
 fn environ<'py>(
     py: Python<'py>,
     ctx: &Arc<RequestCtx>,
@@ -347,17 +398,26 @@ fn send_file(py: Python<'_>, ctx: &RequestCtx, fw: &Bound<'_, FileWrapper>) -> P
 /// Imports `script` at process start (daemon preloading: `WSGIImportScript`, or a
 /// `WSGIScriptAlias` naming both process and application group). Failures are logged; a missing
 /// callable is not one (import scripts need not define an application).
-pub fn preload(script: &Path, callable: &str) {
+pub fn preload(script: &Path, callable: &str, group: &str) {
     prime_thread();
     let shown = script.display().to_string();
     let log = |level: LogLevel, msg: &str| super::log::host_log(level, msg);
-    Python::attach(|py| match load_app(py, script, callable, false) {
-        Ok(_) | Err(LoadError::NoCallable(_)) => {
-            log(LogLevel::Info, &crate::coded!("RWSGI0051", "Preloaded WSGI script '{shown}'."))
-        }
-        Err(LoadError::Exec(e)) => {
-            log(LogLevel::Error, &crate::coded!("RWSGI0020", "Failed to exec Python script file '{shown}'."));
-            log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
+    Python::attach(|py| {
+        let r = super::groups::run_in(py, group, |py| match load_app(py, script, callable, false) {
+            Ok(_) | Err(LoadError::NoCallable(_)) => log(
+                LogLevel::Info,
+                &crate::coded!("RWSGI0051", "Preloaded WSGI script '{shown}' into {}.", where_runs(group)),
+            ),
+            Err(LoadError::Exec(e)) => {
+                log(LogLevel::Error, &crate::coded!("RWSGI0020", "Failed to exec Python script file '{shown}'."));
+                log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, &e));
+                if let Some(h) = hint_global(py, group, &shown, &e) {
+                    log(LogLevel::Error, &h);
+                }
+            }
+        });
+        if let Err(e) = r {
+            log(LogLevel::Error, &group_failed(group, &e));
         }
     });
 }

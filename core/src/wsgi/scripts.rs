@@ -1,5 +1,5 @@
-//! Loading WSGI script files as modules, cached per path, re-imported when the file changes
-//! (`WSGIScriptReloading On`).
+//! Loading WSGI script files as modules, cached per (interpreter, path), re-imported when the
+//! file changes (`WSGIScriptReloading On`). Each application group imports a script on its own.
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -70,12 +70,15 @@ struct Entry {
 /// thread could then block here while holding it). Look up, unlock, load, lock, insert. The
 /// per-script import lock is `Entry::importing`, waited on with the GIL released, so a slow
 /// import blocks only the requests for that script.
-static CACHE: LazyLock<Mutex<HashMap<PathBuf, Entry>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static CACHE: LazyLock<Mutex<HashMap<Key, Entry>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// (interpreter address, script path): a module belongs to the interpreter that imported it.
+type Key = (usize, PathBuf);
 
 /// Held by the importing request: whatever happens (even a panic), the import lock is released
 /// and the waiters are woken with an outcome.
 struct Importing<'a> {
-    path: &'a Path,
+    key: &'a Key,
     import: Arc<Import>,
     result: Option<ImportResult>,
 }
@@ -84,7 +87,7 @@ impl Drop for Importing<'_> {
     fn drop(&mut self) {
         {
             let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(entry) = cache.get_mut(self.path)
+            if let Some(entry) = cache.get_mut(self.key)
                 && entry.importing.as_ref().is_some_and(|i| Arc::ptr_eq(i, &self.import))
             {
                 entry.importing = None;
@@ -166,11 +169,12 @@ pub(crate) fn load_app<'py>(
     callable: &str,
     reload: bool,
 ) -> Result<(Bound<'py, PyAny>, bool), LoadError> {
+    let key: Key = (super::groups::current_interp(py), path.to_path_buf());
     let current =
-        if reload || !is_loaded(path) { Some(stamp(path).map_err(|e| LoadError::Exec(e.into()))?) } else { None };
+        if reload || !is_loaded(&key) { Some(stamp(path).map_err(|e| LoadError::Exec(e.into()))?) } else { None };
     let step = {
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = cache.entry(path.to_path_buf()).or_default();
+        let entry = cache.entry(key.clone()).or_default();
         match (&entry.loaded, &entry.importing) {
             (Some(l), _) if current.is_none_or(|s| s == l.stamp) => Step::Use(l.module.clone_ref(py)),
             (_, Some(i)) => Step::Wait(i.clone()),
@@ -189,7 +193,7 @@ pub(crate) fn load_app<'py>(
             (m.into_bound(py), false)
         }
         Step::Import(import) => {
-            let mut importing = Importing { path, import, result: None };
+            let mut importing = Importing { key: &key, import, result: None };
             let result = exec_script(py, path);
             note_load(result.is_ok());
             importing.result = Some(result.as_ref().map(|m| m.clone().unbind()).map_err(|e| e.clone_ref(py)));
@@ -198,7 +202,7 @@ pub(crate) fn load_app<'py>(
             let old = CACHE
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .entry(path.to_path_buf())
+                .entry(key.clone())
                 .or_default()
                 .loaded
                 .replace(Loaded { module: m.clone().unbind(), stamp: st });
@@ -218,6 +222,6 @@ pub(crate) fn load_app<'py>(
     Ok((app, loaded))
 }
 
-fn is_loaded(path: &Path) -> bool {
-    CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(path).is_some_and(|e| e.loaded.is_some())
+fn is_loaded(key: &Key) -> bool {
+    CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(key).is_some_and(|e| e.loaded.is_some())
 }

@@ -278,8 +278,8 @@ fn python(g: &DaemonGroup, cfg: &ServerConfig, home: Option<String>) {
     if let Err(e) = interp::initialize(&opts) {
         fatal(name, &wsgi_rs_core::coded!("RWSGI0102", "Python initialisation failed: {e}"));
     }
-    for (script, callable) in &g.preload {
-        preload(std::path::Path::new(script), callable);
+    for p in &g.preload {
+        preload(std::path::Path::new(&p.script), &p.callable, &p.app_group);
     }
 }
 

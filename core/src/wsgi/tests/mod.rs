@@ -310,6 +310,11 @@ pub(super) fn run_req(src: &str, io: MemIo, req: &Req<'_>) -> Run {
 
 /// Runs an existing script file; returns the outcome and what the host saw.
 pub(super) fn run_script(script: &std::path::Path, io: MemIo, req: &Req<'_>) -> (Outcome, Rec) {
+    run_script_in(script, io, req, "")
+}
+
+/// Runs an existing script file in application group `group` (`""`: the main interpreter).
+pub(super) fn run_script_in(script: &std::path::Path, io: MemIo, req: &Req<'_>, group: &str) -> (Outcome, Rec) {
     python();
     let rec = io.rec.clone();
     let facts = RequestFacts {
@@ -332,7 +337,7 @@ pub(super) fn run_script(script: &std::path::Path, io: MemIo, req: &Req<'_>) -> 
         multithread: true,
         multiprocess: false,
         process_group: "",
-        application_group: "",
+        application_group: group,
         listener_host: b"localhost",
         listener_port: 8000,
         server_pid: std::process::id(),
@@ -343,7 +348,7 @@ pub(super) fn run_script(script: &std::path::Path, io: MemIo, req: &Req<'_>) -> 
         daemon_start: 0.0,
         apache_version: (2, 4, 0),
     };
-    let app = AppSpec { script, callable: "application", reload: false };
+    let app = AppSpec { script, callable: "application", reload: false, group };
     let outcome = run_request(Box::new(io), &env, &x, &app);
     let rec = std::mem::take(&mut *rec.lock().unwrap());
     (outcome, rec)
@@ -437,4 +442,46 @@ fn a_failed_import_fails_its_waiters_and_the_next_request_retries() {
     let (outcome, _) = run_script(&script, MemIo::new(), &GET);
     assert_eq!(outcome, Outcome::ErrorBeforeHeaders);
     assert_eq!(count_lines(&counter), 2, "the next request imports again");
+}
+
+#[test]
+fn application_groups_get_their_own_interpreters() {
+    let dir = std::env::temp_dir().join(format!("wsgi_rs_groups_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("groups.wsgi");
+    std::fs::write(
+        &script,
+        r#"
+import sys, uuid, mod_wsgi
+MARK = uuid.uuid4().hex
+
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [f"{MARK} {id(sys.modules)} {mod_wsgi.application_group}|{environ['mod_wsgi.application_group']}".encode()]
+"#,
+    )
+    .unwrap();
+    let body = |group: &'static str, script: PathBuf| {
+        std::thread::spawn(move || {
+            let (o, rec) = run_script_in(&script, MemIo::new(), &GET, group);
+            assert_eq!(o, Outcome::Done);
+            String::from_utf8(rec.body).unwrap()
+        })
+        .join()
+        .unwrap()
+    };
+    let main = body("", script.clone());
+    let g1 = body("core-g1", script.clone());
+    let g1_again = body("core-g1", script.clone());
+    let g2 = body("core-g2", script.clone());
+    std::fs::remove_dir_all(&dir).unwrap();
+    let parts = |b: &str| b.split(' ').map(str::to_string).collect::<Vec<_>>();
+    let (m, a, a2, b) = (parts(&main), parts(&g1), parts(&g1_again), parts(&g2));
+    assert_eq!(m[2], "|");
+    assert_eq!(a[2], "core-g1|core-g1");
+    assert_eq!(b[2], "core-g2|core-g2");
+    // One interpreter per group, reused by another thread; each its own sys.modules and module.
+    assert_eq!(a[..2], a2[..2]);
+    assert!(m[0] != a[0] && a[0] != b[0] && m[0] != b[0]);
+    assert!(m[1] != a[1] && a[1] != b[1] && m[1] != b[1]);
 }
