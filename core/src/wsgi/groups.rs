@@ -176,11 +176,21 @@ pub(crate) fn current_interp(_py: Python<'_>) -> usize {
     unsafe { ffi::PyInterpreterState_Get() as usize }
 }
 
+/// `threading._shutdown()` asserts that its "main thread" (the thread that imported threading
+/// in this interpreter) still holds its state lock. When that is the thread finalising (prefork:
+/// one thread serves and exits), deleting its old thread state above released the lock, so it is
+/// taken again first. atexit handlers run even if the join fails.
 const SHUTDOWN: &std::ffi::CStr = c"import sys, atexit
 _t = sys.modules.get('threading')
-if _t is not None:
-    _t._shutdown()
-atexit._run_exitfuncs()
+try:
+    if _t is not None:
+        _m = _t._main_thread
+        _l = getattr(_m, '_tstate_lock', None)
+        if _m.ident == _t.get_ident() and _l is not None and not _l.locked():
+            _l.acquire()
+        _t._shutdown()
+finally:
+    atexit._run_exitfuncs()
 ";
 
 /// Ends every sub-interpreter, newest first: our thread states (of threads that served it, idle
