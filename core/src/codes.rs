@@ -185,7 +185,12 @@ pub const CODES: &[Code] = &[
         "Reading the request body from the client failed while proxying to the daemon (the app sees an OSError).",
         "–",
     ),
-    c("RWSGI0118", Error, "The selected daemon group does not exist or belongs to another virtual host.", "500"),
+    c(
+        "RWSGI0118",
+        Error,
+        "The selected daemon group does not exist or belongs to another virtual host (for `%{SERVER}`, `%{HOST}`, `%{ENV:var}`: the name computed for the request).",
+        "500",
+    ),
     c("RWSGI0119", Error, "The selected daemon group is not allowed by `WSGIRestrictProcess`.", "500"),
     c("RWSGI0120", Error, "The parent could not create a group's socket (start-up fails).", "–"),
     c("RWSGI0121", Error, "The parent could not fork a daemon process.", "–"),

@@ -20,8 +20,29 @@ use wsgi_rs_core::daemon::RequestMeta;
 use crate::daemon::client;
 use crate::daemon::registry::{DaemonGroup, child_registry};
 
+/// Runs `f` with what the request offers to resolve a group (`%{SERVER}`, `%{HOST}`,
+/// `%{RESOURCE}`, `%{ENV:var}`: request variables, then notes, then the process environment).
+fn with_group_facts<T>(r: &Request, script_name: &[u8], f: impl FnOnce(&GroupFacts<'_>) -> T) -> T {
+    let (env, notes) = (r.subprocess_env(), r.notes());
+    let lookup = |k: &str| -> Option<Vec<u8>> {
+        let key = std::ffi::CString::new(k).ok()?;
+        env.get(&key)
+            .or_else(|| notes.get(&key))
+            .map(<[u8]>::to_vec)
+            .or_else(|| std::env::var_os(k).map(|v| v.into_encoded_bytes()))
+    };
+    f(&GroupFacts {
+        server_hostname: r.server_hostname(),
+        host: r.hostname(),
+        port: r.server_port(),
+        script_name,
+        env: &lookup,
+    })
+}
+
 /// The daemon group that serves this request (`None`: embedded), from the alias option or
-/// `WSGIProcessGroup`, checked against `WSGIRestrictProcess` and the group's virtual host.
+/// `WSGIProcessGroup` (a name, or resolved per request: `%{ENV:var}`, `%{SERVER}`, `%{HOST}`),
+/// checked against `WSGIRestrictProcess` and the group's virtual host.
 fn select_group<'a>(
     r: Request,
     from_alias: Option<ProcessGroup>,
@@ -33,18 +54,8 @@ fn select_group<'a>(
         (None, Some(written)) => parse_process_group("WSGIProcessGroup", &String::from_utf8_lossy(written))
             .map_err(|_| Status::INTERNAL_SERVER_ERROR)?,
     };
-    let name = match pg {
-        ProcessGroup::Embedded => return Ok(None),
-        ProcessGroup::Named(n) => n,
-        ProcessGroup::Env(var) => {
-            let v = std::ffi::CString::new(var).unwrap_or_default();
-            let env = r.subprocess_env();
-            let val = env.get(&v).unwrap_or(b"");
-            if val.is_empty() || val == b"%{GLOBAL}" {
-                return Ok(None);
-            }
-            String::from_utf8_lossy(val).into_owned()
-        }
+    let Some(name) = with_group_facts(&r, b"", |f| pg.resolve(f)) else {
+        return Ok(None);
     };
     if let Some(allowed) = dir.restrict_process_bytes() {
         let allowed = String::from_utf8_lossy(allowed).into_owned();
@@ -91,21 +102,7 @@ fn application_group(r: &Request, from_alias: Option<&AppGroup>, dir: &DirConfig
         }
         (None, None) => return String::new(),
     };
-    let (env, notes) = (r.subprocess_env(), r.notes());
-    let lookup = |k: &str| -> Option<Vec<u8>> {
-        let key = std::ffi::CString::new(k).ok()?;
-        env.get(&key)
-            .or_else(|| notes.get(&key))
-            .map(<[u8]>::to_vec)
-            .or_else(|| std::env::var_os(k).map(|v| v.into_encoded_bytes()))
-    };
-    g.resolve(&GroupFacts {
-        server_hostname: r.server_hostname(),
-        host: r.hostname(),
-        port: r.server_port(),
-        script_name,
-        env: &lookup,
-    })
+    with_group_facts(r, script_name, |f| g.resolve(f))
 }
 
 /// The `handler` hook.
