@@ -102,7 +102,7 @@ pub const CODES: &[Code] = &[
     c(
         "RWSGI0051",
         Info,
-        "A script was preloaded in a daemon process (`WSGIImportScript`, or `process-group=` with `application-group=`).",
+        "A script was preloaded in a daemon process or, for `process-group=%{GLOBAL}`, an Apache child (`WSGIImportScript`, or `process-group=` with `application-group=`).",
         "–",
     ),
     c(

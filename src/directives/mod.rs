@@ -57,12 +57,19 @@ fn script_alias_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
     }
     if let Some(ProcessGroup::Named(n)) = &options.process_group {
         daemon::note_ref(c.cmd, n);
-        if let Some(ag) = options.application_group.as_ref().and_then(|g| g.literal())
-            && !is_match
-        {
-            // Both groups given literally: mod_wsgi preloads the script at daemon start.
-            let callable = options.callable_object.clone().unwrap_or_else(|| "application".into());
-            daemon::note_import(c.cmd, n, &w[1], &callable, ag);
+    }
+    if let (Some(pg), Some(ag)) = (
+        options.process_group.as_ref().and_then(|g| g.literal()),
+        options.application_group.as_ref().and_then(|g| g.literal()),
+    ) && !is_match
+    {
+        // Both groups given literally: mod_wsgi preloads the script when the processes start,
+        // the daemon group's or (`%{GLOBAL}`) every Apache child.
+        let callable = options.callable_object.clone().unwrap_or_else(|| "application".into());
+        if pg.is_empty() {
+            daemon::note_embedded_import(c.cmd, &w[1], &callable, ag);
+        } else {
+            daemon::note_import(c.cmd, pg, &w[1], &callable, ag);
         }
     }
     c.server.aliases.push(ScriptAlias { url: w[0].clone().into_bytes(), target, regex, options });
