@@ -118,6 +118,12 @@ pub const CODES: &[Code] = &[
         "500",
     ),
     c(
+        "RWSGI0054",
+        Error,
+        "The `WSGIDispatchScript` failed: it could not be loaded, one of its functions raised (traceback follows as RWSGI0021) or returned something else than a str or None.",
+        "500",
+    ),
+    c(
         "RWSGI0100",
         Info,
         "A daemon process is ready: Python started, scripts preloaded, worker threads accepting (group, pid, uid, gid, threads, socket).",

@@ -170,6 +170,38 @@ fn application_group_body(c: Ctx, v: &str) -> Result<(), String> {
 
 /// # Safety
 /// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn dispatch_script(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this RAW_ARGS handler.
+    unsafe { cmd::raw_args(cmd, m, args, dispatch_script_body) }
+}
+
+/// `WSGIDispatchScript path [application-group=name|%{GLOBAL}]` (default: the main interpreter).
+fn dispatch_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
+    let Some(path) = w.first() else {
+        return Err("WSGIDispatchScript requires a script path".into());
+    };
+    if !path.starts_with('/') || path.contains('\0') {
+        return Err(format!("WSGIDispatchScript: script path '{path}' must be absolute"));
+    }
+    let mut group = String::new();
+    for o in &w[1..] {
+        match o.split_once('=') {
+            Some(("application-group", v)) => {
+                let Some(g) = parse_app_group("WSGIDispatchScript", v)?.literal().map(str::to_string) else {
+                    return Err("WSGIDispatchScript: application-group= must be a group name or %{GLOBAL}".into());
+                };
+                group = g;
+            }
+            _ => return Err(format!("WSGIDispatchScript: unknown option '{o}' (expected application-group=)")),
+        }
+    }
+    c.dir.dispatch_script = Some(c.pool().pstr(path));
+    c.dir.dispatch_group = Some(c.pool().pstr(&group));
+    Ok(())
+}
+
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
 pub unsafe extern "C" fn process_group(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> CmdResult {
     // SAFETY: Apache's arguments to this TAKE1 handler.
     unsafe { cmd::take1(cmd, m, a, process_group_body) }
