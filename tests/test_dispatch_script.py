@@ -18,6 +18,12 @@ WSGIDispatchScript @APPS@/dispatch.py
 <Location /pinned>
     WSGIProcessGroup dgrp
 </Location>
+<Location /where>
+    WSGIDispatchScript @APPS@/dispatch_where.py application-group=dsp
+</Location>
+<Location /where/main>
+    WSGIDispatchScript @APPS@/dispatch_where.py
+</Location>
 <Location /re>
     WSGIDispatchScript @STATE@/dispatch_re.py
 </Location>
@@ -88,3 +94,9 @@ def test_directory_context_and_reload_on_change(srv):
     srv.wait_line("RWSGI0050", "dispatch script", r"dispatch_re\.py", since=mark)
     rewrite(path, "def callable_object(environ):\n    return 'alt'\n")
     assert _get(srv, "/re/x")["callable"] == "alt"
+
+
+def test_dispatch_script_application_group(srv):
+    """The script runs in the main interpreter, or in the group its application-group= names."""
+    assert _get(srv, "/where/x")["application_group"] == "ran-in-dsp"
+    assert _get(srv, "/where/main/x")["application_group"] == "ran-in-main"
