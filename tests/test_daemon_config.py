@@ -91,6 +91,9 @@ BAD = [
     ("import-without-process-group",
      "WSGIImportScript @APPS@/daemon.wsgi application-group=%{GLOBAL}",
      ["WSGIImportScript", "process-group"]),
+    ("import-per-request-process-group",
+     "WSGIImportScript @APPS@/daemon.wsgi process-group=%{SERVER} application-group=%{GLOBAL}",
+     ["WSGIImportScript", "process-group=", r"%\{GLOBAL\}"]),
     ("restrict-process-empty", "WSGIRestrictProcess", ["WSGIRestrictProcess"]),
     ("group-of-other-vhost", """
 <VirtualHost 127.0.0.1:@PORT@>

@@ -102,7 +102,7 @@ pub const CODES: &[Code] = &[
     c(
         "RWSGI0051",
         Info,
-        "A script was preloaded in a daemon process (`WSGIImportScript`, or `process-group=` with `application-group=`).",
+        "A script was preloaded in a daemon process or, for `process-group=%{GLOBAL}`, an Apache child (`WSGIImportScript`, or `process-group=` with `application-group=`).",
         "–",
     ),
     c(
@@ -115,6 +115,12 @@ pub const CODES: &[Code] = &[
         "RWSGI0053",
         Error,
         "The sub-interpreter of an application group could not be created or set up (`Py_NewInterpreter` failed, or its start-up code raised).",
+        "500",
+    ),
+    c(
+        "RWSGI0054",
+        Error,
+        "The `WSGIDispatchScript` failed: it could not be loaded, one of its functions raised (traceback follows as RWSGI0021) or returned something else than a str or None.",
         "500",
     ),
     c(
@@ -185,7 +191,12 @@ pub const CODES: &[Code] = &[
         "Reading the request body from the client failed while proxying to the daemon (the app sees an OSError).",
         "–",
     ),
-    c("RWSGI0118", Error, "The selected daemon group does not exist or belongs to another virtual host.", "500"),
+    c(
+        "RWSGI0118",
+        Error,
+        "The selected daemon group does not exist or belongs to another virtual host (for `%{SERVER}`, `%{HOST}`, `%{ENV:var}`: the name computed for the request).",
+        "500",
+    ),
     c("RWSGI0119", Error, "The selected daemon group is not allowed by `WSGIRestrictProcess`.", "500"),
     c("RWSGI0120", Error, "The parent could not create a group's socket (start-up fails).", "–"),
     c("RWSGI0121", Error, "The parent could not fork a daemon process.", "–"),

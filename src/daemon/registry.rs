@@ -39,7 +39,7 @@ pub struct DaemonGroup {
     pub preload: Vec<Preload>,
 }
 
-/// A script a daemon group imports when a process starts.
+/// A script a daemon group (or, embedded, every Apache child) imports when a process starts.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Preload {
     pub script: String,
@@ -63,6 +63,9 @@ pub struct Registry {
     pub refs: Vec<GroupRef>,
     /// Scripts to preload: (daemon group, script), attached to groups in check_config.
     pub imports: Vec<(String, Preload)>,
+    /// Scripts every Apache child imports at child_init (embedded preloading:
+    /// `process-group=%{GLOBAL}` with a literal `application-group=`).
+    pub embedded_preload: Vec<Preload>,
     /// `WSGISocketPrefix`, resolved against ServerRoot.
     pub socket_prefix: Option<String>,
     /// PID of the Apache parent that created the sockets (cleanups only act there).

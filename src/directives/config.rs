@@ -71,6 +71,10 @@ pub struct DirConfig {
     pub restrict_process: Option<PoolStr>,
     /// `WSGIEnableSendfile` (default Off, as mod_wsgi).
     pub enable_sendfile: Tri,
+    /// `WSGIDispatchScript` path, `None` when unset.
+    pub dispatch_script: Option<PoolStr>,
+    /// Its `application-group=` (a literal name, `""` the main interpreter), set with it.
+    pub dispatch_group: Option<PoolStr>,
 }
 
 // SAFETY: create_dir_config/merge_dir_config below make every per-directory record of this
@@ -92,6 +96,8 @@ impl Default for DirConfig {
             application_group: None,
             restrict_process: None,
             enable_sendfile: UNSET,
+            dispatch_script: None,
+            dispatch_group: None,
         }
     }
 }
@@ -115,6 +121,12 @@ impl DirConfig {
     /// `WSGIApplicationGroup` as written, `None` when unset.
     pub fn application_group_bytes(&self) -> Option<&[u8]> {
         self.application_group.as_ref().map(PoolStr::as_bytes)
+    }
+
+    /// `WSGIDispatchScript`: the script and its application group (`""`: main interpreter).
+    pub fn dispatch(&self) -> Option<(&[u8], &[u8])> {
+        let script = self.dispatch_script.as_ref()?.as_bytes();
+        Some((script, self.dispatch_group.as_ref().map(PoolStr::as_bytes).unwrap_or(b"")))
     }
 
     /// `WSGIRestrictProcess`, `None` when unset.
@@ -143,6 +155,9 @@ impl DirConfig {
             application_group: add.application_group.or(base.application_group),
             restrict_process: add.restrict_process.or(base.restrict_process),
             enable_sendfile: pick(add.enable_sendfile, base.enable_sendfile),
+            // The script and its group go together.
+            dispatch_script: add.dispatch_script.or(base.dispatch_script),
+            dispatch_group: if add.dispatch_script.is_some() { add.dispatch_group } else { base.dispatch_group },
         }
     }
 }

@@ -30,6 +30,16 @@ pub fn note_import(cmd: CmdParms, name: &str, script: &str, callable: &str, app_
     reg.imports.push((name.to_string(), p));
 }
 
+/// Records a script every Apache child imports at child_init (embedded preloading).
+pub fn note_embedded_import(cmd: CmdParms, script: &str, callable: &str, app_group: &str) {
+    // SAFETY: as in note_ref.
+    let reg = unsafe { registry(cmd.pool()) };
+    let p = Preload { script: script.to_string(), callable: callable.to_string(), app_group: app_group.to_string() };
+    if !reg.embedded_preload.iter().any(|q| q.script == p.script && q.app_group == p.app_group) {
+        reg.embedded_preload.push(p);
+    }
+}
+
 /// # Safety
 /// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
 pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {
@@ -173,7 +183,12 @@ fn import_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
             note_import(cmd, &n, path, "application", app_group);
             Ok(())
         }
-        Some(_) => Err("WSGIImportScript: process-group= must name a WSGIDaemonProcess group (embedded preloading is not supported)".into()),
+        Some(ProcessGroup::Embedded) => {
+            // Embedded: every Apache child imports it at child_init.
+            note_embedded_import(cmd, path, "application", app_group);
+            Ok(())
+        }
+        Some(_) => Err("WSGIImportScript: process-group= must name a WSGIDaemonProcess group or be %{GLOBAL} (a script is preloaded when the processes start, before any request)".into()),
         None => Err("WSGIImportScript: the process-group= option is required".into()),
     }
 }

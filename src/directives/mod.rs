@@ -57,12 +57,19 @@ fn script_alias_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
     }
     if let Some(ProcessGroup::Named(n)) = &options.process_group {
         daemon::note_ref(c.cmd, n);
-        if let Some(ag) = options.application_group.as_ref().and_then(|g| g.literal())
-            && !is_match
-        {
-            // Both groups given literally: mod_wsgi preloads the script at daemon start.
-            let callable = options.callable_object.clone().unwrap_or_else(|| "application".into());
-            daemon::note_import(c.cmd, n, &w[1], &callable, ag);
+    }
+    if let (Some(pg), Some(ag)) = (
+        options.process_group.as_ref().and_then(|g| g.literal()),
+        options.application_group.as_ref().and_then(|g| g.literal()),
+    ) && !is_match
+    {
+        // Both groups given literally: mod_wsgi preloads the script when the processes start,
+        // the daemon group's or (`%{GLOBAL}`) every Apache child.
+        let callable = options.callable_object.clone().unwrap_or_else(|| "application".into());
+        if pg.is_empty() {
+            daemon::note_embedded_import(c.cmd, &w[1], &callable, ag);
+        } else {
+            daemon::note_import(c.cmd, pg, &w[1], &callable, ag);
         }
     }
     c.server.aliases.push(ScriptAlias { url: w[0].clone().into_bytes(), target, regex, options });
@@ -158,6 +165,38 @@ pub unsafe extern "C" fn application_group(cmd: *mut ffi::cmd_parms, m: *mut c_v
 fn application_group_body(c: Ctx, v: &str) -> Result<(), String> {
     parse_app_group("WSGIApplicationGroup", v)?;
     c.dir.application_group = Some(c.pool().pstr(v));
+    Ok(())
+}
+
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn dispatch_script(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this RAW_ARGS handler.
+    unsafe { cmd::raw_args(cmd, m, args, dispatch_script_body) }
+}
+
+/// `WSGIDispatchScript path [application-group=name|%{GLOBAL}]` (default: the main interpreter).
+fn dispatch_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
+    let Some(path) = w.first() else {
+        return Err("WSGIDispatchScript requires a script path".into());
+    };
+    if !path.starts_with('/') || path.contains('\0') {
+        return Err(format!("WSGIDispatchScript: script path '{path}' must be absolute"));
+    }
+    let mut group = String::new();
+    for o in &w[1..] {
+        match o.split_once('=') {
+            Some(("application-group", v)) => {
+                let Some(g) = parse_app_group("WSGIDispatchScript", v)?.literal().map(str::to_string) else {
+                    return Err("WSGIDispatchScript: application-group= must be a group name or %{GLOBAL}".into());
+                };
+                group = g;
+            }
+            _ => return Err(format!("WSGIDispatchScript: unknown option '{o}' (expected application-group=)")),
+        }
+    }
+    c.dir.dispatch_script = Some(c.pool().pstr(path));
+    c.dir.dispatch_group = Some(c.pool().pstr(&group));
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::ffi::c_int;
 
 use wsgi_rs_core::environ;
-use wsgi_rs_core::wsgi::LogLevel;
+use wsgi_rs_core::wsgi::{Configured, Dispatch, LogLevel, interp, run_dispatch};
 
 use crate::apache::guard::guard;
 use crate::apache::request::{FileType, Request};
@@ -20,31 +20,48 @@ use wsgi_rs_core::daemon::RequestMeta;
 use crate::daemon::client;
 use crate::daemon::registry::{DaemonGroup, child_registry};
 
-/// The daemon group that serves this request (`None`: embedded), from the alias option or
-/// `WSGIProcessGroup`, checked against `WSGIRestrictProcess` and the group's virtual host.
-fn select_group<'a>(
-    r: Request,
-    from_alias: Option<ProcessGroup>,
-    dir: &DirConfig,
-) -> Result<Option<&'a DaemonGroup>, Status> {
+/// Runs `f` with what the request offers to resolve a group (`%{SERVER}`, `%{HOST}`,
+/// `%{RESOURCE}`, `%{ENV:var}`: request variables, then notes, then the process environment).
+fn with_group_facts<T>(r: &Request, script_name: &[u8], f: impl FnOnce(&GroupFacts<'_>) -> T) -> T {
+    let (env, notes) = (r.subprocess_env(), r.notes());
+    let lookup = |k: &str| -> Option<Vec<u8>> {
+        let key = std::ffi::CString::new(k).ok()?;
+        env.get(&key)
+            .or_else(|| notes.get(&key))
+            .map(<[u8]>::to_vec)
+            .or_else(|| std::env::var_os(k).map(|v| v.into_encoded_bytes()))
+    };
+    f(&GroupFacts {
+        server_hostname: r.server_hostname(),
+        host: r.hostname(),
+        port: r.server_port(),
+        script_name,
+        env: &lookup,
+    })
+}
+
+/// The name of the daemon group configured for this request (`None`: embedded), from the alias
+/// option or `WSGIProcessGroup` (a name, or resolved per request: `%{ENV:var}`, `%{SERVER}`,
+/// `%{HOST}`).
+fn process_group(r: &Request, from_alias: Option<&ProcessGroup>, dir: &DirConfig) -> Result<Option<String>, Status> {
+    let written;
     let pg = match (from_alias, dir.process_group_bytes()) {
         (Some(p), _) => p,
         (None, None) => return Ok(None),
-        (None, Some(written)) => parse_process_group("WSGIProcessGroup", &String::from_utf8_lossy(written))
-            .map_err(|_| Status::INTERNAL_SERVER_ERROR)?,
-    };
-    let name = match pg {
-        ProcessGroup::Embedded => return Ok(None),
-        ProcessGroup::Named(n) => n,
-        ProcessGroup::Env(var) => {
-            let v = std::ffi::CString::new(var).unwrap_or_default();
-            let env = r.subprocess_env();
-            let val = env.get(&v).unwrap_or(b"");
-            if val.is_empty() || val == b"%{GLOBAL}" {
-                return Ok(None);
-            }
-            String::from_utf8_lossy(val).into_owned()
+        (None, Some(w)) => {
+            written = parse_process_group("WSGIProcessGroup", &String::from_utf8_lossy(w))
+                .map_err(|_| Status::INTERNAL_SERVER_ERROR)?;
+            &written
         }
+    };
+    Ok(with_group_facts(r, b"", |f| pg.resolve(f)))
+}
+
+/// The daemon group named `name` (`None`: embedded), checked against `WSGIRestrictProcess` and
+/// the group's virtual host.
+fn select_group<'a>(r: Request, name: Option<String>, dir: &DirConfig) -> Result<Option<&'a DaemonGroup>, Status> {
+    let Some(name) = name else {
+        return Ok(None);
     };
     if let Some(allowed) = dir.restrict_process_bytes() {
         let allowed = String::from_utf8_lossy(allowed).into_owned();
@@ -91,21 +108,35 @@ fn application_group(r: &Request, from_alias: Option<&AppGroup>, dir: &DirConfig
         }
         (None, None) => return String::new(),
     };
-    let (env, notes) = (r.subprocess_env(), r.notes());
-    let lookup = |k: &str| -> Option<Vec<u8>> {
-        let key = std::ffi::CString::new(k).ok()?;
-        env.get(&key)
-            .or_else(|| notes.get(&key))
-            .map(<[u8]>::to_vec)
-            .or_else(|| std::env::var_os(k).map(|v| v.into_encoded_bytes()))
-    };
-    g.resolve(&GroupFacts {
-        server_hostname: r.server_hostname(),
-        host: r.hostname(),
-        port: r.server_port(),
-        script_name,
-        env: &lookup,
-    })
+    with_group_facts(r, script_name, |f| g.resolve(f))
+}
+
+/// Runs the `WSGIDispatchScript` in this Apache child (in its application group `group`, `""`
+/// the main interpreter). `Err`: the status to answer (logged).
+fn run_dispatch_script(
+    r: Request,
+    script: &[u8],
+    group: &[u8],
+    reload: bool,
+    env: &environ::Environ<'_>,
+    configured: &Configured<'_>,
+) -> Result<Dispatch, Status> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(script));
+    if !interp::is_initialized() {
+        r.log(
+            LogLevel::Error,
+            &wsgi_rs_core::coded!(
+                "RWSGI0015",
+                "The Python interpreter is not available in this process (see RWSGI0002 at start-up); cannot run WSGIDispatchScript {}",
+                path.display()
+            ),
+        );
+        return Err(Status::INTERNAL_SERVER_ERROR);
+    }
+    let log = |level: LogLevel, msg: &str| r.log(level, msg);
+    run_dispatch(path, &String::from_utf8_lossy(group), reload, env, configured, &log)
+        .ok_or(Status::INTERNAL_SERVER_ERROR)
 }
 
 /// The `handler` hook.
@@ -201,20 +232,45 @@ fn handle(r: Request) -> Status {
     }
     let (headers_in, subprocess_env) = (r.headers_in(), r.subprocess_env());
     let env = environ::build(&facts, headers_in.entries(), subprocess_env.entries());
-    let group = application_group(
+    let mut group = application_group(
         &r,
         alias.and_then(|a| a.options.application_group.as_ref()),
         dir,
         env.get("SCRIPT_NAME").unwrap_or_default(),
     );
+    let mut pg_name = match process_group(&r, alias.and_then(|a| a.options.process_group.as_ref()), dir) {
+        Ok(n) => n,
+        Err(status) => return status,
+    };
+    let mut callable = callable.into_owned();
+    if let Some((dscript, dgroup)) = dir.dispatch() {
+        let configured = Configured {
+            process_group: pg_name.as_deref().unwrap_or(""),
+            application_group: &group,
+            callable_object: &callable,
+        };
+        let d = match run_dispatch_script(r, dscript, dgroup, reload, &env, &configured) {
+            Ok(d) => d,
+            Err(status) => return status,
+        };
+        if let Some(p) = d.process_group {
+            pg_name = Some(p).filter(|p| !p.is_empty());
+        }
+        if let Some(g) = d.application_group {
+            group = g;
+        }
+        if let Some(c) = d.callable_object {
+            callable = c;
+        }
+    }
     let mut x = extras(&r, facts.https);
     x.application_group = &group;
-    match select_group(r, alias.and_then(|a| a.options.process_group.clone()), dir) {
+    match select_group(r, pg_name, dir) {
         Err(status) => return status,
         Ok(Some(g)) => {
             let mut meta = RequestMeta {
                 script: filename.to_vec(),
-                callable: callable.into_owned(),
+                callable: callable.clone(),
                 application_group: group.clone(),
                 reload,
                 https: x.https,

@@ -260,6 +260,15 @@ fn child_init_body(pchild: Pool, server: Server) {
             ),
         ),
     }
+    // Embedded preloading (WSGIImportScript / WSGIScriptAlias with process-group=%{GLOBAL}):
+    // before the MPM starts this child's worker threads, as mod_wsgi does.
+    if interp::is_initialized() {
+        for p in &reg.embedded_preload {
+            guard("embedded preload", (), || {
+                wsgi_rs_core::wsgi::preload(std::path::Path::new(&p.script), &p.callable, &p.app_group)
+            });
+        }
+    }
     if cfg.destroy_interpreter.unwrap_or(true) {
         if !mpm().threaded {
             guard_exit_signals();

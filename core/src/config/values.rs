@@ -121,6 +121,35 @@ pub enum ProcessGroup {
     /// `%{ENV:var}`: the group named by a request environment variable (SetEnv, RewriteRule
     /// [E=]…); empty or unset means embedded.
     Env(String),
+    /// `%{SERVER}`: the group named like the request's virtual host, `ServerName[:port]`.
+    Server,
+    /// `%{HOST}`: the group named like the host the client asked for, `Host[:port]`.
+    Host,
+}
+
+impl ProcessGroup {
+    /// The group name when it does not depend on the request (`None`: it does; `Some("")`:
+    /// embedded).
+    pub fn literal(&self) -> Option<&str> {
+        match self {
+            ProcessGroup::Embedded => Some(""),
+            ProcessGroup::Named(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The group for one request, `None` meaning embedded (the same forms and port rule as
+    /// [`AppGroup::resolve`]; an empty or `%{GLOBAL}` variable is embedded).
+    pub fn resolve(&self, f: &GroupFacts<'_>) -> Option<String> {
+        let name = match self {
+            ProcessGroup::Embedded => return None,
+            ProcessGroup::Named(n) => n.clone(),
+            ProcessGroup::Env(v) => AppGroup::Env(v.clone()).resolve(f),
+            ProcessGroup::Server => AppGroup::Server.resolve(f),
+            ProcessGroup::Host => AppGroup::Host.resolve(f),
+        };
+        if name.is_empty() { None } else { Some(name) }
+    }
 }
 
 pub fn parse_process_group(directive: &str, arg: &str) -> Result<ProcessGroup, String> {
@@ -129,8 +158,11 @@ pub fn parse_process_group(directive: &str, arg: &str) -> Result<ProcessGroup, S
         a if a.starts_with("%{ENV:") && a.ends_with('}') && a.len() > 7 => {
             Ok(ProcessGroup::Env(a[6..a.len() - 1].to_string()))
         }
+        "%{SERVER}" => Ok(ProcessGroup::Server),
+        "%{HOST}" => Ok(ProcessGroup::Host),
         a if a.starts_with("%{") => Err(format!(
-            "{directive}: process group '{a}' is not supported (use a group name, %{{GLOBAL}} or %{{ENV:variable}})"
+            "{directive}: process group '{a}' is not supported (use a group name, %{{GLOBAL}}, %{{SERVER}}, \
+             %{{HOST}} or %{{ENV:variable}})"
         )),
         a => Ok(ProcessGroup::Named(a.to_string())),
     }
@@ -178,8 +210,10 @@ mod tests {
         assert_eq!(parse_process_group("WSGIProcessGroup", "%{GLOBAL}"), Ok(ProcessGroup::Embedded));
         assert_eq!(parse_process_group("WSGIProcessGroup", "shop"), Ok(ProcessGroup::Named("shop".into())));
         assert_eq!(parse_process_group("WSGIProcessGroup", "%{ENV:GRP}"), Ok(ProcessGroup::Env("GRP".into())));
-        let e = parse_process_group("WSGIProcessGroup", "%{SERVER}").unwrap_err();
-        assert!(e.contains("not supported") && e.contains("%{SERVER}"), "{e}");
+        assert_eq!(parse_process_group("WSGIProcessGroup", "%{SERVER}"), Ok(ProcessGroup::Server));
+        assert_eq!(parse_process_group("WSGIProcessGroup", "%{HOST}"), Ok(ProcessGroup::Host));
+        let e = parse_process_group("WSGIProcessGroup", "%{RESOURCE}").unwrap_err();
+        assert!(e.contains("not supported") && e.contains("%{RESOURCE}"), "{e}");
     }
 
     #[test]
@@ -211,6 +245,13 @@ mod tests {
         assert_eq!(AppGroup::Server.resolve(&f443), "www.example.com");
         assert_eq!(AppGroup::Resource.literal(), None);
         assert_eq!(AppGroup::Global.literal(), Some(""));
+        assert_eq!(ProcessGroup::Server.resolve(&f).as_deref(), Some("www.example.com:8080"));
+        assert_eq!(ProcessGroup::Host.resolve(&f).as_deref(), Some("alias.example.com:8080"));
+        assert_eq!(ProcessGroup::Env("AG".into()).resolve(&f).as_deref(), Some("from-env"));
+        assert_eq!(ProcessGroup::Env("G".into()).resolve(&f), None);
+        assert_eq!(ProcessGroup::Embedded.resolve(&f), None);
+        assert_eq!(ProcessGroup::Host.resolve(&f443).as_deref(), Some("www.example.com"));
+        assert_eq!(ProcessGroup::Server.literal(), None);
     }
 
     #[test]

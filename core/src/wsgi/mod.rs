@@ -5,6 +5,7 @@
 //! from any thread; this module takes and releases the GIL itself and releases it around every
 //! call into the host's I/O.
 mod context;
+mod dispatch;
 mod environ_dict;
 mod file_wrapper;
 mod groups;
@@ -15,6 +16,7 @@ pub mod log;
 mod response;
 mod run;
 mod scripts;
+pub use dispatch::{Configured, Dispatch, run_dispatch};
 pub use groups::names as group_names;
 pub use scripts::failing_since_us;
 

@@ -169,9 +169,22 @@ pub(crate) fn load_app<'py>(
     callable: &str,
     reload: bool,
 ) -> Result<(Bound<'py, PyAny>, bool), LoadError> {
+    let (module, loaded) = load_module(py, path, reload).map_err(LoadError::Exec)?;
+    let app = module.getattr(callable).map_err(|_| {
+        LoadError::NoCallable(PyAttributeError::new_err(format!(
+            "Target WSGI script '{}' does not contain WSGI application '{callable}'.",
+            path.display()
+        )))
+    })?;
+    Ok((app, loaded))
+}
+
+/// The module of the script at `path` in the current interpreter, imported once per process
+/// (and again when changed, with `reload`), as [`load_app`] describes; the flag says whether it
+/// was (re)loaded now.
+pub(crate) fn load_module<'py>(py: Python<'py>, path: &Path, reload: bool) -> PyResult<(Bound<'py, PyAny>, bool)> {
     let key: Key = (super::groups::current_interp(py), path.to_path_buf());
-    let current =
-        if reload || !is_loaded(&key) { Some(stamp(path).map_err(|e| LoadError::Exec(e.into()))?) } else { None };
+    let current = if reload || !is_loaded(&key) { Some(stamp(path)?) } else { None };
     let step = {
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         let entry = cache.entry(key.clone()).or_default();
@@ -189,7 +202,7 @@ pub(crate) fn load_app<'py>(
         Step::Use(m) => (m.into_bound(py), false),
         Step::Wait(import) => {
             py.detach(|| import.wait());
-            let m = import.outcome(py).map_err(LoadError::Exec)?;
+            let m = import.outcome(py)?;
             (m.into_bound(py), false)
         }
         Step::Import(import) => {
@@ -197,7 +210,7 @@ pub(crate) fn load_app<'py>(
             let result = exec_script(py, path);
             note_load(result.is_ok());
             importing.result = Some(result.as_ref().map(|m| m.clone().unbind()).map_err(|e| e.clone_ref(py)));
-            let m = result.map_err(LoadError::Exec)?;
+            let m = result?;
             let st = current.unwrap_or((0, 0));
             let old = CACHE
                 .lock()
@@ -213,13 +226,7 @@ pub(crate) fn load_app<'py>(
             (m, true)
         }
     };
-    let app = module.getattr(callable).map_err(|_| {
-        LoadError::NoCallable(PyAttributeError::new_err(format!(
-            "Target WSGI script '{}' does not contain WSGI application '{callable}'.",
-            path.display()
-        )))
-    })?;
-    Ok((app, loaded))
+    Ok((module.into_any(), loaded))
 }
 
 fn is_loaded(key: &Key) -> bool {

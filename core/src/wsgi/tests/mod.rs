@@ -485,3 +485,51 @@ def application(environ, start_response):
     assert!(m[0] != a[0] && a[0] != b[0] && m[0] != b[0]);
     assert!(m[1] != a[1] && a[1] != b[1] && m[1] != b[1]);
 }
+
+/// Runs the dispatch script `src` for a GET of `/app/x?y=1`: the result and the log lines.
+fn dispatch(src: &str) -> (Option<super::Dispatch>, Vec<String>) {
+    python();
+    let script = temp_path("dispatch.py");
+    std::fs::write(&script, src).unwrap();
+    let facts = RequestFacts {
+        method: b"GET",
+        protocol: b"HTTP/1.1",
+        request_uri: b"/app/x?y=1",
+        query_string: b"y=1",
+        uri: b"/app/x",
+        server_name: b"localhost",
+        server_port: 8000,
+        remote_addr: b"127.0.0.1",
+        remote_port: 40000,
+        ..Default::default()
+    };
+    let env = environ::build(&facts, Vec::new(), Vec::new());
+    let configured = super::Configured { process_group: "", application_group: "", callable_object: "application" };
+    let lines = Mutex::new(Vec::new());
+    let log = |_: LogLevel, l: &str| lines.lock().unwrap().push(l.to_string());
+    let d = super::run_dispatch(&script, "", false, &env, &configured, &log);
+    (d, lines.into_inner().unwrap())
+}
+
+#[test]
+fn dispatch_script_values() {
+    let (d, _) = dispatch(
+        "def process_group(environ):\n    return 'g-' + environ['QUERY_STRING']\n\
+         def application_group(environ):\n    return '%{GLOBAL}'\n\
+         def callable_object(environ):\n    return environ['mod_wsgi.callable_object'] + '2'\n",
+    );
+    let d = d.expect("dispatch ran");
+    assert_eq!(d.process_group.as_deref(), Some("g-y=1"));
+    assert_eq!(d.application_group.as_deref(), Some(""), "%{{GLOBAL}} is the main interpreter");
+    assert_eq!(d.callable_object.as_deref(), Some("application2"));
+    let (d, _) = dispatch("def process_group(environ):\n    return None\n");
+    assert_eq!(d, Some(super::Dispatch::default()), "None and missing functions keep the configured values");
+    let (d, log) = dispatch("def application_group(environ):\n    return b'bytes'\n");
+    assert!(d.is_none() && log.iter().any(|l| l.starts_with("RWSGI0054") && l.contains("'bytes'")), "{log:?}");
+    let (d, log) = dispatch("def callable_object(environ):\n    return ''\n");
+    assert!(d.is_none() && log.iter().any(|l| l.starts_with("RWSGI0054") && l.contains("empty")), "{log:?}");
+    let (d, log) = dispatch("def process_group(environ):\n    raise KeyError('nope')\n");
+    assert!(d.is_none() && log.iter().any(|l| l.starts_with("RWSGI0021") && l.contains("KeyError")), "{log:?}");
+    let (d, log) = dispatch("this is not python\n");
+    assert!(d.is_none() && log.iter().any(|l| l.starts_with("RWSGI0054") && l.contains("Failed to exec")), "{log:?}");
+}
