@@ -225,6 +225,18 @@ pub const CODES: &[Code] = &[
         "A daemon group's `locale=` is not installed on this system; the process locale stays `C` (LC_ALL is still exported).",
         "–",
     ),
+    c(
+        "RWSGI0127",
+        Error,
+        "A `WSGICGIScript On` script was to run in a multithreaded process (embedded mode under event/worker, or a daemon group with `threads=` > 1); use a daemon group with `threads=1`.",
+        "500",
+    ),
+    c(
+        "RWSGI0128",
+        Error,
+        "A `WSGICGIScript On` script produced no CGI header block (no blank line after the headers, a line that is not a header, or neither `Content-Type` nor `Location`).",
+        "500",
+    ),
 ];
 
 /// `"RWSGInnnn: message"`: the one way a coded log line is made, in every logging path of both

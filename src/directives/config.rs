@@ -75,6 +75,8 @@ pub struct DirConfig {
     pub dispatch_script: Option<PoolStr>,
     /// Its `application-group=` (a literal name, `""` the main interpreter), set with it.
     pub dispatch_group: Option<PoolStr>,
+    /// `WSGICGIScript` (default Off): the scripts are legacy CGI scripts run by the adapter.
+    pub cgi_script: Tri,
 }
 
 // SAFETY: create_dir_config/merge_dir_config below make every per-directory record of this
@@ -98,6 +100,7 @@ impl Default for DirConfig {
             enable_sendfile: UNSET,
             dispatch_script: None,
             dispatch_group: None,
+            cgi_script: UNSET,
         }
     }
 }
@@ -158,6 +161,7 @@ impl DirConfig {
             // The script and its group go together.
             dispatch_script: add.dispatch_script.or(base.dispatch_script),
             dispatch_group: if add.dispatch_script.is_some() { add.dispatch_group } else { base.dispatch_group },
+            cgi_script: pick(add.cgi_script, base.cgi_script),
         }
     }
 }

@@ -91,7 +91,7 @@ fn callable_object_body(c: Ctx, v: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// On/Off directives stored per directory; `cmd->info` selects the field (1..=4).
+/// On/Off directives stored per directory; `cmd->info` selects the field (1..=5).
 ///
 /// # Safety
 /// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
@@ -107,6 +107,7 @@ fn dir_flag_body(c: Ctx, on: bool) -> Result<(), String> {
         2 => c.dir.script_reloading = v,
         3 => c.dir.chunked_request = v,
         4 => c.dir.enable_sendfile = v,
+        5 => c.dir.cgi_script = v,
         _ => return Err(format!("{}: internal table error", c.name())),
     }
     Ok(())

@@ -24,6 +24,7 @@ pub fn run(
     script_path: &[u8],
     callable: &str,
     reload: bool,
+    cgi: bool,
     sendfile: bool,
     env: &Environ<'_>,
     x: &WsgiExtras<'_>,
@@ -48,7 +49,7 @@ pub fn run(
         );
         return Status::INTERNAL_SERVER_ERROR;
     }
-    let spec = AppSpec { script: path_of(script_path), callable, reload, group: x.application_group };
+    let spec = AppSpec { script: path_of(script_path), callable, reload, group: x.application_group, cgi };
     match run_request(Box::new(ApacheIo::new(r, sendfile)), env, x, &spec) {
         Outcome::Done | Outcome::ClientGone => Status::OK,
         Outcome::ErrorBeforeHeaders => Status::INTERNAL_SERVER_ERROR,

@@ -218,6 +218,7 @@ fn handle(r: Request) -> Status {
         (None, None) => Cow::Borrowed("application"),
     };
     let reload = tri(dir.script_reloading, true);
+    let cgi = tri(dir.cgi_script, false);
     let mut facts = request_facts(&r, pass_auth);
     if r.header_only() {
         let map = match dir.map_head() {
@@ -273,6 +274,7 @@ fn handle(r: Request) -> Status {
                 callable: callable.clone(),
                 application_group: group.clone(),
                 reload,
+                cgi,
                 https: x.https,
                 listener_host: x.listener_host.to_vec(),
                 listener_port: x.listener_port,
@@ -287,5 +289,5 @@ fn handle(r: Request) -> Status {
         }
         Ok(None) => {}
     }
-    crate::embedded::run(r, filename, &callable, reload, tri(dir.enable_sendfile, false), &env, &x)
+    crate::embedded::run(r, filename, &callable, reload, cgi, tri(dir.enable_sendfile, false), &env, &x)
 }

@@ -56,7 +56,7 @@ const ANY: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF | ffi::OR_ALL;
 
 /// The directive table (contexts as in mod_wsgi, see README). Ends with a zeroed entry.
 /// `static mut`: Apache writes into command records it owns through the module record.
-pub static mut CMDS: [ffi::command_rec; 50] = [
+pub static mut CMDS: [ffi::command_rec; 51] = [
     raw(c"WSGIScriptAlias", d::script_alias, 0, S, c"URL path, script file or directory, then options"),
     raw(c"WSGIScriptAliasMatch", d::script_alias, 1, S, c"URL regex, script path, then options"),
     take1(c"WSGICallableObject", d::callable_object, 0, FILEINFO, c"Name of the WSGI application callable"),
@@ -74,6 +74,7 @@ pub static mut CMDS: [ffi::command_rec; 50] = [
         c"Forbid embedded mode (Python is not started in Apache children)",
     ),
     flag(c"WSGIEnableSendfile", d::dir_flag, 4, FILEINFO, c"Let wsgi.file_wrapper responses use kernel sendfile"),
+    flag(c"WSGICGIScript", d::dir_flag, 5, FILEINFO, c"Run the scripts here as legacy CGI scripts (no fork)"),
     flag(c"WSGIRestrictStdin", d::server_flag, 4, S, c"Forbid reading sys.stdin"),
     flag(c"WSGIDontWriteBytecode", d::server_flag, 5, S, c"Do not write .pyc files"),
     flag(c"WSGIDestroyInterpreter", d::server_flag, 6, S, c"Run Py_Finalize (atexit handlers) when a process exits"),

@@ -9,6 +9,8 @@ pub struct RequestMeta {
     /// The application group resolved by the Apache child (`""`: the main interpreter).
     pub application_group: String,
     pub reload: bool,
+    /// `WSGICGIScript On`: the script is a legacy CGI script.
+    pub cgi: bool,
     pub https: bool,
     pub listener_host: Vec<u8>,
     pub listener_port: u16,
@@ -44,6 +46,9 @@ impl RequestMeta {
             (b"queue_start_us".to_vec(), self.queue_start_us.to_string().into_bytes()),
             (b"client".to_vec(), self.client.clone()),
         ];
+        if self.cgi {
+            p.push((b"cgi".to_vec(), b"1".to_vec()));
+        }
         if let Some(c) = self.connection_id {
             p.push((b"connection_id".to_vec(), c.to_string().into_bytes()));
         }
@@ -70,6 +75,7 @@ impl RequestMeta {
                         String::from_utf8(v.clone()).map_err(|_| "application_group is not UTF-8".to_string())?
                 }
                 "reload" => m.reload = v == b"1",
+                "cgi" => m.cgi = v == b"1",
                 "https" => m.https = v == b"1",
                 "listener_host" => m.listener_host = v.clone(),
                 "listener_port" => m.listener_port = num(k, v)?,
@@ -100,6 +106,7 @@ mod tests {
             callable: "application".into(),
             application_group: "host:8000|/sub".into(),
             reload: true,
+            cgi: true,
             https: false,
             listener_host: b"127.0.0.1".to_vec(),
             listener_port: 8000,

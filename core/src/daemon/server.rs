@@ -272,7 +272,13 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         apache_version: cfg.apache_version,
     };
     let spec =
-        AppSpec { script: &script, callable: &meta.callable, reload: meta.reload, group: &meta.application_group };
+        AppSpec {
+        script: &script,
+        callable: &meta.callable,
+        reload: meta.reload,
+        group: &meta.application_group,
+        cgi: meta.cgi,
+    };
     let outcome = run_request(Box::new(io), &env, &x, &spec);
     // The SocketIo was dropped (and flushed) by run_request: the final frame goes last.
     if state.slots[index].abandoned.load(Ordering::Acquire) {

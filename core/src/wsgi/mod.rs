@@ -4,6 +4,7 @@
 //! Host contract: the host implements [`RequestIo`] for its transport and calls [`run_request`]
 //! from any thread; this module takes and releases the GIL itself and releases it around every
 //! call into the host's I/O.
+mod cgi;
 mod context;
 mod dispatch;
 mod environ_dict;

@@ -26,6 +26,8 @@ pub struct AppSpec<'a> {
     pub reload: bool,
     /// The application group, resolved (`""`: the main interpreter, else a sub-interpreter).
     pub group: &'a str,
+    /// `WSGICGIScript On`: `script` is a legacy CGI script, run through the adapter (`cgi.rs`).
+    pub cgi: bool,
 }
 
 /// Where a group's code runs, for log lines.
@@ -124,7 +126,21 @@ fn run_attached(
 ) -> Outcome {
     let script = app.script.display();
     let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
-    let application = match load_app(py, app.script, app.callable, app.reload) {
+    // A CGI script: the adapter's WSGI application, and its "no header block" error class.
+    let mut header_error = None;
+    let loaded = if app.cgi {
+        match super::cgi::application(py, app.script, app.reload, x.multithread, &log) {
+            None => return Outcome::ErrorBeforeHeaders,
+            Some(Ok((a, e))) => {
+                header_error = Some(e);
+                Ok((a, false))
+            }
+            Some(Err(e)) => Err(LoadError::Exec(e)),
+        }
+    } else {
+        load_app(py, app.script, app.callable, app.reload)
+    };
+    let application = match loaded {
         Ok((a, loaded)) => {
             if loaded {
                 log(
@@ -154,6 +170,10 @@ fn run_attached(
     });
     let result = match result {
         Ok(r) => r,
+        Err(e) if header_error.as_ref().is_some_and(|c| e.value(py).is_instance(c).unwrap_or(false)) => {
+            log(LogLevel::Error, &crate::coded!("RWSGI0128", "{}", e.value(py)));
+            return Outcome::ErrorBeforeHeaders;
+        }
         Err(e) => {
             let hint = hint_global(py, app.group, &script.to_string(), &e);
             let o = failed(py, ctx, &script.to_string(), e);

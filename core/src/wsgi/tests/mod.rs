@@ -348,7 +348,7 @@ pub(super) fn run_script_in(script: &std::path::Path, io: MemIo, req: &Req<'_>, 
         daemon_start: 0.0,
         apache_version: (2, 4, 0),
     };
-    let app = AppSpec { script, callable: "application", reload: false, group };
+    let app = AppSpec { script, callable: "application", reload: false, group, cgi: false };
     let outcome = run_request(Box::new(io), &env, &x, &app);
     let rec = std::mem::take(&mut *rec.lock().unwrap());
     (outcome, rec)
