@@ -3,12 +3,13 @@ without a fork per request. os.environ/sys.stdin in, CGI headers and body out (S
 Location: alone -> 302), sys.exit(0) is a normal end, an exception a 500 with its traceback,
 output without a header block a 500 (RWSGI0128), os.environ restored after each request, one
 process for every request; refused (RWSGI0127) in a multithreaded process."""
+import os
 import re
 
 import pytest
 
 from codes import CODES
-from harness import PREFORK, serve
+from harness import PREFORK, rewrite, serve
 
 pytestmark = pytest.mark.daemon
 
@@ -32,9 +33,22 @@ WSGIScriptAlias /plain @APPS@/legacy.cgi.py process-group=cgi
 <Location /emb>
     WSGICGIScript On
 </Location>
+Alias /ht @APPS@/ht
+<Directory "@APPS@/ht">
+    AllowOverride FileInfo
+    Options +ExecCGI
+    AddHandler wsgi-script .py
+    WSGIProcessGroup cgi
+</Directory>
 """
 
-srv = serve("cgi-scripts", CONF)
+FILES = {
+    "apps/ht/.htaccess": "WSGICGIScript On\n",
+    "apps/ht/legacy.py": ("copy", "legacy.cgi.py"),
+    "apps/ht/changing.py": 'print("Content-Type: text/plain")\nprint()\nprint("version one")\n',
+}
+
+srv = serve("cgi-scripts", CONF, files=FILES)
 
 
 def fields(r):
@@ -141,3 +155,17 @@ def test_off_by_default(srv):
     assert srv.get("/plain").status == 500
     srv.wait_line(CODES["no_callable"], since=mark)
     assert not re.search("RWSGI0127|RWSGI0128", srv.log_since(mark))
+
+
+def test_htaccess_and_addhandler(srv):
+    r = srv.get("/ht/legacy.py?from=htaccess")
+    assert r.status == 200, r.body[:300]
+    assert fields(r)["query"] == "from=htaccess" and int(fields(r)["pid"]) in srv.daemon_pids()
+
+
+def test_changed_script_is_compiled_again(srv):
+    assert srv.get("/ht/changing.py").body == b"version one\n"
+    assert srv.get("/ht/changing.py").body == b"version one\n"
+    rewrite(os.path.join(srv.apps, "ht", "changing.py"),
+            'print("Content-Type: text/plain")\nprint()\nprint("version two")\n')
+    assert srv.get("/ht/changing.py").body == b"version two\n"

@@ -20,6 +20,7 @@ PER_DIR = """
     WSGIScriptReloading Off
     WSGIChunkedRequest On
     WSGIMapHEADToGET Off
+    WSGICGIScript Off
 """
 
 VALID = f"""
@@ -34,6 +35,7 @@ WSGIPassAuthorization Off
 WSGIScriptReloading On
 WSGIChunkedRequest Off
 WSGIMapHEADToGET Auto
+WSGICGIScript Off
 WSGIScriptAlias /a @APPS@/environ.wsgi application-group=%{{GLOBAL}} callable-object=other pass-authorization=On
 WSGIScriptAlias /dir/ @APPS@/
 WSGIScriptAliasMatch ^/m/([a-z]+) @APPS@/match/$1.wsgi application-group=%{{GLOBAL}} callable-object=alt pass-authorization=Off
@@ -90,6 +92,7 @@ BAD = [
     ("pass-auth-value", "WSGIPassAuthorization maybe", ["WSGIPassAuthorization"]),
     ("reloading-value", "WSGIScriptReloading yes", ["WSGIScriptReloading"]),
     ("chunked-value", "WSGIChunkedRequest 1", ["WSGIChunkedRequest"]),
+    ("cgi-script-value", "WSGICGIScript sometimes", ["WSGICGIScript"]),
     ("head-value", "WSGIMapHEADToGET Sometimes", ["WSGIMapHEADToGET"]),
     ("stdout-value", "WSGIRestrictStdout sure", ["WSGIRestrictStdout"]),
     ("signal-value", "WSGIRestrictSignal nah", ["WSGIRestrictSignal"]),

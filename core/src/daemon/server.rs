@@ -271,8 +271,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         daemon_start: accepted_us as f64 / 1e6,
         apache_version: cfg.apache_version,
     };
-    let spec =
-        AppSpec {
+    let spec = AppSpec {
         script: &script,
         callable: &meta.callable,
         reload: meta.reload,
