@@ -34,8 +34,8 @@ def user_files():
     return files
 
 
-SHARED = """
-WSGIApplicationGroup %{RESOURCE}
+# Each user's public_html, where their own .htaccess may add handlers.
+USER_DIRS = """
 <Directory "@ROOT@/users">
     AllowOverride FileInfo
     Options ExecCGI
@@ -43,7 +43,11 @@ WSGIApplicationGroup %{RESOURCE}
 </Directory>
 Alias /~u1 "@ROOT@/users/u1/public_html"
 Alias /~u2 "@ROOT@/users/u2/public_html"
-# Control: the same scripts in the main interpreter.
+"""
+
+SHARED = """
+WSGIApplicationGroup %{RESOURCE}
+""" + USER_DIRS + """# Control: the same scripts in the main interpreter.
 Alias /global/u1 "@ROOT@/users/u1/public_html"
 Alias /global/u2 "@ROOT@/users/u2/public_html"
 <Location /global>
@@ -115,14 +119,7 @@ PER_USER = """
 WSGIDaemonProcess u1 user=wsgirs-u1 group=wsgirs-u1 threads=2 home=@ROOT@/users/u1
 WSGIDaemonProcess u2 user=wsgirs-u2 group=wsgirs-u2 threads=2 home=@ROOT@/users/u2
 WSGIApplicationGroup %{RESOURCE}
-<Directory "@ROOT@/users">
-    AllowOverride FileInfo
-    Options ExecCGI
-    Require all granted
-</Directory>
-Alias /~u1 "@ROOT@/users/u1/public_html"
-Alias /~u2 "@ROOT@/users/u2/public_html"
-SetEnvIf Request_URI ^/~u1/ WSGI_USER=u1
+""" + USER_DIRS + """SetEnvIf Request_URI ^/~u1/ WSGI_USER=u1
 RewriteEngine On
 RewriteRule ^/~u2/ - [E=WSGI_USER:u2]
 WSGIProcessGroup %{ENV:WSGI_USER}

@@ -15,37 +15,35 @@ use crate::{apache, ffi};
 type Take1 = unsafe extern "C" fn(*mut ffi::cmd_parms, *mut c_void, *const c_char) -> *const c_char;
 type Flag = unsafe extern "C" fn(*mut ffi::cmd_parms, *mut c_void, c_int) -> *const c_char;
 
-const fn raw(name: &'static CStr, f: Take1, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
+/// One entry of the directive table: `func` is the union member `how` names.
+const fn cmd(
+    name: &'static CStr,
+    func: ffi::cmd_func,
+    how: ffi::cmd_how,
+    info: usize,
+    ctx: u32,
+    help: &'static CStr,
+) -> ffi::command_rec {
     ffi::command_rec {
         name: name.as_ptr(),
-        func: ffi::cmd_func { raw_args: Some(f) },
+        func,
         cmd_data: info as *mut c_void,
         req_override: ctx as c_int,
-        args_how: ffi::RAW_ARGS,
+        args_how: how,
         errmsg: help.as_ptr(),
     }
+}
+
+const fn raw(name: &'static CStr, f: Take1, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
+    cmd(name, ffi::cmd_func { raw_args: Some(f) }, ffi::RAW_ARGS, info, ctx, help)
 }
 
 const fn take1(name: &'static CStr, f: Take1, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
-    ffi::command_rec {
-        name: name.as_ptr(),
-        func: ffi::cmd_func { take1: Some(f) },
-        cmd_data: info as *mut c_void,
-        req_override: ctx as c_int,
-        args_how: ffi::TAKE1,
-        errmsg: help.as_ptr(),
-    }
+    cmd(name, ffi::cmd_func { take1: Some(f) }, ffi::TAKE1, info, ctx, help)
 }
 
 const fn flag(name: &'static CStr, f: Flag, info: usize, ctx: u32, help: &'static CStr) -> ffi::command_rec {
-    ffi::command_rec {
-        name: name.as_ptr(),
-        func: ffi::cmd_func { flag: Some(f) },
-        cmd_data: info as *mut c_void,
-        req_override: ctx as c_int,
-        args_how: ffi::FLAG,
-        errmsg: help.as_ptr(),
-    }
+    cmd(name, ffi::cmd_func { flag: Some(f) }, ffi::FLAG, info, ctx, help)
 }
 
 const S: u32 = ffi::RSRC_CONF;

@@ -153,6 +153,16 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     // must not hold a worker thread for the whole socket-timeout.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(cfg.socket_timeout.clamp(1, 10))));
     let mut reader = FrameReader::new(&stream);
+    let malformed = |e: &dyn std::fmt::Display| {
+        host_log(
+            LogLevel::Error,
+            &crate::coded!(
+                "RWSGI0113",
+                "Daemon process '{g}' refused a malformed request on '{}': {e}",
+                cfg.socket_path
+            ),
+        );
+    };
     let head = match reader.read_frame() {
         Ok(Some(Frame::RequestHead(h))) => h,
         Ok(None) => return,
@@ -168,14 +178,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
             return;
         }
         Err(e) => {
-            host_log(
-                LogLevel::Error,
-                &crate::coded!(
-                    "RWSGI0113",
-                    "Daemon process '{g}' refused a malformed request on '{}': {e}",
-                    cfg.socket_path
-                ),
-            );
+            malformed(&e);
             return;
         }
     };
@@ -194,14 +197,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     let meta = match RequestMeta::from_pairs(&head.meta) {
         Ok(m) => m,
         Err(e) => {
-            host_log(
-                LogLevel::Error,
-                &crate::coded!(
-                    "RWSGI0113",
-                    "Daemon process '{g}' refused a malformed request on '{}': {e}",
-                    cfg.socket_path
-                ),
-            );
+            malformed(&e);
             return;
         }
     };

@@ -184,10 +184,16 @@ pub(crate) fn load_app<'py>(
 /// was (re)loaded now.
 pub(crate) fn load_module<'py>(py: Python<'py>, path: &Path, reload: bool) -> PyResult<(Bound<'py, PyAny>, bool)> {
     let key: Key = (super::groups::current_interp(py), path.to_path_buf());
-    let current = if reload || !is_loaded(&key) { Some(stamp(path)?) } else { None };
+    // With reloading, the file's stamp says whether the loaded module is current (one stat a
+    // request, outside the lock); without, a first import takes it below.
+    let current = if reload { Some(stamp(path)?) } else { None };
     let step = {
+        // One lock a request; the key is copied only the first time a script is seen.
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = cache.entry(key.clone()).or_default();
+        if !cache.contains_key(&key) {
+            cache.insert(key.clone(), Entry::default());
+        }
+        let Some(entry) = cache.get_mut(&key) else { unreachable!("inserted above") };
         match (&entry.loaded, &entry.importing) {
             (Some(l), _) if current.is_none_or(|s| s == l.stamp) => Step::Use(l.module.clone_ref(py)),
             (_, Some(i)) => Step::Wait(i.clone()),
@@ -207,11 +213,17 @@ pub(crate) fn load_module<'py>(py: Python<'py>, path: &Path, reload: bool) -> Py
         }
         Step::Import(import) => {
             let mut importing = Importing { key: &key, import, result: None };
+            let st = match current.map_or_else(|| stamp(path).map_err(PyErr::from), Ok) {
+                Ok(st) => st,
+                Err(e) => {
+                    importing.result = Some(Err(e.clone_ref(py)));
+                    return Err(e);
+                }
+            };
             let result = exec_script(py, path);
             note_load(result.is_ok());
             importing.result = Some(result.as_ref().map(|m| m.clone().unbind()).map_err(|e| e.clone_ref(py)));
             let m = result?;
-            let st = current.unwrap_or((0, 0));
             let old = CACHE
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -227,8 +239,4 @@ pub(crate) fn load_module<'py>(py: Python<'py>, path: &Path, reload: bool) -> Py
         }
     };
     Ok((module.into_any(), loaded))
-}
-
-fn is_loaded(key: &Key) -> bool {
-    CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(key).is_some_and(|e| e.loaded.is_some())
 }
