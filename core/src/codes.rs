@@ -78,7 +78,7 @@ pub const CODES: &[Code] = &[
     c(
         "RWSGI0025",
         Error,
-        "In a named application group (a sub-interpreter), an `ImportError` says an extension module does not support sub-interpreters (follows the traceback); use `WSGIApplicationGroup %{GLOBAL}` for this application.",
+        "An `ImportError` says an extension module does not support sub-interpreters (follows the traceback): in a named application group, use `WSGIApplicationGroup %{GLOBAL}` for this application; in the main interpreter (a named group loaded the module first), use `%{GLOBAL}` for every application that uses it.",
         "500",
     ),
     c(

@@ -46,12 +46,24 @@ fn refuses_subinterpreter(py: Python<'_>, e: &PyErr) -> bool {
     text.contains("interpreter") || text.contains("once per process")
 }
 
-/// For after a failure's traceback: in a named group, the line saying an extension refused it.
+/// For after a failure's traceback: the line saying an extension refused this interpreter. In a
+/// named group, run the application in %{GLOBAL}; in the main interpreter, only "once per process"
+/// can be that (a sub-interpreter of this process loaded the module first), and the advice is to
+/// move every application that uses it to %{GLOBAL}.
 fn hint_global(py: Python<'_>, group: &str, script: &str, e: &PyErr) -> Option<String> {
-    (!group.is_empty() && refuses_subinterpreter(py, e)).then(|| {
+    if !refuses_subinterpreter(py, e) {
+        return None;
+    }
+    if !group.is_empty() {
+        return Some(crate::coded!(
+            "RWSGI0025",
+            "WSGI script '{script}' in application group '{group}' (a sub-interpreter) imports an extension module that does not support sub-interpreters; run it in the main interpreter with WSGIApplicationGroup %{{GLOBAL}} (or application-group=%{{GLOBAL}})."
+        ));
+    }
+    e.value(py).to_string().contains("once per process").then(|| {
         crate::coded!(
                 "RWSGI0025",
-                "WSGI script '{script}' in application group '{group}' (a sub-interpreter) imports an extension module that does not support sub-interpreters; run it in the main interpreter with WSGIApplicationGroup %{{GLOBAL}} (or application-group=%{{GLOBAL}})."
+                "WSGI script '{script}' in the main interpreter imports an extension module that a sub-interpreter of this process (a named application group) loaded first and that cannot load twice; run every application that uses it with WSGIApplicationGroup %{{GLOBAL}}, or preload it there with WSGIImportScript."
         )
     })
 }
