@@ -103,6 +103,10 @@ fn subnet_families() {
     // ::7f00:1 (IPv4-compatible, not mapped) is an IPv6 address.
     assert!(!v4.contains(ip("::7f00:1")));
     assert!(!Subnet::parse("0.0.0.1").unwrap().contains(ip("::1")));
+    // Same bits, other family: never a match.
+    assert!(!Subnet::parse("0.0.0.0/8").unwrap().contains(ip("::1")));
+    assert!(!Subnet::parse("::/1").unwrap().contains(ip("1.2.3.4")));
+    assert!(Subnet::parse("0.0.0.0/1").unwrap().contains(ip("1.2.3.4")));
 }
 
 #[test]
@@ -169,7 +173,14 @@ fn header_names() {
 fn untrusted_peer_strips_every_synonym_of_configured_categories() {
     let proxies = nets(&["10.0.0.0/8"]);
     // One header of each category configured; the peer is not a trusted proxy.
-    let h = set(&["X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Server", "X-Forwarded-Port", "X-Script-Name", "X-Forwarded-Proto"]);
+    let h = set(&[
+        "X-Forwarded-For",
+        "X-Forwarded-Host",
+        "X-Forwarded-Server",
+        "X-Forwarded-Port",
+        "X-Script-Name",
+        "X-Forwarded-Proto",
+    ]);
     let mut e = env_from("192.0.2.7", ALL);
     assert_eq!(apply(&mut e, &h, Some(&proxies), false), None);
     for p in &PROXY_HEADERS {
@@ -253,8 +264,15 @@ fn scheme_headers() {
     let flag = ["X-Forwarded-HTTPS", "X-Forwarded-SSL", "X-HTTPS"];
     // (value, scheme before, result): unknown values leave the scheme as it was, but still
     // count as applied (the connection's TLS is then not consulted, mod_wsgi 6.0).
-    let word_cases =
-        [("https", false, true), ("HTTPS", false, true), ("http", true, false), ("Http", true, false), ("ftp", true, true), ("", false, false), (" https", false, false)];
+    let word_cases = [
+        ("https", false, true),
+        ("HTTPS", false, true),
+        ("http", true, false),
+        ("Http", true, false),
+        ("ftp", true, true),
+        ("", false, false),
+        (" https", false, false),
+    ];
     let flag_cases = [
         ("on", false, true),
         ("ON", false, true),
@@ -273,7 +291,10 @@ fn scheme_headers() {
                 let hdrs = [(*name, *value)];
                 let mut e = env_from("10.0.0.1", &hdrs);
                 assert_eq!(apply(&mut e, &set(&[name]), Some(&proxies), *before), Some(*want), "{name}: {value:?}");
-                assert_eq!(get(&e, &format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"))).as_deref(), Some(*value));
+                assert_eq!(
+                    get(&e, &format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"))).as_deref(),
+                    Some(*value)
+                );
             }
         }
     }
@@ -300,7 +321,10 @@ fn xff(peer: &str, value: &str, proxies: Option<&[&str]>) -> (Option<String>, Op
 fn forwarded_for_walk() {
     let p = Some(&["10.0.0.0/8", "192.168.1.1"][..]);
     // client, then two trusted hops: the client.
-    assert_eq!(xff("10.0.0.1", "203.0.113.9, 192.168.1.1, 10.2.3.4", p), (s("203.0.113.9"), s("203.0.113.9, 192.168.1.1, 10.2.3.4")));
+    assert_eq!(
+        xff("10.0.0.1", "203.0.113.9, 192.168.1.1, 10.2.3.4", p),
+        (s("203.0.113.9"), s("203.0.113.9, 192.168.1.1, 10.2.3.4"))
+    );
     // Spoofed entries left of the first untrusted address are dropped from the header.
     assert_eq!(
         xff("10.0.0.1", "1.1.1.1, 6.6.6.6, 203.0.113.9, 10.2.3.4", p),

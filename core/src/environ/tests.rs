@@ -46,10 +46,7 @@ fn header_rules() {
     // WSGIPassAuthorization passes Authorization only; CGIPassAuth both (as mod_wsgi).
     assert_eq!(header_key(b"Proxy-Authorization", true, false), HeaderKey::Dropped);
     assert_eq!(header_key(b"Authorization", false, true), HeaderKey::Http(b"HTTP_AUTHORIZATION".to_vec()));
-    assert_eq!(
-        header_key(b"Proxy-Authorization", false, true),
-        HeaderKey::Http(b"HTTP_PROXY_AUTHORIZATION".to_vec())
-    );
+    assert_eq!(header_key(b"Proxy-Authorization", false, true), HeaderKey::Http(b"HTTP_PROXY_AUTHORIZATION".to_vec()));
     assert_eq!(header_key(b"Content-Type", false, false), HeaderKey::ContentType);
     assert_eq!(header_key(b"content-length", false, false), HeaderKey::ContentLength);
     assert_eq!(header_key(b"", false, false), HeaderKey::Dropped);
