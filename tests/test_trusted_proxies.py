@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from client import build_request, parse_response, recv_all
-from harness import DAEMON, serve
+from harness import DAEMON, Apache, free_port, serve
 
 
 def _have_ipv6():
@@ -358,3 +358,77 @@ def test_daemon_sees_the_rewrite(srv):
     e = get(srv, "/t/a", [("X-Forwarded-For", "203.0.113.9")])
     assert e["REMOTE_ADDR"] == "203.0.113.9"
     assert (e["mod_wsgi.process_group"] != "") == DAEMON
+
+
+@pytest.fixture(scope="module")
+def tls():
+    """Apache terminating TLS itself (mod_ssl) on a second port, as in a proxy → TLS → Apache
+    set-up."""
+    import shutil
+    import ssl
+    import subprocess
+    import tempfile
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl binary")
+    tmp = tempfile.mkdtemp(prefix="wsgi_rs-proxytls-", dir="/tmp")
+    key, cert = f"{tmp}/key.pem", f"{tmp}/cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-subj", "/CN=127.0.0.1", "-days", "2"], check=True, capture_output=True)
+    port = free_port()
+    conf = f"""
+Listen 127.0.0.1:{port}
+<VirtualHost 127.0.0.1:{port}>
+    SSLEngine on
+    SSLCertificateFile {cert}
+    SSLCertificateKeyFile {key}
+    WSGIScriptAlias /tls @APPS@/environ.wsgi
+    WSGIScriptAlias /proxied @APPS@/environ.wsgi
+    <Location /proxied>
+        WSGITrustedProxies 127.0.0.1
+        WSGITrustedProxyHeaders X-Forwarded-Proto
+    </Location>
+    <Location /tls/off>
+        SetEnv HTTPS off
+    </Location>
+</VirtualHost>
+"""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with Apache("proxytls", conf, modules=["socache_shmcb", "ssl"]) as a:
+            yield port, ctx
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def tls_get(tls, path, headers=(), peer="127.0.0.1"):
+    port, ctx = tls
+    raw = socket.socket()
+    raw.bind((peer, 0))
+    raw.settimeout(30)
+    raw.connect(("127.0.0.1", port))
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        head, _ = build_request("GET", path, headers, host=f"127.0.0.1:{port}")
+        s.sendall(head)
+        r = parse_response(recv_all(s))
+    assert r.status == 200, (r.status, r.body[:300])
+    return r.json()
+
+
+def test_tls_connection_scheme(tls):
+    e = tls_get(tls, "/tls/x")
+    assert e["wsgi.url_scheme"] == "https" and e["REQUEST_SCHEME"] == "https" and "HTTPS" not in e
+    # SetEnv HTTPS off does not hide the connection's TLS (mod_wsgi asks mod_ssl afterwards).
+    assert tls_get(tls, "/tls/off")["wsgi.url_scheme"] == "https"
+
+
+def test_trusted_scheme_header_beats_tls(tls):
+    """mod_wsgi 6.0: a trusted proxy's scheme header wins over Apache's own TLS connection
+    (a proxy that got the client over plain HTTP and speaks TLS to Apache)."""
+    e = tls_get(tls, "/proxied", [("X-Forwarded-Proto", "http")])
+    assert e["wsgi.url_scheme"] == "http" and e["HTTP_X_FORWARDED_PROTO"] == "http"
+    assert tls_get(tls, "/proxied")["wsgi.url_scheme"] == "https"
+    # From an untrusted peer the header is dropped and the connection decides.
+    e = tls_get(tls, "/proxied", [("X-Forwarded-Proto", "http")], peer="127.0.0.2")
+    assert e["wsgi.url_scheme"] == "https" and "HTTP_X_FORWARDED_PROTO" not in e
