@@ -232,10 +232,12 @@ pub fn apply(env: &mut Environ<'_>, headers: &HeaderSet, proxies: Option<&[Subne
     }
     let keep = |c: Category| kept.iter().find(|(k, _)| *k == c).map(|(_, v)| *v);
     env.vars.retain(|(k, _)| {
+        // Every header of the registry is an `HTTP_X_…` variable: skip the rest cheaply.
         let k = k.as_bytes();
-        !PROXY_HEADERS
-            .iter()
-            .any(|p| p.var.as_bytes() == k && matched.contains(&p.category) && keep(p.category) != Some(p.var))
+        !(k.starts_with(b"HTTP_X_")
+            && PROXY_HEADERS
+                .iter()
+                .any(|p| p.var.as_bytes() == k && matched.contains(&p.category) && keep(p.category) != Some(p.var)))
     });
     keep(Category::Scheme).map(|_| https)
 }
