@@ -1,6 +1,7 @@
 /* C macros of APR/Apache exposed as functions for Rust (bindgen skips function-like macros). */
 #include "shim.h"
 #include <apr_network_io.h>
+#include <http_core.h>
 
 void wsgi_rs_brigade_insert_tail(apr_bucket_brigade *bb, apr_bucket *b) { APR_BRIGADE_INSERT_TAIL(bb, b); }
 int wsgi_rs_brigade_empty(apr_bucket_brigade *bb) { return APR_BRIGADE_EMPTY(bb); }
@@ -16,3 +17,8 @@ int wsgi_rs_useragent_port(request_rec *r)
 { return r->useragent_addr ? r->useragent_addr->port : (r->connection->client_addr ? r->connection->client_addr->port : 0); }
 int wsgi_rs_local_port(request_rec *r)
 { return r->connection->local_addr ? r->connection->local_addr->port : 0; }
+int wsgi_rs_cgi_pass_auth(request_rec *r)
+{
+    core_dir_config *conf = ap_get_core_module_config(r->per_dir_config);
+    return conf && conf->cgi_pass_auth == AP_CGI_PASS_AUTH_ON;
+}

@@ -17,4 +17,6 @@ void wsgi_rs_bucket_delete(apr_bucket *b);
 /* The remote address Apache logs for the client (useragent_ip) and its port. */
 int wsgi_rs_useragent_port(request_rec *r);
 int wsgi_rs_local_port(request_rec *r);
+/* Apache's CGIPassAuth is On for the request (a bitfield of core_dir_config). */
+int wsgi_rs_cgi_pass_auth(request_rec *r);
 #endif

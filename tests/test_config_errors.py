@@ -21,6 +21,8 @@ PER_DIR = """
     WSGIChunkedRequest On
     WSGIMapHEADToGET Off
     WSGICGIScript Off
+    WSGITrustedProxies 10.0.0.5 192.168.0.0/16 2001:db8::/32 fd00::1 172.16 10.0.0.0/255.0.0.0
+    WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto x-forwarded-host X-Forwarded-Port
 """
 
 VALID = f"""
@@ -36,6 +38,8 @@ WSGIScriptReloading On
 WSGIChunkedRequest Off
 WSGIMapHEADToGET Auto
 WSGICGIScript Off
+WSGITrustedProxies 127.0.0.1 ::1
+WSGITrustedProxyHeaders X-Real-IP X-Forwarded-SSL X-Forwarded-Server X-Script-Name
 WSGIScriptAlias /a @APPS@/environ.wsgi application-group=%{{GLOBAL}} callable-object=other pass-authorization=On
 WSGIScriptAlias /dir/ @APPS@/
 WSGIScriptAliasMatch ^/m/([a-z]+) @APPS@/match/$1.wsgi application-group=%{{GLOBAL}} callable-object=alt pass-authorization=Off
@@ -109,6 +113,20 @@ BAD = [
      ["WSGIScriptAliasMatch", "colour"]),
     ("alias-pass-auth-value", "WSGIScriptAlias /x /tmp/x.wsgi pass-authorization=maybe",
      ["WSGIScriptAlias", "pass-authorization"]),
+    ("proxies-no-arg", "WSGITrustedProxies", ["WSGITrustedProxies"]),
+    ("proxies-hostname", "WSGITrustedProxies proxy.example.com", ["WSGITrustedProxies", "proxy.example.com"]),
+    ("proxies-bad-cidr-bits", "WSGITrustedProxies 10.0.0.0/33", ["WSGITrustedProxies", "10.0.0.0/33", "1 to 32"]),
+    ("proxies-bad-v6-bits", "<Location /x>\nWSGITrustedProxies 2001:db8::/129\n</Location>",
+     ["WSGITrustedProxies", "2001:db8::/129", "1 to 128"]),
+    ("proxies-zero-bits", "WSGITrustedProxies 0.0.0.0/0", ["WSGITrustedProxies", "0.0.0.0/0"]),
+    ("proxies-bad-mask", "WSGITrustedProxies 10.0.0.0/255.0.x.0", ["WSGITrustedProxies", "netmask"]),
+    ("proxies-bad-octet", "WSGITrustedProxies 10.0.0.256", ["WSGITrustedProxies", "10.0.0.256"]),
+    ("proxies-second-bad", "WSGITrustedProxies 10.0.0.1 10.0.0.0/8/8", ["WSGITrustedProxies", "10.0.0.0/8/8"]),
+    ("proxy-headers-no-arg", "WSGITrustedProxyHeaders", ["WSGITrustedProxyHeaders"]),
+    ("proxy-headers-unknown", "WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Bogus",
+     ["WSGITrustedProxyHeaders", "X-Forwarded-Bogus", "X-Forwarded-Proto"]),
+    ("proxy-headers-cgi-name", '<Directory "/tmp">\nWSGITrustedProxyHeaders HTTP_X_FORWARDED_FOR\n</Directory>',
+     ["WSGITrustedProxyHeaders", "HTTP_X_FORWARDED_FOR"]),
 ]
 
 

@@ -4,7 +4,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::ptr::NonNull;
 
-use crate::apache::strings::PoolStr;
+use crate::apache::strings::{PoolSlice, PoolStr};
 use crate::ffi;
 
 /// A pool that outlives every use of this handle (a request's or the server's pool).
@@ -56,6 +56,24 @@ impl Pool {
         unsafe {
             p.write(v);
             NonNull::new_unchecked(p)
+        }
+    }
+
+    /// Copies `v` into the pool (freed with it), for plain records of this pool or of a
+    /// shorter-lived one (per-directory configuration).
+    pub fn slice<T: Copy>(self, v: &[T]) -> PoolSlice<T> {
+        assert!(std::mem::align_of::<T>() <= 8, "over-aligned pool record");
+        if v.is_empty() {
+            // SAFETY: a dangling, aligned pointer is a valid empty slice.
+            return unsafe { PoolSlice::from_raw(NonNull::dangling(), 0) };
+        }
+        let p = self.palloc(std::mem::size_of_val(v)) as *mut T;
+        // SAFETY: apr_palloc never returns NULL (it aborts on OOM); the block holds v.len()
+        // values and is aligned (asserted above); it is written here, before any read, and the
+        // pool outlives this handle and so the slice's users (from_raw contract).
+        unsafe {
+            std::ptr::copy_nonoverlapping(v.as_ptr(), p, v.len());
+            PoolSlice::from_raw(NonNull::new_unchecked(p), v.len())
         }
     }
 

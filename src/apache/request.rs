@@ -314,6 +314,12 @@ impl Request {
         self.string(self.rec().log_id)
     }
 
+    /// Apache's `CGIPassAuth On` applies here.
+    pub fn cgi_pass_auth(self) -> bool {
+        // SAFETY: live request; the shim reads core's per-directory record of it.
+        unsafe { ffi::wsgi_rs_cgi_pass_auth(self.as_ptr()) != 0 }
+    }
+
     /// `AcceptPathInfo Off` applies here.
     pub fn rejects_path_info(self) -> bool {
         self.rec().used_path_info == ffi::AP_REQ_REJECT_PATH_INFO as c_int

@@ -54,3 +54,31 @@ impl PoolStr {
         unsafe { bytes(self.0.as_ptr()) }
     }
 }
+
+/// A slice of plain (`Copy`) values in an Apache pool ([`crate::apache::pool::Pool::slice`]),
+/// kept in plain records like [`PoolStr`]. `Copy`, non-owning: it must not outlive its pool.
+pub struct PoolSlice<T: Copy> {
+    ptr: NonNull<T>,
+    len: usize,
+}
+
+impl<T: Copy> Clone for PoolSlice<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: Copy> Copy for PoolSlice<T> {}
+
+impl<T: Copy> PoolSlice<T> {
+    /// # Safety
+    /// `ptr` points to `len` initialised values (dangling but aligned if `len` is 0) in a pool
+    /// outliving the handle and its copies, never written again.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<T>, len: usize) -> PoolSlice<T> {
+        PoolSlice { ptr, len }
+    }
+
+    pub fn as_slice(&self) -> &[T] {
+        // SAFETY: from_raw contract: `len` initialised values in a live pool.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}

@@ -10,13 +10,15 @@
 use std::ffi::{CString, c_char, c_void};
 
 use wsgi_rs_core::config::{MapHead, ScriptAliasOptions};
+use wsgi_rs_core::environ::proxy::HeaderSet;
+use wsgi_rs_core::environ::subnet::Subnet;
 
 use crate::apache::config;
 use crate::apache::record::{DirRecord, ServerRecord};
 use crate::apache::regex::Regex;
 use crate::apache::request::Request;
 use crate::apache::server::Server;
-use crate::apache::strings::PoolStr;
+use crate::apache::strings::{PoolSlice, PoolStr};
 use crate::ffi;
 
 /// One `WSGIScriptAlias` or `WSGIScriptAliasMatch`.
@@ -77,6 +79,11 @@ pub struct DirConfig {
     pub dispatch_group: Option<PoolStr>,
     /// `WSGICGIScript` (default Off): the scripts are legacy CGI scripts run by the adapter.
     pub cgi_script: Tri,
+    /// `WSGITrustedProxyHeaders` (all lines of one context), `None` when unset.
+    pub trusted_proxy_headers: Option<HeaderSet>,
+    /// `WSGITrustedProxies` (all lines of one context, in the configuration pool), `None` when
+    /// unset (then every peer may send the trusted headers, as in mod_wsgi).
+    pub trusted_proxies: Option<PoolSlice<Subnet>>,
 }
 
 // SAFETY: create_dir_config/merge_dir_config below make every per-directory record of this
@@ -101,6 +108,8 @@ impl Default for DirConfig {
             dispatch_script: None,
             dispatch_group: None,
             cgi_script: UNSET,
+            trusted_proxy_headers: None,
+            trusted_proxies: None,
         }
     }
 }
@@ -137,6 +146,13 @@ impl DirConfig {
         self.restrict_process.as_ref().map(PoolStr::as_bytes)
     }
 
+    /// The trusted proxy headers and proxies of this context, `None` when no
+    /// `WSGITrustedProxyHeaders` applies (nothing to do for the request then).
+    pub fn proxy_rules(&self) -> Option<(&HeaderSet, Option<&[Subnet]>)> {
+        let headers = self.trusted_proxy_headers.as_ref().filter(|h| !h.is_empty())?;
+        Some((headers, self.trusted_proxies.as_ref().map(PoolSlice::as_slice)))
+    }
+
     pub fn map_head(&self) -> MapHead {
         match self.map_head {
             0 => MapHead::Off,
@@ -162,6 +178,9 @@ impl DirConfig {
             dispatch_script: add.dispatch_script.or(base.dispatch_script),
             dispatch_group: if add.dispatch_script.is_some() { add.dispatch_group } else { base.dispatch_group },
             cgi_script: pick(add.cgi_script, base.cgi_script),
+            // mod_wsgi: the innermost context that sets a list replaces the outer one.
+            trusted_proxy_headers: add.trusted_proxy_headers.or(base.trusted_proxy_headers),
+            trusted_proxies: add.trusted_proxies.or(base.trusted_proxies),
         }
     }
 }

@@ -14,6 +14,8 @@ use wsgi_rs_core::config::{
     parse_script_alias_options,
 };
 
+use wsgi_rs_core::environ::subnet::Subnet;
+
 use crate::apache::cmd::{self, CmdResult, Directive};
 use crate::ffi;
 use config::{DirConfig, ScriptAlias, ServerConfig};
@@ -292,6 +294,54 @@ fn python_setting_body(c: Ctx, v: &str) -> Result<(), String> {
         }
         _ => return Err(format!("{}: internal table error", c.cmd.name())),
     }
+    Ok(())
+}
+
+/// `WSGITrustedProxyHeaders header…`: more lines in one context add to the list.
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn trusted_proxy_headers(
+    cmd: *mut ffi::cmd_parms,
+    m: *mut c_void,
+    args: *const c_char,
+) -> CmdResult {
+    // SAFETY: Apache's arguments to this RAW_ARGS handler.
+    unsafe { cmd::raw_args(cmd, m, args, trusted_proxy_headers_body) }
+}
+
+fn trusted_proxy_headers_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
+    if w.is_empty() {
+        return Err("WSGITrustedProxyHeaders requires one or more header names, e.g. X-Forwarded-For".into());
+    }
+    let mut set = c.dir.trusted_proxy_headers.unwrap_or_default();
+    for name in &w {
+        set.add(name)?;
+    }
+    c.dir.trusted_proxy_headers = Some(set);
+    Ok(())
+}
+
+/// `WSGITrustedProxies address|network…`: more lines in one context add to the list.
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn trusted_proxies(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this RAW_ARGS handler.
+    unsafe { cmd::raw_args(cmd, m, args, trusted_proxies_body) }
+}
+
+fn trusted_proxies_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
+    if w.is_empty() {
+        return Err(
+            "WSGITrustedProxies requires one or more IP addresses or networks, e.g. 10.0.0.5 192.168.0.0/16".into()
+        );
+    }
+    let mut list: Vec<Subnet> = c.dir.trusted_proxies.as_ref().map(|s| s.as_slice().to_vec()).unwrap_or_default();
+    for a in &w {
+        list.push(Subnet::parse(a)?);
+    }
+    c.dir.trusted_proxies = Some(c.pool().slice(&list));
     Ok(())
 }
 

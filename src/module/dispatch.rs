@@ -232,13 +232,25 @@ fn handle(r: Request) -> Status {
         }
     }
     let (headers_in, subprocess_env) = (r.headers_in(), r.subprocess_env());
-    let env = environ::build(&facts, headers_in.entries(), subprocess_env.entries());
+    let mut env = environ::build(&facts, headers_in.entries(), subprocess_env.entries());
+    // %{RESOURCE} names the group from the SCRIPT_NAME Apache mapped, before any proxy header.
     let mut group = application_group(
         &r,
         alias.and_then(|a| a.options.application_group.as_ref()),
         dir,
         env.get("SCRIPT_NAME").unwrap_or_default(),
     );
+    // The scheme: a trusted proxy's scheme header if one was applied, else TLS or `HTTPS`
+    // (SetEnv). The proxy rewrite happens here, once, in this Apache child: a daemon receives
+    // the rewritten environ and the decided scheme.
+    let https_here = facts.https || env.https_var;
+    let https = match dir.proxy_rules() {
+        None => https_here,
+        Some((headers, proxies)) => {
+            let before = env.https_var;
+            environ::proxy::apply(&mut env, headers, proxies, before).unwrap_or(https_here)
+        }
+    };
     let mut pg_name = match process_group(&r, alias.and_then(|a| a.options.process_group.as_ref()), dir) {
         Ok(n) => n,
         Err(status) => return status,
@@ -264,7 +276,7 @@ fn handle(r: Request) -> Status {
             callable = c;
         }
     }
-    let mut x = extras(&r, facts.https);
+    let mut x = extras(&r, https);
     x.application_group = &group;
     match select_group(r, pg_name, dir) {
         Err(status) => return status,

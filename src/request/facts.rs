@@ -33,6 +33,7 @@ pub fn request_facts(r: &Request, pass_authorization: bool) -> RequestFacts<'_> 
         auth_type: r.auth_type(),
         redirect_url: r.redirected_from_uri(),
         pass_authorization,
+        cgi_pass_auth: r.cgi_pass_auth(),
     }
 }
 

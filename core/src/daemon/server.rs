@@ -250,6 +250,8 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
             .iter()
             .map(|(k, v)| (Key::Borrowed(k.as_slice()), std::borrow::Cow::Borrowed(v.as_slice())))
             .collect(),
+        // The Apache child decided the scheme (meta.https); HTTPS is never in the env it sends.
+        https_var: false,
     };
     let x = WsgiExtras {
         https: meta.https,

@@ -6,12 +6,15 @@ pub enum HeaderKey {
     ContentLength,
     /// `HTTP_` + upper-cased name with `-` turned into `_`.
     Http(Vec<u8>),
-    /// Never exposed: `Proxy` (httpoxy), `Authorization` and `Proxy-Authorization` unless passed, names with characters
+    /// Never exposed: `Proxy` (httpoxy), `Authorization` unless passed (`WSGIPassAuthorization` or
+    /// `CGIPassAuth`), `Proxy-Authorization` unless `CGIPassAuth` passes it, names with characters
     /// outside `[A-Za-z0-9-]` (`X_Foo` would otherwise spoof `X-Foo`), empty names.
     Dropped,
 }
 
-pub fn header_key(name: &[u8], pass_authorization: bool) -> HeaderKey {
+/// `pass_authorization`: `WSGIPassAuthorization On`; `cgi_pass_auth`: Apache's `CGIPassAuth On`
+/// (mod_wsgi exports both authorization headers then, as Apache's CGI helpers do).
+pub fn header_key(name: &[u8], pass_authorization: bool, cgi_pass_auth: bool) -> HeaderKey {
     if name.is_empty() || !name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-') {
         return HeaderKey::Dropped;
     }
@@ -24,9 +27,10 @@ pub fn header_key(name: &[u8], pass_authorization: bool) -> HeaderKey {
     if name.eq_ignore_ascii_case(b"proxy") {
         return HeaderKey::Dropped;
     }
-    if !pass_authorization
-        && (name.eq_ignore_ascii_case(b"authorization") || name.eq_ignore_ascii_case(b"proxy-authorization"))
-    {
+    if !(pass_authorization || cgi_pass_auth) && name.eq_ignore_ascii_case(b"authorization") {
+        return HeaderKey::Dropped;
+    }
+    if !cgi_pass_auth && name.eq_ignore_ascii_case(b"proxy-authorization") {
         return HeaderKey::Dropped;
     }
     let mut k = Vec::with_capacity(5 + name.len());

@@ -5,6 +5,8 @@
 //! Values are bytes; the WSGI layer decodes them as latin-1 (PEP 3333).
 mod headers;
 mod paths;
+pub mod proxy;
+pub mod subnet;
 
 use std::borrow::Cow;
 
@@ -41,6 +43,8 @@ pub struct RequestFacts<'a> {
     pub redirect_url: Option<&'a [u8]>,
     /// `WSGIPassAuthorization` (or the alias option) is on: expose `Authorization`.
     pub pass_authorization: bool,
+    /// Apache's `CGIPassAuth On` applies: expose `Authorization` and `Proxy-Authorization`.
+    pub cgi_pass_auth: bool,
 }
 
 /// An environ key: a fixed CGI name or a name derived from a header or the host's environment.
@@ -66,6 +70,9 @@ impl Key<'_> {
 #[derive(Debug, Default)]
 pub struct Environ<'a> {
     pub vars: Vec<(Key<'a>, Cow<'a, [u8]>)>,
+    /// The host environment's `HTTPS` variable (SetEnv, SetEnvIf, mod_ssl) says https: `On`
+    /// in any case or `1`, as mod_wsgi reads it. The variable itself is not passed on.
+    pub https_var: bool,
 }
 
 impl<'a> Environ<'a> {
@@ -91,6 +98,11 @@ const DROPPED_ENV: &[&[u8]] = &[
     b"REMOTE_IDENT",
 ];
 
+/// mod_wsgi's reading of the `HTTPS` variable: `On` (any case) or `1`.
+pub fn https_on(v: &[u8]) -> bool {
+    v.eq_ignore_ascii_case(b"on") || v == b"1"
+}
+
 fn port_bytes(p: u16) -> Cow<'static, [u8]> {
     Cow::Owned(p.to_string().into_bytes())
 }
@@ -102,14 +114,16 @@ pub fn build<'a>(
     headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     host_env: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
 ) -> Environ<'a> {
-    let mut e = Environ { vars: Vec::with_capacity(40) };
+    let mut e = Environ { vars: Vec::with_capacity(40), https_var: false };
     for (k, v) in host_env {
         if !DROPPED_ENV.contains(&k) {
             e.vars.push((Key::Borrowed(k), Cow::Borrowed(v)));
+        } else if k == b"HTTPS" {
+            e.https_var = https_on(v);
         }
     }
     for (name, value) in headers {
-        match header_key(name, f.pass_authorization) {
+        match header_key(name, f.pass_authorization, f.cgi_pass_auth) {
             HeaderKey::ContentType => e.put_static("CONTENT_TYPE", value),
             HeaderKey::ContentLength => e.put_static("CONTENT_LENGTH", value),
             HeaderKey::Http(k) => {
@@ -158,5 +172,7 @@ pub fn build<'a>(
     e
 }
 
+#[cfg(test)]
+mod proxy_tests;
 #[cfg(test)]
 mod tests;

@@ -37,16 +37,20 @@ fn script_name_split() {
 
 #[test]
 fn header_rules() {
-    assert_eq!(header_key(b"X-Foo", false), HeaderKey::Http(b"HTTP_X_FOO".to_vec()));
-    assert_eq!(header_key(b"X_Foo", false), HeaderKey::Dropped);
-    assert_eq!(header_key(b"Proxy", true), HeaderKey::Dropped);
-    assert_eq!(header_key(b"Authorization", false), HeaderKey::Dropped);
-    assert_eq!(header_key(b"Proxy-Authorization", false), HeaderKey::Dropped);
-    assert_eq!(header_key(b"authorization", true), HeaderKey::Http(b"HTTP_AUTHORIZATION".to_vec()));
-    assert_eq!(header_key(b"Content-Type", false), HeaderKey::ContentType);
-    assert_eq!(header_key(b"content-length", false), HeaderKey::ContentLength);
-    assert_eq!(header_key(b"", false), HeaderKey::Dropped);
-    assert_eq!(header_key(b"X Y", false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"X-Foo", false, false), HeaderKey::Http(b"HTTP_X_FOO".to_vec()));
+    assert_eq!(header_key(b"X_Foo", false, false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"Proxy", true, true), HeaderKey::Dropped);
+    assert_eq!(header_key(b"Authorization", false, false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"Proxy-Authorization", false, false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"authorization", true, false), HeaderKey::Http(b"HTTP_AUTHORIZATION".to_vec()));
+    // WSGIPassAuthorization passes Authorization only; CGIPassAuth both (as mod_wsgi).
+    assert_eq!(header_key(b"Proxy-Authorization", true, false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"Authorization", false, true), HeaderKey::Http(b"HTTP_AUTHORIZATION".to_vec()));
+    assert_eq!(header_key(b"Proxy-Authorization", false, true), HeaderKey::Http(b"HTTP_PROXY_AUTHORIZATION".to_vec()));
+    assert_eq!(header_key(b"Content-Type", false, false), HeaderKey::ContentType);
+    assert_eq!(header_key(b"content-length", false, false), HeaderKey::ContentLength);
+    assert_eq!(header_key(b"", false, false), HeaderKey::Dropped);
+    assert_eq!(header_key(b"X Y", false, false), HeaderKey::Dropped);
 }
 
 #[test]
@@ -65,6 +69,7 @@ fn build_environ() {
     assert_eq!(e.get("HTTP_HOST"), Some(&b"localhost:8000"[..]));
     assert_eq!(e.get("HTTP_PROXY"), None);
     assert_eq!(e.get("HTTPS"), None);
+    assert!(e.https_var);
     assert_eq!(e.get("CONTENT_TYPE"), Some(&b"text/plain"[..]));
     assert_eq!(e.get("HTTP_X_A"), Some(&b"1, 2"[..]));
     assert_eq!(e.get("MY_VAR"), Some(&b"v"[..]));
@@ -75,4 +80,18 @@ fn build_environ() {
     assert_eq!(e.get("REMOTE_PORT"), Some(&b"40000"[..]));
     assert_eq!(e.get("QUERY_STRING"), Some(&b"y=1"[..]));
     assert_eq!(e.get("REMOTE_USER"), None);
+}
+
+#[test]
+fn https_variable_reading() {
+    // mod_wsgi: On in any case, or exactly 1.
+    for (v, on) in [(&b"on"[..], true), (b"ON", true), (b"On", true), (b"1", true), (b"off", false), (b"yes", false)] {
+        assert_eq!(https_on(v), on, "{}", String::from_utf8_lossy(v));
+    }
+    for (v, on) in [(&b"0"[..], false), (b"true", false), (b"", false), (b" on", false), (b"01", false)] {
+        assert_eq!(https_on(v), on, "{}", String::from_utf8_lossy(v));
+    }
+    let f = facts(b"/app", b"");
+    let e = build(&f, Vec::new(), vec![(&b"HTTPS"[..], &b"0"[..])]);
+    assert!(!e.https_var && e.get("HTTPS").is_none());
 }

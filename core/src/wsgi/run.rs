@@ -318,7 +318,11 @@ fn environ<'py>(
     d.set_item(intern!(py, "mod_wsgi.callable_object"), app.callable)?;
     d.set_item(intern!(py, "mod_wsgi.handler_script"), "")?;
     d.set_item(intern!(py, "mod_wsgi.request_handler"), "wsgi-script")?;
-    d.set_item(intern!(py, "mod_wsgi.script_name"), latin1_str(py, env.get("SCRIPT_NAME").unwrap_or_default()))?;
+    // A trusted X-Script-Name put the original in the environ (with mod_wsgi.mount_point).
+    let script_name_key = intern!(py, "mod_wsgi.script_name");
+    if !d.contains(script_name_key)? {
+        d.set_item(script_name_key, latin1_str(py, env.get("SCRIPT_NAME").unwrap_or_default()))?;
+    }
     d.set_item(intern!(py, "mod_wsgi.path_info"), latin1_str(py, env.get("PATH_INFO").unwrap_or_default()))?;
     d.set_item(intern!(py, "mod_wsgi.listener_host"), latin1_str(py, x.listener_host))?;
     d.set_item(intern!(py, "mod_wsgi.listener_port"), x.listener_port.to_string())?;
