@@ -4,8 +4,8 @@ longer alias wins, SCRIPT_NAME `/api` vs ''), and each vhost's own `ErrorLog` re
 apps' wsgi.errors lines and tracebacks (and no other vhost's). The embedded server also runs in
 the daemon pass (WSGI_RS_MODE=daemon: everything through the server-level group); the daemon
 variant defines a group inside each vhost, whose processes log to that vhost's ErrorLog (also
-after `apache2 -k graceful`), plus a vhost served by a server-level group, which logs to the
-main error_log as under mod_wsgi."""
+after `apache2 -k graceful`, and to a piped `ErrorLog`), plus a vhost served by a server-level
+group, which logs to the main error_log as under mod_wsgi."""
 import os
 import re
 import subprocess
@@ -302,3 +302,50 @@ def test_vhost_error_logs_daemon_group_after_graceful():
             check_vhost_error_logs(v, daemon=True)
             check_server_level_group(v)
             old = new
+
+
+PIPED_CONF = """
+ServerLimit 2
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName p.test
+    ErrorLog "|/bin/sh -c 'exec cat >> @ROOT@/logs/p_error_log'"
+    WSGIDaemonProcess vp threads=2 home=@APPS@
+    WSGIProcessGroup vp
+    WSGIScriptAlias / @APPS@/site_p.wsgi
+</VirtualHost>
+"""
+
+
+@pytest.mark.daemon
+def test_piped_vhost_error_log_daemon_group():
+    """A vhost's piped ErrorLog (`|command`): the group's processes write into the pipe Apache
+    opened, before and after `-k graceful` (which starts a new logger and a new pipe)."""
+    a = Apache("vhosts-piped", PIPED_CONF, files={"apps/site_p.wsgi": APP})
+    plog = os.path.join(a.root, "logs", "p_error_log")
+
+    def read():
+        try:
+            with open(plog, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def pid():
+        return http_request(a.port, "GET", "/x", [("Host", "p.test")]).json()["pid"]
+
+    with a:
+        old = None
+        for round_ in range(2):
+            if old is not None:  # served by the new generation's process from here on
+                wait_for(lambda: pid() != old, 15, "a request served by vp's new process")
+            tag = f"piped-{round_}-{time.time_ns()}"
+            r = http_request(a.port, "GET", f"/x?err=errP-{tag}&fd2=fdP-{tag}", [("Host", "p.test")])
+            assert r.status == 200 and r.json()["process_group"] == "vp"
+            wait_for(lambda: f"errP-{tag}" in read() and f"fdP-{tag}" in read(), 10,
+                     f"the lines of round {round_} in the piped log")
+            assert f"-{tag}" not in a.error_log()
+            if round_ == 0:
+                old = r.json()["pid"]
+                starts = daemon_started(read(), "vp")
+                apachectl(a, "graceful")
+                wait_for(lambda: daemon_started(read(), "vp") > starts, 15, "vp's new process")
