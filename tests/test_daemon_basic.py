@@ -208,6 +208,12 @@ def test_restrict_process(srv):
     assert r.status == 500
     srv.wait_line("RWSGI0119", "alpha", since=mark)
     assert get_json(srv, "/restricted/beta/pid")["process_group"] == "beta"
+    # PICK unset: %{ENV:PICK} is empty, which means embedded mode; the list does not name
+    # %{GLOBAL}, so that is refused too (as mod_wsgi: an empty variable cannot escape the list).
+    mark = srv.log_mark()
+    r = srv.get("/restricted/pid")
+    assert r.status == 500, (r.status, r.body[:300])
+    srv.wait_line("RWSGI0119", r"Embedded mode", r"WSGIRestrictProcess beta\)", since=mark)
 
 
 def test_processes_and_threads_serve_in_parallel(srv):

@@ -2,7 +2,8 @@
 its process_group(), application_group() and callable_object() return a name or None (keep the
 configured one). Embedded or a daemon group ('' is embedded), a sub-interpreter, another callable;
 an exception or a value that is not a str gives 500 and RWSGI0054; a group that does not exist,
-RWSGI0118."""
+RWSGI0118; with WSGIRestrictProcess the chosen group is checked (embedded mode only when the list
+names %{GLOBAL}), RWSGI0119."""
 import pytest
 
 import os
@@ -13,6 +14,7 @@ pytestmark = pytest.mark.daemon
 
 CONF = """
 WSGIDaemonProcess dgrp threads=2
+WSGIDaemonProcess dother threads=1
 WSGIScriptAlias / @APPS@/dispatch_app.wsgi
 WSGIDispatchScript @APPS@/dispatch.py
 <Location /pinned>
@@ -26,6 +28,15 @@ WSGIDispatchScript @APPS@/dispatch.py
 </Location>
 <Location /re>
     WSGIDispatchScript @STATE@/dispatch_re.py
+</Location>
+<Location /restricted>
+    WSGIRestrictProcess dgrp
+</Location>
+<Location /restricted/pinned>
+    WSGIProcessGroup dother
+</Location>
+<Location /restricted/global>
+    WSGIRestrictProcess dgrp %{GLOBAL}
 </Location>
 """
 
@@ -100,3 +111,43 @@ def test_dispatch_script_application_group(srv):
     """The script runs in the main interpreter, or in the group its application-group= names."""
     assert _get(srv, "/where/x")["application_group"] == "ran-in-dsp"
     assert _get(srv, "/where/main/x")["application_group"] == "ran-in-main"
+
+
+@pytest.mark.parametrize("path,query,outcome", [
+    ("/restricted/x", "pg=dgrp", "dgrp"),
+    ("/restricted/x", "pg=dother", "dother"),
+    # Nothing chosen, nothing configured: embedded, which the list does not allow.
+    ("/restricted/x", "", "%{GLOBAL}"),
+    ("/restricted/x", "pg=", "%{GLOBAL}"),
+    # The dispatch script's choice is what is checked, not the configured group.
+    ("/restricted/pinned/x", "", "dother"),
+    ("/restricted/pinned/x", "pg=dgrp", "dgrp"),
+    ("/restricted/global/x", "pg=", "embedded"),
+    ("/restricted/global/x", "pg=dgrp", "dgrp"),
+    ("/restricted/global/x", "pg=dother", "dother"),
+], ids=["allowed", "refused", "embedded-default-refused", "embedded-chosen-refused",
+        "configured-refused", "chosen-over-configured", "global-listed", "global-list-allowed",
+        "global-list-refused"])
+def test_dispatch_with_restrict_process(srv, path, query, outcome):
+    """WSGIRestrictProcess applies to the group the dispatch script chose (or kept): an allowed
+    group serves (200 from its process); another group, or embedded mode unless the list names
+    %{GLOBAL} (as mod_wsgi), gets 500 and RWSGI0119 naming it."""
+    allowed = {"/restricted/x": {"dgrp"}, "/restricted/pinned/x": {"dgrp"},
+               "/restricted/global/x": {"dgrp", "embedded"}}[path]
+    mark = srv.log_mark()
+    r = srv.get(f"{path}?{query}")
+    if outcome in allowed:
+        assert r.status == 200, (r.status, r.body[:300])
+        j = r.json()
+        if outcome == "embedded":
+            assert j["process_group"] == "" and j["pid"] in srv.child_pids()
+        else:
+            assert j["process_group"] == outcome and j["pid"] in srv.daemon_pids()
+        assert "RWSGI0119" not in srv.log_since(mark)
+    else:
+        assert r.status == 500, (r.status, r.body[:300])
+        if outcome == "%{GLOBAL}":
+            srv.wait_line("RWSGI0119", r"Embedded mode \(process group %\{GLOBAL\}\)",
+                          r"WSGIRestrictProcess dgrp\)", since=mark)
+        else:
+            srv.wait_line("RWSGI0119", f"'{outcome}' is not allowed here", since=mark)

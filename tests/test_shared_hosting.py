@@ -2,7 +2,11 @@
 user's own `.htaccess` (`AddHandler wsgi-script .wsgi`) runs their script, each in its own
 application group under `WSGIApplicationGroup %{RESOURCE}`; as root, per-user daemon groups
 picked with `WSGIProcessGroup %{ENV:WSGI_USER}` (SetEnvIf, or RewriteRule [E=]) run each user's
-code as that user, who cannot read the other's private file.
+code as that user, who cannot read the other's private file. The users own their directories,
+`.htaccess` files and scripts (not root, not Apache's User), and redeploy a script as
+themselves: the next request runs the new code, in their daemon group and embedded. A user's
+.htaccess that sets WSGI_USER to the other user's group, or clears it, is refused by the
+per-directory WSGIRestrictProcess (RWSGI0119).
 
 Sub-interpreter life cycle: three named groups across 10 graceful restarts (no crash, the
 parent's and the children's RSS do not keep growing), and a daemon group recycled by
@@ -16,7 +20,7 @@ import time
 
 import pytest
 
-from harness import APACHE_BIN, CRASH_RE, DAEMON, IS_ROOT, PREFORK, Apache
+from harness import APACHE_BIN, CRASH_RE, DAEMON, IS_ROOT, PREFORK, RUN_USER, Apache
 
 APP = ("copy", "vhost.wsgi")
 HTACCESS = "AddHandler wsgi-script .wsgi\n"
@@ -30,8 +34,30 @@ def user_files():
         # Same module (vhostmod) claimed by both users' scripts: only separate interpreters
         # keep each user's claim.
         files[f"users/{u}/public_html/site_{u}.wsgi"] = APP
+        # A script its user redeploys (test_htaccess_deployment_by_its_owner*).
+        files[f"users/{u}/public_html/deploy_{u}.wsgi"] = deploy_script(u, 1)
+        # .htaccess files that try to leave the user's daemon group (another user's group,
+        # or none: embedded), refused by WSGIRestrictProcess. (A per-directory SetEnvIf runs
+        # after the server's and replaces its value; SetEnv/UnsetEnv could not.)
+        other = USERS[1 - USERS.index(u)]
+        files[f"users/{u}/public_html/escape/.htaccess"] = (
+            HTACCESS + f"SetEnvIf Request_URI . WSGI_USER={other}\n")
+        files[f"users/{u}/public_html/escape/site_{u}.wsgi"] = APP
+        files[f"users/{u}/public_html/embed/.htaccess"] = HTACCESS + "SetEnvIf Request_URI . !WSGI_USER\n"
+        files[f"users/{u}/public_html/embed/site_{u}.wsgi"] = APP
         files[f"users/{u}/private.txt"] = f"secret of {u}\n"
     return files
+
+
+def deploy_script(u, version):
+    return f"""import os
+
+
+def application(environ, start_response):
+    body = "{u} v{version} uid=%d group=%s" % (os.getuid(), environ["mod_wsgi.process_group"])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body.encode()]
+"""
 
 
 # Each user's public_html, where their own .htaccess may add handlers.
@@ -123,18 +149,34 @@ WSGIApplicationGroup %{RESOURCE}
 RewriteEngine On
 RewriteRule ^/~u2/ - [E=WSGI_USER:u2]
 WSGIProcessGroup %{ENV:WSGI_USER}
+# A user's .htaccess may set WSGI_USER (SetEnv, UnsetEnv): only their own group is allowed.
+<Directory "@ROOT@/users/u1/public_html">
+    WSGIRestrictProcess u1
+</Directory>
+<Directory "@ROOT@/users/u2/public_html">
+    WSGIRestrictProcess u2
+</Directory>
 """
+
+
+def chown_tree(top, pw):
+    for dirpath, _dirs, names in os.walk(top):
+        for p in [dirpath] + [os.path.join(dirpath, n) for n in names]:
+            os.chown(p, pw.pw_uid, pw.pw_gid)
 
 
 @pytest.fixture(scope="module")
 def per_user(sys_users):
     a = Apache("shared-users", PER_USER, files=user_files(), modules=("rewrite",))
     try:
-        for u in USERS:  # private.txt: mode 600, owned by its user
+        for u in USERS:
+            # Everything in the user's directory is theirs, as on a shared host: the directory,
+            # public_html, .htaccess and scripts (world-readable, for Apache's User), and
+            # private.txt (mode 600).
             pw = sys_users[f"wsgirs-{u}"]
-            p = os.path.join(a.root, "users", u, "private.txt")
-            os.chown(p, pw.pw_uid, pw.pw_gid)
-            os.chmod(p, 0o600)
+            home = os.path.join(a.root, "users", u)
+            chown_tree(home, pw)
+            os.chmod(os.path.join(home, "private.txt"), 0o600)
         with a:
             yield a, sys_users
     finally:
@@ -158,6 +200,81 @@ def test_per_user_daemon_groups(per_user):
         assert j["read"] == f"ok:secret of {u}\n"
         j = get_json(a, f"/~{u}/site_{u}.wsgi?read={theirs}")
         assert j["read"].startswith("PermissionError"), j
+
+
+def as_user(pw, code, *args):
+    """Runs Python `code` as the user `pw` (their uid, gid and no other group)."""
+    p = subprocess.run(["/usr/bin/python3", "-c", code, *args], user=pw.pw_uid, group=pw.pw_gid,
+                       extra_groups=[], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+
+
+REDEPLOY = """import os, sys
+path, text = sys.argv[1], sys.argv[2]
+old = os.stat(path).st_mtime
+with open(path + ".new", "w") as f:
+    f.write(text)
+os.utime(path + ".new", (old + 10, old + 10))
+os.rename(path + ".new", path)
+"""
+
+
+def check_owner_deployment(a, u, pw, path, uid, group):
+    """`u` owns their public_html, .htaccess and scripts; `path` serves deploy_{u}.wsgi, which
+    runs as `uid` in process group `group`; after the user redeploys it (a new version written
+    as them, renamed over the old one) the next request runs the new code."""
+    script = os.path.join(a.root, "users", u, "public_html", f"deploy_{u}.wsgi")
+    for p in (script, os.path.dirname(script), os.path.join(os.path.dirname(script), ".htaccess")):
+        assert os.stat(p).st_uid == pw.pw_uid, p
+    for version in (1, 2):
+        if version == 2:
+            as_user(pw, REDEPLOY, script, deploy_script(u, 2))
+            assert os.stat(script).st_uid == pw.pw_uid
+        r = a.get(path)
+        assert (r.status, r.text) == (200, f"{u} v{version} uid={uid} group={group}"), \
+            (path, r.status, r.body[:300])
+
+
+@pytest.mark.daemon
+@pytest.mark.skipif(not IS_ROOT, reason="files owned by other users need root")
+@pytest.mark.skipif(DAEMON, reason="WSGI_RS_MODE=daemon: own daemon config")
+def test_htaccess_deployment_by_its_owner(per_user):
+    """Files owned by the user (not root, not Apache's User): their .htaccess handler runs
+    their script in their daemon group as them, and a redeploy is served next."""
+    a, users = per_user
+    for u in USERS:
+        pw = users[f"wsgirs-{u}"]
+        check_owner_deployment(a, u, pw, f"/~{u}/deploy_{u}.wsgi", pw.pw_uid, u)
+
+
+@pytest.mark.embedded_only
+@pytest.mark.skipif(not IS_ROOT, reason="files owned by other users need root")
+def test_htaccess_deployment_by_its_owner_embedded(shared, sys_users):
+    """As above in embedded mode (no daemon group): the user's files run in Apache's children
+    as Apache's User."""
+    pw = sys_users["wsgirs-u1"]
+    chown_tree(os.path.join(shared.root, "users", "u1"), pw)
+    check_owner_deployment(shared, "u1", pw, "/~u1/deploy_u1.wsgi", pwd.getpwnam(RUN_USER).pw_uid, "")
+
+
+@pytest.mark.daemon
+@pytest.mark.skipif(not IS_ROOT, reason="user= needs root")
+@pytest.mark.skipif(DAEMON, reason="WSGI_RS_MODE=daemon: own daemon config")
+def test_htaccess_cannot_leave_the_users_group(per_user):
+    """A user's .htaccess that sets WSGI_USER to the other user's group, or unsets it (empty
+    %{ENV:WSGI_USER}: embedded mode, in Apache's children), gets 500 and RWSGI0119 from the
+    per-directory WSGIRestrictProcess; their script never runs elsewhere."""
+    a, _users = per_user
+    for u, other in (("u1", "u2"), ("u2", "u1")):
+        mark = a.log_mark()
+        r = a.get(f"/~{u}/escape/site_{u}.wsgi")
+        assert r.status == 500, (u, r.status, r.body[:300])
+        a.wait_line("RWSGI0119", f"'{other}' is not allowed here", f"WSGIRestrictProcess {u}", since=mark)
+        mark = a.log_mark()
+        r = a.get(f"/~{u}/embed/site_{u}.wsgi")
+        assert r.status == 500, (u, r.status, r.body[:300])
+        a.wait_line("RWSGI0119", "Embedded mode", f"WSGIRestrictProcess {u}", since=mark)
+        assert get_json(a, f"/~{u}/site_{u}.wsgi")["process_group"] == u
 
 
 # ----- sub-interpreter life cycle -------------------------------------------------------------

@@ -197,7 +197,12 @@ pub const CODES: &[Code] = &[
         "The selected daemon group does not exist or belongs to another virtual host (for `%{SERVER}`, `%{HOST}`, `%{ENV:var}`: the name computed for the request).",
         "500",
     ),
-    c("RWSGI0119", Error, "The selected daemon group is not allowed by `WSGIRestrictProcess`.", "500"),
+    c(
+        "RWSGI0119",
+        Error,
+        "The selected daemon group, or embedded mode (`%{GLOBAL}` not in the list), is not allowed by `WSGIRestrictProcess`.",
+        "500",
+    ),
     c("RWSGI0120", Error, "The parent could not create a group's socket (start-up fails).", "–"),
     c("RWSGI0121", Error, "The parent could not fork a daemon process.", "–"),
     c("RWSGI0122", Error, "A response header from the daemon exceeds `header-buffer-size`.", "500"),

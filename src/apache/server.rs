@@ -1,7 +1,7 @@
 //! A non-owning handle on a configured `server_rec` (the main server or a virtual host): safe
 //! accessors for what configuration and the life-cycle hooks read. Server records live as long
 //! as their configuration generation (`pconf`).
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, c_int};
 use std::ptr::NonNull;
 
 use crate::apache::pool::Pool;
@@ -82,6 +82,23 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The descriptor of the server's error log as Apache opened it (open_logs: a file or the
+    /// pipe to a piped logger), `None` before logs are opened or when it logs through syslog or
+    /// another provider. A virtual host without its own `ErrorLog` shares the main server's
+    /// `apr_file_t`, hence its descriptor. The descriptor belongs to Apache (`plog`): borrow it
+    /// for the generation, never close it.
+    pub fn error_log_fd(self) -> Option<c_int> {
+        let f = self.rec().error_log;
+        if f.is_null() {
+            return None;
+        }
+        let mut fd: ffi::apr_os_file_t = -1;
+        // SAFETY: `f` is the server's live error log file (pool-owned, set by open_logs);
+        // apr_os_file_get only reads its descriptor into `fd`.
+        let rc = unsafe { ffi::apr_os_file_get(&mut fd, f) };
+        (rc == 0 && fd >= 0).then_some(fd)
     }
 
     /// `ServerName` of this server (empty when unset).

@@ -32,6 +32,11 @@ pub struct DaemonGroup {
     /// Set in post_config by the parent.
     pub socket_path: CString,
     pub listen_fd: c_int,
+    /// In the spawner and its daemon processes only: the descriptor of the error log of the
+    /// `<VirtualHost>` the group is defined in, handed over by the parent (see
+    /// [`DaemonGroup::own_error_log_fd`]); a daemon process makes it its stderr. -1: none, the
+    /// processes keep the main error log as stderr.
+    pub log_fd: c_int,
     /// The Apache parent that created the socket: only it removes the file.
     pub parent_pid: i32,
     pub token: [u8; TOKEN_LEN],
@@ -114,6 +119,19 @@ impl DaemonGroup {
         }
         let (there, here) = (server_name(self.defined_in), server_name(r.server_handle()));
         if there == here { Ok(()) } else { Err(here) }
+    }
+
+    /// In the Apache parent, after open_logs: the descriptor of the error log of the
+    /// `<VirtualHost>` this group is defined in, when that virtual host has an `ErrorLog` of its
+    /// own (a file or a piped logger). `None` for a group defined at server level, or in a
+    /// virtual host that shares the main error log or logs through syslog: its processes log to
+    /// the main error log. The descriptor is Apache's, open for this generation.
+    pub fn own_error_log_fd(&self, main: Server) -> Option<c_int> {
+        if self.global {
+            return None;
+        }
+        let fd = self.defined_in.error_log_fd()?;
+        (Some(fd) != main.error_log_fd()).then_some(fd)
     }
 }
 

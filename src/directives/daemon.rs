@@ -97,6 +97,7 @@ fn daemon_process_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
         supplementary_gids: supplementary,
         socket_path: CString::default(),
         listen_fd: -1,
+        log_fd: -1,
         parent_pid: 0,
         token: [0; 32],
         preload: Vec::new(),

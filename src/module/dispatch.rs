@@ -58,9 +58,24 @@ fn process_group(r: &Request, from_alias: Option<&ProcessGroup>, dir: &DirConfig
 }
 
 /// The daemon group named `name` (`None`: embedded), checked against `WSGIRestrictProcess` and
-/// the group's virtual host.
+/// the group's virtual host. As in mod_wsgi, a restricted place runs nothing embedded unless
+/// its list names `%{GLOBAL}`: an empty `%{ENV:var}` (say, from a user's `.htaccess`) or a
+/// dispatch script's `''` cannot leave the allowed groups for the Apache child.
 fn select_group<'a>(r: Request, name: Option<String>, dir: &DirConfig) -> Result<Option<&'a DaemonGroup>, Status> {
     let Some(name) = name else {
+        if let Some(allowed) = dir.restrict_process_bytes()
+            && !allowed.split(|b| *b == b' ').any(|a| a == b"%{GLOBAL}")
+        {
+            r.log(
+                LogLevel::Error,
+                &wsgi_rs_core::coded!(
+                    "RWSGI0119",
+                    "Embedded mode (process group %{{GLOBAL}}) is not allowed here (WSGIRestrictProcess {}); list %{{GLOBAL}} to allow it.",
+                    String::from_utf8_lossy(allowed)
+                ),
+            );
+            return Err(Status::INTERNAL_SERVER_ERROR);
+        }
         return Ok(None);
     };
     if let Some(allowed) = dir.restrict_process_bytes() {

@@ -2,7 +2,9 @@
 copies named after their site (site_a.wsgi, api.wsgi, ...; NAME is the file name). At import it
 sets a module global from NAME in a shared module (`vhostmod`, created on first import in each
 interpreter), so two scripts that share an interpreter would see each other's claim.
-Query: `err=TEXT` writes TEXT to wsgi.errors; `boom=TEXT` raises RuntimeError(TEXT);
+Query: `err=TEXT` writes TEXT to wsgi.errors; `stderr=TEXT` prints it to sys.stderr;
+`fd2=TEXT` writes it straight to file descriptor 2 (as C code would); `boom=TEXT` raises
+RuntimeError(TEXT);
 `read=PATH` tries to read PATH (the outcome is in "read")."""
 import json
 import os
@@ -25,6 +27,10 @@ def application(environ, start_response):
     if "err" in q:
         environ["wsgi.errors"].write(f"{q['err']}\n")
         environ["wsgi.errors"].flush()
+    if "stderr" in q:
+        print(q["stderr"], file=sys.stderr, flush=True)
+    if "fd2" in q:
+        os.write(2, f"{q['fd2']}\n".encode())
     if "boom" in q:
         raise RuntimeError(q["boom"])
     out = {

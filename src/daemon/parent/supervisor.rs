@@ -5,6 +5,7 @@
 //! the socket.
 use std::ffi::{CString, c_int, c_void};
 
+use wsgi_rs_core::daemon::handoff::GroupHandoff;
 use wsgi_rs_core::wsgi::LogLevel;
 
 use crate::apache::cleanup::CleanupIn;
@@ -142,7 +143,8 @@ fn spawner_argv(s: Server) -> Vec<CString> {
 }
 
 /// Fork+execs the spawner (see spawner.rs) for this generation's groups. The child keeps only
-/// stdin/stdout, stderr (the error log), the group sockets and the token pipe.
+/// stdin/stdout, stderr (the error log), the group sockets, the token pipe and the error logs of
+/// the virtual hosts that define groups (each becomes the stderr of its groups' processes).
 fn launch(sp: &mut SpawnerProc, s: Server) {
     // SAFETY: the registry of sp's pool (pconf); the parent is single-threaded and no other
     // reference to the registry is in use (post_config or the MPM's maintenance callback).
@@ -167,7 +169,13 @@ fn launch(sp: &mut SpawnerProc, s: Server) {
         groups: reg
             .groups
             .iter()
-            .map(|g| (g.id, g.opts.name.clone(), g.listen_fd, g.socket_path.to_string_lossy().into_owned()))
+            .map(|g| GroupHandoff {
+                id: g.id,
+                name: g.opts.name.clone(),
+                listen_fd: g.listen_fd,
+                socket_path: g.socket_path.to_string_lossy().into_owned(),
+                log_fd: g.own_error_log_fd(s).unwrap_or(-1),
+            })
             .collect(),
     };
     // Everything the child needs is built before the fork.
@@ -185,7 +193,7 @@ fn launch(sp: &mut SpawnerProc, s: Server) {
     let mut env_p: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
     env_p.push(std::ptr::null());
     let mut keep: Vec<c_int> = vec![0, 1, 2, pipe[0]];
-    keep.extend(reg.groups.iter().map(|g| g.listen_fd));
+    keep.extend(handoff.groups.iter().flat_map(|g| [g.listen_fd, g.log_fd]));
     let backoff = sp.state.backoff;
     sp.state.started = now_secs() + backoff;
     // SAFETY: fork of the single-threaded parent; the child only closes descriptors, sleeps

@@ -81,7 +81,7 @@ pub unsafe fn run(g: &DaemonGroup, index: usize, backoff: u64, s: Server) -> ! {
 /// As for [`run`]: the process is single-threaded until Python and serve() start threads.
 unsafe fn main(g: &DaemonGroup, index: usize, backoff: u64, s: Server) -> ! {
     // SAFETY: single-threaded (this function's contract).
-    unsafe { inherit(s) };
+    unsafe { inherit(g, s) };
     if backoff > 0 {
         std::thread::sleep(Duration::from_secs(backoff));
     }
@@ -98,17 +98,54 @@ unsafe fn main(g: &DaemonGroup, index: usize, backoff: u64, s: Server) -> ! {
     serve_and_exit(g, index, s, cfg)
 }
 
-/// Inherit: send log lines to `s`'s error log; reset the signal dispositions and mask left by
-/// the Apache parent. The spawner left this process only stdin/stdout/stderr and its group's
-/// socket.
+/// Inherit: take the error log (below); reset the signal dispositions and mask left by the
+/// Apache parent. The spawner left this process only stdin/stdout/stderr, its group's socket
+/// and its virtual host's error log.
 ///
 /// # Safety
 /// The process is single-threaded.
-unsafe fn inherit(s: Server) {
-    set_main(s);
+unsafe fn inherit(g: &DaemonGroup, s: Server) {
+    // SAFETY: single-threaded, forwarded from this function's contract.
+    let log_server = unsafe { take_error_log(g, s) };
+    set_main(log_server);
     log::set_host_logger(host_log);
     // SAFETY: single-threaded, forwarded from this function's contract.
     unsafe { reset_signals() };
+}
+
+/// The error log, as mod_wsgi does it: a group defined inside a `<VirtualHost>` with an
+/// `ErrorLog` of its own gets that log (the parent's descriptor, handed over by the spawner) as
+/// stderr, so everything the process writes (its own lines, `wsgi.errors`, `sys.stderr`,
+/// tracebacks, and C code writing to fd 2) lands there; other groups keep stderr, the main error
+/// log. A group defined in a virtual host then logs through that server record (its `LogLevel`
+/// and `ErrorLogFormat`; the spawner never opened logs, so its error log is set to stderr
+/// here), a server-level group through the main server. Returns the server to log with.
+///
+/// # Safety
+/// The process is single-threaded (server records are changed); `s` is the spawner's main
+/// server.
+unsafe fn take_error_log(g: &DaemonGroup, s: Server) -> Server {
+    let fd = g.log_fd;
+    let ok = if fd < 0 || fd == 2 {
+        true
+    } else {
+        // SAFETY: `fd` is the descriptor the spawner kept for this process; dup2 onto stderr,
+        // then the original is closed (the process holds the log once, as fd 2).
+        unsafe {
+            let ok = libc::dup2(fd, 2) == 2;
+            if fd > 2 {
+                libc::close(fd);
+            }
+            ok
+        }
+    };
+    if g.global || !ok {
+        return s;
+    }
+    // SAFETY: single-threaded (this function's contract); pconf is the pool of the
+    // configuration generation the server records belong to.
+    unsafe { g.defined_in.set_error_log_stderr(s.process_pconf()) };
+    g.defined_in
 }
 
 /// The title `ps` shows (`display-name=`), if any.

@@ -10,11 +10,13 @@
 //! (`/proc/self/exe`, same arguments without `-k`, plus `-DFOREGROUND`) with
 //! `WSGI_RS_SPAWNER` in the environment. That fresh image reads the same configuration and,
 //! in our check_config hook (before any module opens logs or loads keys), turns into the
-//! spawner: it never returns into Apache. It inherits only stdin/stdout, stderr (the error log)
-//! and the group sockets; the tokens come through a pipe. It forks the daemon processes,
+//! spawner: it never returns into Apache. It inherits only stdin/stdout, stderr (the error log),
+//! the group sockets and the error logs of the virtual hosts that define groups (opened by the
+//! parent, which alone opens logs); the tokens come through a pipe. It forks the daemon processes,
 //! restarts them when they die (with a growing back-off), and stops them when Apache stops it
 //! (SIGTERM, from the parent's pool cleanup) or dies (PR_SET_PDEATHSIG, parent pid check).
-//! Each daemon process keeps only its own group's socket and token.
+//! Each daemon process keeps only its own group's socket and token, and has its virtual host's
+//! error log as stderr.
 use std::ffi::{CString, c_int};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -117,12 +119,13 @@ unsafe fn run(desc: &str, pconf: Pool, s: Server) -> ! {
     }
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
-    for (i, (id, name, fd, path)) in h.groups.iter().enumerate() {
-        let Some(g) = reg.groups.get_mut(*id).filter(|g| g.opts.name == *name) else {
-            fatal(&format!("daemon process group '{name}' is not in the configuration read here; restart Apache"));
+    for (i, gh) in h.groups.iter().enumerate() {
+        let Some(g) = reg.groups.get_mut(gh.id).filter(|g| g.opts.name == gh.name) else {
+            fatal(&format!("daemon process group '{}' is not in the configuration read here; restart Apache", gh.name));
         };
-        g.listen_fd = *fd;
-        g.socket_path = CString::new(path.as_str()).unwrap_or_default();
+        g.listen_fd = gh.listen_fd;
+        g.log_fd = gh.log_fd;
+        g.socket_path = CString::new(gh.socket_path.as_str()).unwrap_or_default();
         g.token.copy_from_slice(&tokens[i * 32..(i + 1) * 32]);
         // For the daemons: the process whose death they must follow is this one.
         g.parent_pid = me;
@@ -166,15 +169,16 @@ unsafe fn spawn(reg: &mut Registry, sl: &mut Slot, s: Server) {
     // SAFETY: fork of this single-threaded process.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        // The daemon keeps only its own group's socket and token.
-        let keep = reg.groups[sl.group].listen_fd;
+        // The daemon keeps only its own group's socket, token and virtual host error log.
+        let (keep, log) = (reg.groups[sl.group].listen_fd, reg.groups[sl.group].log_fd);
         for (i, g) in reg.groups.iter_mut().enumerate() {
             if i != sl.group {
                 wipe(&mut g.token);
                 g.listen_fd = -1;
+                g.log_fd = -1;
             }
         }
-        close_all_except(&[0, 1, 2, keep]);
+        close_all_except(&[0, 1, 2, keep, log]);
         // SAFETY: in the freshly forked, single-threaded child.
         unsafe { child::run(&reg.groups[sl.group], sl.index, sl.backoff, s) };
     }
