@@ -77,6 +77,38 @@ pub struct DirConfig {
     pub dispatch_group: Option<PoolStr>,
     /// `WSGICGIScript` (default Off): the scripts are legacy CGI scripts run by the adapter.
     pub cgi_script: Tri,
+    /// `WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`, indexed by
+    /// [`AuthKind`].
+    pub auth: [Option<AuthScriptConf>; 3],
+    /// `WSGIGroupAuthoritative`: accepted and kept; Apache 2.4's authz providers have no use
+    /// for it (as in mod_wsgi 4+ on 2.4).
+    pub group_authoritative: Tri,
+}
+
+/// Which auth script directive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthKind {
+    Access = 0,
+    User = 1,
+    Group = 2,
+}
+
+impl AuthKind {
+    pub fn directive(self) -> &'static str {
+        match self {
+            AuthKind::Access => "WSGIAccessScript",
+            AuthKind::User => "WSGIAuthUserScript",
+            AuthKind::Group => "WSGIAuthGroupScript",
+        }
+    }
+}
+
+/// One auth script: its path and its `application-group=` as written (validated; `""`: the
+/// main interpreter), resolved per request like `WSGIApplicationGroup`.
+#[derive(Clone, Copy)]
+pub struct AuthScriptConf {
+    pub script: PoolStr,
+    pub group: PoolStr,
 }
 
 // SAFETY: create_dir_config/merge_dir_config below make every per-directory record of this
@@ -101,6 +133,8 @@ impl Default for DirConfig {
             dispatch_script: None,
             dispatch_group: None,
             cgi_script: UNSET,
+            auth: [None; 3],
+            group_authoritative: UNSET,
         }
     }
 }
@@ -130,6 +164,11 @@ impl DirConfig {
     pub fn dispatch(&self) -> Option<(&[u8], &[u8])> {
         let script = self.dispatch_script.as_ref()?.as_bytes();
         Some((script, self.dispatch_group.as_ref().map(PoolStr::as_bytes).unwrap_or(b"")))
+    }
+
+    /// The auth script of `kind` that applies here, if any.
+    pub fn auth_script(&self, kind: AuthKind) -> Option<&AuthScriptConf> {
+        self.auth[kind as usize].as_ref()
     }
 
     /// `WSGIRestrictProcess`, `None` when unset.
@@ -162,6 +201,8 @@ impl DirConfig {
             dispatch_script: add.dispatch_script.or(base.dispatch_script),
             dispatch_group: if add.dispatch_script.is_some() { add.dispatch_group } else { base.dispatch_group },
             cgi_script: pick(add.cgi_script, base.cgi_script),
+            auth: [0, 1, 2].map(|i| add.auth[i].or(base.auth[i])),
+            group_authoritative: pick(add.group_authoritative, base.group_authoritative),
         }
     }
 }
