@@ -32,7 +32,8 @@ WSGIDaemonProcess authd threads=4
 WSGIScriptAlias / @APPS@/auth/app.wsgi
 <Location /basic>
 {BASIC}
-    SetEnv AUTH_SECRET_ENV from-setenv
+    # SetEnvIf runs before the auth phases (SetEnv only in fixups, after them).
+    SetEnvIf Request_URI . AUTH_SECRET_ENV=from-setenvif
     Require valid-user
 </Location>
 <Location /digest>
@@ -163,6 +164,7 @@ def test_auth_environ(srv):
     # Cut down: no body, no credentials, no SetEnv variables (.htaccess could set them).
     assert "wsgi.input" not in keys and "HTTP_AUTHORIZATION" not in keys
     assert "AUTH_SECRET_ENV" not in keys
+    assert get_json(srv, "/basic/x", basic("spy", "secret"))["secret_env"] == "from-setenvif"
     # No mod_ssl loaded: not https, no SSL variables.
     assert env["is_https"] == 0 and env["ssl_protocol"] is None and env["ssl_bytes"] is None
     assert env["apache_version"][0] == 2
@@ -198,6 +200,8 @@ def test_digest_raising_500(srv):
 def test_require_wsgi_group(srv):
     j = get_json(srv, "/editors/x", basic("ed", "edpass"))
     assert j["user"] == "ed"
+    # A quoted group name on the Require line; groups_for_user may return any iterable.
+    assert get_json(srv, "/editors/x", basic("nina", "ninapass"))["user"] == "nina"
     mark = srv.log_mark()
     r = srv.get("/editors/x", basic("spy", "secret"))
     assert r.status == 401

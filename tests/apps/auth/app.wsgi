@@ -13,6 +13,7 @@ def application(environ, start_response):
         "pid": os.getpid(),
         "authorization": "HTTP_AUTHORIZATION" in environ,
         "group": environ.get("mod_wsgi.application_group"),
+        "secret_env": environ.get("AUTH_SECRET_ENV"),
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]

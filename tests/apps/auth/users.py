@@ -4,7 +4,7 @@ import hashlib
 import json
 import os
 
-USERS = {"spy": "secret", "ed": "edpass", "bob": "bobpass"}
+USERS = {"spy": "secret", "ed": "edpass", "bob": "bobpass", "nina": "ninapass"}
 GROUPS = {"ed": ["editors", b"staff"], "spy": ["spies"], "bob": []}
 
 
@@ -61,4 +61,6 @@ def groups_for_user(environ, user):
         raise LookupError("groups boom")
     if user == "spy" and environ.get("HTTP_X_GROUPS") == "int":
         return 7
+    if user == "nina":
+        return (g for g in ["night shift"])  # any iterable will do
     return GROUPS.get(user, [])
