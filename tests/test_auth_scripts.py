@@ -29,6 +29,7 @@ BASIC = """
 
 CONF = f"""
 WSGIDaemonProcess authd threads=4
+Alias /ht/ "@ROOT@/htdocs/ht/"
 WSGIScriptAlias / @APPS@/auth/app.wsgi
 <Location /basic>
 {BASIC}
@@ -85,6 +86,18 @@ WSGIScriptAlias / @APPS@/auth/app.wsgi
     WSGIAuthUserScript @STATE@/reload_auth.py
     Require valid-user
 </Location>
+<AuthnProviderAlias wsgi aliased>
+    WSGIAuthUserScript @APPS@/auth/where.py application-group=aliasgrp
+</AuthnProviderAlias>
+<Location /aliased>
+    AuthType Basic
+    AuthName "aliased"
+    AuthBasicProvider aliased
+    Require valid-user
+</Location>
+<Directory "@ROOT@/htdocs/ht">
+    AllowOverride AuthConfig
+</Directory>
 <Location /nouserscript>
     AuthType Basic
     AuthName "none"
@@ -93,7 +106,16 @@ WSGIScriptAlias / @APPS@/auth/app.wsgi
 </Location>
 """
 
-srv = serve("auth-scripts", CONF, modules=("auth_digest",))
+HTACCESS = """AuthType Basic
+AuthName "static"
+AuthBasicProvider wsgi
+WSGIAuthUserScript @APPS@/auth/users.py
+Require valid-user
+"""
+
+srv = serve("auth-scripts", CONF, modules=("auth_digest",),
+            prepare=lambda a: (a.put("htdocs/ht/.htaccess", a.subst(HTACCESS)),
+                               a.put("htdocs/ht/page.txt", "static page\n")))
 
 
 def basic(user, password):
@@ -275,6 +297,24 @@ def test_auth_runs_in_apache_child_when_app_is_in_daemon(srv):
     line = srv.wait_line(r"AUTHNOTE check_password user=spy", since=mark)
     auth_pid = int(re.search(r"pid=(\d+)", line).group(1))
     assert auth_pid in srv.child_pids() and auth_pid not in srv.daemon_pids()
+
+
+def test_provider_alias(srv):
+    """mod_wsgi's documented <AuthnProviderAlias wsgi name> form: the alias's own
+    WSGIAuthUserScript (and its application group) apply."""
+    mark = srv.log_mark()
+    assert get_json(srv, "/aliased/x", basic("u", "pw"))["user"] == "u"
+    srv.wait_line(r"WHERENOTE group='aliasgrp'", since=mark)
+    assert srv.get("/aliased/x", basic("u", "bad")).status == 401
+
+
+def test_htaccess_protects_static_file(srv):
+    """WSGIAuthUserScript in .htaccess (AllowOverride AuthConfig) guards what Apache serves
+    itself, not only WSGI applications."""
+    assert srv.get("/ht/page.txt").status == 401
+    r = srv.get("/ht/page.txt", basic("spy", "secret"))
+    assert r.status == 200 and r.body == b"static page\n"
+    assert srv.get("/ht/page.txt", basic("spy", "wrong")).status == 401
 
 
 def test_missing_script_500(srv):

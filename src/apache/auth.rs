@@ -14,7 +14,8 @@ pub type CheckPassword = unsafe extern "C" fn(*mut ffi::request_rec, *const c_ch
 pub type GetRealmHash =
     unsafe extern "C" fn(*mut ffi::request_rec, *const c_char, *const c_char, *mut *mut c_char) -> ffi::authn_status;
 /// `check_authorization(r, require_args, parsed)` of an authz provider.
-pub type CheckAuthz = unsafe extern "C" fn(*mut ffi::request_rec, *const c_char, *const std::ffi::c_void) -> ffi::authz_status;
+pub type CheckAuthz =
+    unsafe extern "C" fn(*mut ffi::request_rec, *const c_char, *const std::ffi::c_void) -> ffi::authz_status;
 /// An `access_checker` hook.
 pub type AccessChecker = unsafe extern "C" fn(*mut ffi::request_rec) -> c_int;
 
@@ -94,7 +95,12 @@ impl Request {
         // SAFETY: live request; ap_get_remote_host returns NULL or a string of the connection's
         // pool, which outlives the request.
         let h = unsafe {
-            ffi::ap_get_remote_host((*r).connection, (*r).per_dir_config as *mut std::ffi::c_void, ffi::REMOTE_HOST as c_int, std::ptr::null_mut())
+            ffi::ap_get_remote_host(
+                (*r).connection,
+                (*r).per_dir_config as *mut std::ffi::c_void,
+                ffi::REMOTE_HOST as c_int,
+                std::ptr::null_mut(),
+            )
         };
         if h.is_null() {
             self.useragent_ip()

@@ -251,10 +251,12 @@ fn auth_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
 /// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
 pub unsafe extern "C" fn group_authoritative(cmd: *mut ffi::cmd_parms, m: *mut c_void, on: c_int) -> CmdResult {
     // SAFETY: Apache's arguments to this FLAG handler.
-    unsafe { cmd::flag(cmd, m, on, |c: Ctx, on| {
-        c.dir.group_authoritative = on as i8;
-        Ok(())
-    }) }
+    unsafe {
+        cmd::flag(cmd, m, on, |c: Ctx, on| {
+            c.dir.group_authoritative = on as i8;
+            Ok(())
+        })
+    }
 }
 
 /// # Safety

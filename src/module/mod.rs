@@ -127,7 +127,13 @@ pub static mut CMDS: [ffi::command_rec; 51] = [
         SD,
         c"Script choosing groups and callable per request: path [application-group=]",
     ),
-    raw(c"WSGIAccessScript", d::auth_script, 0, AUTHCFG, c"Host access script (allow_access): path [application-group=]"),
+    raw(
+        c"WSGIAccessScript",
+        d::auth_script,
+        0,
+        AUTHCFG,
+        c"Host access script (allow_access): path [application-group=]",
+    ),
     raw(
         c"WSGIAuthUserScript",
         d::auth_script,

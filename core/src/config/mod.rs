@@ -9,8 +9,8 @@ mod words;
 pub use alias::alias_match;
 pub use daemon::{DaemonOptions, display_title, parse_daemon_process};
 pub use options::{ScriptAliasOptions, parse_script_alias_options};
-pub use words::conf_words;
 pub use values::{
     AppGroup, GroupFacts, MapHead, ProcessGroup, parse_app_group, parse_map_head, parse_on_off, parse_optimize,
     parse_process_group,
 };
+pub use words::conf_words;

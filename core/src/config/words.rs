@@ -43,7 +43,8 @@ mod tests {
 
     #[test]
     fn splits_like_getword_conf() {
-        let w = |s: &str| conf_words(s.as_bytes()).into_iter().map(|v| String::from_utf8(v).unwrap()).collect::<Vec<_>>();
+        let w =
+            |s: &str| conf_words(s.as_bytes()).into_iter().map(|v| String::from_utf8(v).unwrap()).collect::<Vec<_>>();
         assert_eq!(w("editors  admins"), ["editors", "admins"]);
         assert_eq!(w(" \"site editors\" 'a b' x"), ["site editors", "a b", "x"]);
         assert_eq!(w(r#""say \"hi\"""#), [r#"say "hi""#]);

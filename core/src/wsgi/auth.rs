@@ -135,10 +135,11 @@ impl AuthSsl {
     fn var_lookup<'py>(&self, py: Python<'py>, name: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
         let name: Vec<u8> = if let Ok(s) = name.cast::<PyString>() {
             let s = s.to_cow()?;
-            s.chars()
-                .map(|c| u8::try_from(c as u32))
-                .collect::<Result<_, _>>()
-                .map_err(|_| pyo3::exceptions::PyTypeError::new_err("byte string value expected, value containing non 'latin-1' characters found"))?
+            s.chars().map(|c| u8::try_from(c as u32)).collect::<Result<_, _>>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(
+                    "byte string value expected, value containing non 'latin-1' characters found",
+                )
+            })?
         } else if let Ok(b) = name.cast::<PyBytes>() {
             b.as_bytes().to_vec()
         } else {
