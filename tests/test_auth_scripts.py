@@ -450,3 +450,56 @@ def test_django_groups_for_user(django_srv):
     a.wait_line(r"RWSGI0135", r"user 'carol'", since=mark)
     assert "RWSGI0132" not in a.error_log() and "Traceback" not in a.error_log()
 
+
+
+# ---- mod_ssl ---------------------------------------------------------------------------------
+
+def _auth_env(a, mark):
+    line = a.wait_line(r"AUTHENV ", since=mark)
+    return json.loads(line.split("AUTHENV ", 1)[1])
+
+
+def test_mod_ssl_callables_over_tls(tmp_path):
+    """With mod_ssl loaded: `mod_ssl.is_https()` and `mod_ssl.var_lookup()` answer from
+    mod_ssl's optional functions, over TLS and over plain HTTP on the same server."""
+    import ssl
+    d = tmp_path / "tls"
+    d.mkdir()
+    key, cert = str(d / "key.pem"), str(d / "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-subj", "/CN=127.0.0.1", "-days", "2"],
+                   check=True, capture_output=True)
+    from harness import free_port
+    port = free_port()
+    conf = f"""
+Listen 127.0.0.1:{port}
+WSGIScriptAlias / @APPS@/auth/app.wsgi
+<Location /basic>
+{BASIC}
+    Require valid-user
+</Location>
+<VirtualHost 127.0.0.1:{port}>
+    SSLEngine on
+    SSLCertificateFile {cert}
+    SSLCertificateKeyFile {key}
+    WSGIScriptAlias / @APPS@/auth/app.wsgi
+</VirtualHost>
+"""
+    with Apache("auth-ssl", conf, modules=["socache_shmcb", "ssl"]) as a:
+        mark = a.log_mark()
+        get_json(a, "/basic/x", basic("envdump", "x"))
+        plain = _auth_env(a, mark)
+        # mod_ssl answers for a plain connection too: '' for unset variables, HTTPS 'off'.
+        assert plain["is_https"] == 0 and plain["ssl_protocol"] == "" and plain["ssl_bytes"] == "off"
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        mark = a.log_mark()
+        req = urllib.request.Request(f"https://127.0.0.1:{port}/basic/x",
+                                     headers=dict(basic("envdump", "x")))
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+            assert json.loads(r.read())["user"] == "envdump"
+        tls = _auth_env(a, mark)
+        assert tls["is_https"] == 1, tls
+        assert tls["ssl_protocol"].startswith("TLSv"), tls
+        assert tls["ssl_bytes"] == "on", tls  # a bytes name works too
