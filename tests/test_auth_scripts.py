@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from client import build_request, parse_response, recv_all
-from harness import DAEMON, Apache, rewrite, serve, venv_dir
+from harness import DAEMON, PREFORK, Apache, rewrite, serve, venv_dir
 
 BASIC = """
     AuthType Basic
@@ -148,6 +148,24 @@ def test_basic_refused_401(srv, user, password):
     # Apache's own line tells the two answers apart: False is a password mismatch, None an
     # unknown user (AH01617 / AH01618).
     srv.wait_line(r"AH01617" if user == "spy" else r"AH01618", since=mark)
+
+
+def test_basic_concurrent_right_and_wrong(srv):
+    """8 clients x 25 requests, right and wrong passwords interleaved across the worker
+    threads (and named-group requests between them): every answer is the right one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i):
+        if i % 5 == 4:
+            r = srv.get("/named/x", basic(f"n{i}", "pw"))
+            return r.status == 200 and r.json()["user"] == f"n{i}"
+        good = i % 2 == 0
+        r = srv.get("/basic/x", basic("spy", "secret" if good else f"bad{i}"))
+        return (r.status == 200 and r.json()["user"] == "spy") if good else r.status == 401
+
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(one, range(200)))
+    assert all(results), [i for i, ok in enumerate(results) if not ok]
 
 
 def test_basic_raising_script_500_with_traceback(srv):
@@ -285,7 +303,9 @@ def test_named_group_isolated_from_global(srv):
     assert get_json(srv, "/global/x", basic("u", "pw"))["user"] == "u"
     glob = srv.wait_line(r"WHERENOTE group=''", since=mark)
     assert "environ_group=''" in glob
-    if not DAEMON:  # in daemon mode the application does not run in this interpreter
+    # The application marked the main interpreter of the process that served it: not this
+    # one in daemon mode, maybe another child under prefork.
+    if not DAEMON and not PREFORK:
         assert "app_marker=True" in glob
     assert srv.get("/named/x", basic("u", "bad")).status == 401
 
