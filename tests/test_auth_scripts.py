@@ -98,6 +98,10 @@ WSGIScriptAlias / @APPS@/auth/app.wsgi
 <Directory "@ROOT@/htdocs/ht">
     AllowOverride AuthConfig
 </Directory>
+<Location /nogroupscript>
+{BASIC}
+    Require wsgi-group editors
+</Location>
 <Location /nouserscript>
     AuthType Basic
     AuthName "none"
@@ -350,6 +354,12 @@ def test_provider_without_script_500(srv):
     srv.wait_line(r"RWSGI0136", r"WSGIAuthUserScript", since=mark)
 
 
+def test_group_provider_without_script_denies(srv):
+    mark = srv.log_mark()
+    assert srv.get("/nogroupscript/x", basic("ed", "edpass")).status == 401
+    srv.wait_line(r"RWSGI0136", r"WSGIAuthGroupScript", since=mark)
+
+
 def test_script_without_function(srv):
     """The script at /reload first lacks check_password (500, RWSGI0131), then gains it:
     auth scripts reload like WSGI scripts (WSGIScriptReloading On)."""
@@ -385,6 +395,27 @@ def test_restrict_embedded_still_runs_auth_in_child():
         assert int(re.search(r"pid=(\d+)", line).group(1)) in a.child_pids()
         assert a.get("/basic/x", basic("spy", "bad")).status == 401
 
+
+
+RESTRICTED_HTACCESS_ONLY = """
+WSGIRestrictEmbedded On
+<Directory "@ROOT@/htdocs/ht">
+    AllowOverride AuthConfig
+</Directory>
+"""
+
+
+def test_restrict_embedded_htaccess_only_script_never_grants():
+    """Auth scripts named only in .htaccess do not start Python in the children (as mod_wsgi):
+    under WSGIRestrictEmbedded On their provider cannot run, and the request is refused."""
+    def prep(a):
+        a.put("htdocs/ht/.htaccess", a.subst(HTACCESS))
+        a.put("htdocs/ht/page.txt", "static page\n")
+    with Apache("auth-restricted-ht", RESTRICTED_HTACCESS_ONLY, prepare=prep) as a:
+        mark = a.log_mark()
+        r = a.get("/ht/page.txt", basic("spy", "secret"))
+        assert r.status == 500 and b"static page" not in r.body
+        a.wait_line(r"RWSGI0136", r"Python is not available", since=mark)
 
 # ---- Django's handler -----------------------------------------------------------------------
 

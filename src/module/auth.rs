@@ -19,22 +19,20 @@ use crate::module::dispatch::with_group_facts;
 use crate::request::auth_host::ApacheAuthHost;
 use crate::request::facts::request_facts;
 
-/// Runs the `kind` script of `r`'s configuration. `None`: none applies here, or Python is not
-/// available (logged as RWSGI0136 when `required`).
-fn run(r: Request, kind: AuthKind, call: AuthCall<'_>, required: bool) -> Option<AuthAnswer> {
+/// Runs the `kind` script of `r`'s configuration. `None`: none applies here although its
+/// provider was asked, or Python is not available (logged as RWSGI0136).
+fn run(r: Request, kind: AuthKind, call: AuthCall<'_>) -> Option<AuthAnswer> {
     let dir = DirConfig::of(&r);
     let d = kind.directive();
     let Some(conf) = dir.auth_script(kind) else {
-        if required {
-            r.log(
-                LogLevel::Error,
-                &wsgi_rs_core::coded!(
-                    "RWSGI0136",
-                    "No {d} applies to '{}', but its provider is required here.",
-                    String::from_utf8_lossy(r.uri())
-                ),
-            );
-        }
+        r.log(
+            LogLevel::Error,
+            &wsgi_rs_core::coded!(
+                "RWSGI0136",
+                "No {d} applies to '{}', but its provider is required here.",
+                String::from_utf8_lossy(r.uri())
+            ),
+        );
         return None;
     };
     let script = String::from_utf8_lossy(conf.script.as_bytes()).into_owned();
@@ -78,7 +76,7 @@ pub unsafe extern "C" fn access_checker(r: *mut ffi::request_rec) -> c_int {
             return Status::DECLINED.raw();
         }
         let host = r.remote_host_or_ip().to_vec();
-        match run(r, AuthKind::Access, AuthCall::Access { host: &host }, true) {
+        match run(r, AuthKind::Access, AuthCall::Access { host: &host }) {
             Some(AuthAnswer::Yes(_)) => Status::OK.raw(),
             Some(AuthAnswer::Unknown) => Status::DECLINED.raw(),
             Some(AuthAnswer::No) => {
@@ -119,7 +117,7 @@ pub unsafe extern "C" fn check_password(
     guard("authn provider wsgi", ffi::AUTH_GENERAL_ERROR, || {
         // SAFETY: Apache's live request and strings, used only within this call.
         let (r, user, password) = unsafe { (Request::from_raw(r), arg(user), arg(password)) };
-        match run(r, AuthKind::User, AuthCall::Password { user, password }, true) {
+        match run(r, AuthKind::User, AuthCall::Password { user, password }) {
             Some(AuthAnswer::Yes(name)) => {
                 if let Some(name) = name {
                     r.set_user(&name);
@@ -148,7 +146,7 @@ pub unsafe extern "C" fn get_realm_hash(
     guard("authn provider wsgi", ffi::AUTH_GENERAL_ERROR, || {
         // SAFETY: Apache's live request and strings, used only within this call.
         let (r, user, realm) = unsafe { (Request::from_raw(r), arg(user), arg(realm)) };
-        match run(r, AuthKind::User, AuthCall::RealmHash { user, realm }, true) {
+        match run(r, AuthKind::User, AuthCall::RealmHash { user, realm }) {
             Some(AuthAnswer::Yes(Some(hash))) if !rethash.is_null() => {
                 // SAFETY: Apache's result slot; the hash is copied into the request pool.
                 unsafe { *rethash = r.pool_copy(&hash) };
@@ -177,7 +175,7 @@ pub unsafe extern "C" fn check_authorization(
         let Some(user) = r.user().map(<[u8]>::to_vec) else {
             return ffi::AUTHZ_DENIED_NO_USER;
         };
-        let groups = match run(r, AuthKind::Group, AuthCall::Groups { user: &user }, true) {
+        let groups = match run(r, AuthKind::Group, AuthCall::Groups { user: &user }) {
             Some(AuthAnswer::Groups(g)) => g,
             _ => return ffi::AUTHZ_DENIED,
         };
