@@ -22,4 +22,6 @@
 #include <apr_thread_proc.h>
 #include <apr_network_io.h>
 #include <apr_portable.h>
+#include <apr_optional.h>
+#include <mod_auth.h>
 #include "shim.h"

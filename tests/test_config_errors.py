@@ -61,6 +61,15 @@ WSGIScriptAliasMatch ^/m/([a-z]+) @APPS@/match/$1.wsgi application-group=%{{GLOB
 <Files "x.wsgi">
     SetHandler wsgi-script
 </Files>
+<Location /auth>
+    WSGIAccessScript /tmp/access.py
+    WSGIAuthUserScript /tmp/auth.py application-group=authgrp
+    WSGIAuthGroupScript "/tmp/auth.py" application-group=%{{GLOBAL}}
+    WSGIGroupAuthoritative Off
+</Location>
+<Directory "/tmp">
+    WSGIAuthUserScript /tmp/auth.py application-group=%{{SERVER}}
+</Directory>
 """
 
 
@@ -127,6 +136,21 @@ BAD = [
      ["WSGITrustedProxyHeaders", "X-Forwarded-Bogus", "X-Forwarded-Proto"]),
     ("proxy-headers-cgi-name", '<Directory "/tmp">\nWSGITrustedProxyHeaders HTTP_X_FORWARDED_FOR\n</Directory>',
      ["WSGITrustedProxyHeaders", "HTTP_X_FORWARDED_FOR"]),
+    # Auth scripts: directory context and .htaccess (AuthConfig) only, as mod_wsgi.
+    ("access-script-server-level", "WSGIAccessScript /tmp/a.py", ["WSGIAccessScript"]),
+    ("auth-user-script-in-vhost", "<VirtualHost 127.0.0.1:@PORT@>\nWSGIAuthUserScript /tmp/a.py\n"
+     "</VirtualHost>", ["WSGIAuthUserScript"]),
+    ("access-script-no-path", "<Location /x>\nWSGIAccessScript\n</Location>", ["WSGIAccessScript"]),
+    ("auth-user-script-bad-option", "<Location /x>\nWSGIAuthUserScript /tmp/a.py process-group=x\n"
+     "</Location>", ["WSGIAuthUserScript", "process-group=x"]),
+    ("auth-group-script-relative", "<Location /x>\nWSGIAuthGroupScript auth.py\n</Location>",
+     ["WSGIAuthGroupScript", "absolute"]),
+    ("auth-script-bad-group-form", "<Location /x>\nWSGIAuthUserScript /tmp/a.py "
+     "application-group=%{FOO}\n</Location>", ["WSGIAuthUserScript", "%{FOO}"]),
+    ("auth-script-empty-group", "<Location /x>\nWSGIAccessScript /tmp/a.py application-group=\n"
+     "</Location>", ["WSGIAccessScript", "application-group"]),
+    ("group-authoritative-value", "<Location /x>\nWSGIGroupAuthoritative maybe\n</Location>",
+     ["WSGIGroupAuthoritative"]),
 ]
 
 

@@ -242,6 +242,43 @@ pub const CODES: &[Code] = &[
         "A `WSGICGIScript On` script produced no CGI header block (no blank line after the headers, a line that is not a header, or neither `Content-Type` nor `Location`).",
         "500",
     ),
+    c(
+        "RWSGI0130",
+        Error,
+        "An auth script (`WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`) could not be loaded (traceback follows as RWSGI0021) or its application group could not be created.",
+        "500 (`WSGIAuthUserScript`), 403 (`WSGIAccessScript`), 401 (`WSGIAuthGroupScript`)",
+    ),
+    c(
+        "RWSGI0131",
+        Error,
+        "An auth script has no `allow_access`, `check_password`, `get_realm_hash` or `groups_for_user` function (the one the request needed).",
+        "500 (`WSGIAuthUserScript`), 403 (`WSGIAccessScript`), 401 (`WSGIAuthGroupScript`)",
+    ),
+    c(
+        "RWSGI0132",
+        Error,
+        "An auth script's function raised; traceback follows as RWSGI0021.",
+        "500 (`WSGIAuthUserScript`), 403 (`WSGIAccessScript`), 401 (`WSGIAuthGroupScript`)",
+    ),
+    c(
+        "RWSGI0133",
+        Error,
+        "An auth script's function returned a value of the wrong type (not True/False/None, an empty user name or hash, a group that is not str or bytes).",
+        "500 (`WSGIAuthUserScript`), 403 (`WSGIAccessScript`), 401 (`WSGIAuthGroupScript`)",
+    ),
+    c("RWSGI0134", Error, "`allow_access()` of the `WSGIAccessScript` denied the client.", "403"),
+    c(
+        "RWSGI0135",
+        Error,
+        "`Require wsgi-group`: the user is in none of the groups named (or in no group at all).",
+        "401",
+    ),
+    c(
+        "RWSGI0136",
+        Error,
+        "The `wsgi` / `wsgi-group` provider, or an access script, cannot run here: no `WSGIAuthUserScript` / `WSGIAuthGroupScript` applies to the request, or Python is not available in this Apache child.",
+        "500 (`wsgi`), 401 (`wsgi-group`), 403 (access)",
+    ),
 ];
 
 /// `"RWSGInnnn: message"`: the one way a coded log line is made, in every logging path of both

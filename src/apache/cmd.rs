@@ -137,6 +137,12 @@ impl CmdParms {
         self.check_context(ffi::GLOBAL_ONLY)
     }
 
+    /// The directive is read from an `.htaccess` file (at request time, in the request's pool),
+    /// not from the main configuration (in `pconf`).
+    pub fn in_htaccess(self) -> bool {
+        self.pool().as_ptr() != self.server().process_pconf().as_ptr()
+    }
+
     /// The directive is outside any <VirtualHost>.
     pub fn outside_virtual_host(self) -> bool {
         self.check_context(ffi::NOT_IN_VIRTUALHOST).is_ok()

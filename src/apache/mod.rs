@@ -4,6 +4,7 @@
 //! brigades, status codes, strings, tables, logging, MPM facts, Apache's User/Group (`unixd`),
 //! processes Apache watches for us (`process`), the panic guard. Raw Apache
 //! pointers are used here, in `ffi`, and at the hook entry points only.
+pub mod auth;
 pub mod brigade;
 pub mod cleanup;
 pub mod cmd;

@@ -71,6 +71,10 @@ pub struct Registry {
     /// Scripts every Apache child imports at child_init (embedded preloading:
     /// `process-group=%{GLOBAL}` with a literal `application-group=`).
     pub embedded_preload: Vec<Preload>,
+    /// An auth script directive (`WSGIAccessScript`, `WSGIAuthUserScript`,
+    /// `WSGIAuthGroupScript`) is in the main configuration: Python starts in Apache children
+    /// even under `WSGIRestrictEmbedded On` (as mod_wsgi), since the scripts run there.
+    pub auth_scripts: bool,
     /// `WSGISocketPrefix`, resolved against ServerRoot.
     pub socket_prefix: Option<String>,
     /// PID of the Apache parent that created the sockets (cleanups only act there).

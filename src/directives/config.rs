@@ -84,6 +84,38 @@ pub struct DirConfig {
     /// `WSGITrustedProxies` (all lines of one context, in the configuration pool), `None` when
     /// unset (then every peer may send the trusted headers, as in mod_wsgi).
     pub trusted_proxies: Option<PoolSlice<Subnet>>,
+    /// `WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`, indexed by
+    /// [`AuthKind`].
+    pub auth: [Option<AuthScriptConf>; 3],
+    /// `WSGIGroupAuthoritative`: accepted and kept; Apache 2.4's authz providers have no use
+    /// for it (as in mod_wsgi 4+ on 2.4).
+    pub group_authoritative: Tri,
+}
+
+/// Which auth script directive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthKind {
+    Access = 0,
+    User = 1,
+    Group = 2,
+}
+
+impl AuthKind {
+    pub fn directive(self) -> &'static str {
+        match self {
+            AuthKind::Access => "WSGIAccessScript",
+            AuthKind::User => "WSGIAuthUserScript",
+            AuthKind::Group => "WSGIAuthGroupScript",
+        }
+    }
+}
+
+/// One auth script: its path and its `application-group=` as written (validated; `""`: the
+/// main interpreter), resolved per request like `WSGIApplicationGroup`.
+#[derive(Clone, Copy)]
+pub struct AuthScriptConf {
+    pub script: PoolStr,
+    pub group: PoolStr,
 }
 
 // SAFETY: create_dir_config/merge_dir_config below make every per-directory record of this
@@ -110,6 +142,8 @@ impl Default for DirConfig {
             cgi_script: UNSET,
             trusted_proxy_headers: None,
             trusted_proxies: None,
+            auth: [None; 3],
+            group_authoritative: UNSET,
         }
     }
 }
@@ -139,6 +173,11 @@ impl DirConfig {
     pub fn dispatch(&self) -> Option<(&[u8], &[u8])> {
         let script = self.dispatch_script.as_ref()?.as_bytes();
         Some((script, self.dispatch_group.as_ref().map(PoolStr::as_bytes).unwrap_or(b"")))
+    }
+
+    /// The auth script of `kind` that applies here, if any.
+    pub fn auth_script(&self, kind: AuthKind) -> Option<&AuthScriptConf> {
+        self.auth[kind as usize].as_ref()
     }
 
     /// `WSGIRestrictProcess`, `None` when unset.
@@ -181,6 +220,8 @@ impl DirConfig {
             // mod_wsgi: the innermost context that sets a list replaces the outer one.
             trusted_proxy_headers: add.trusted_proxy_headers.or(base.trusted_proxy_headers),
             trusted_proxies: add.trusted_proxies.or(base.trusted_proxies),
+            auth: [0, 1, 2].map(|i| add.auth[i].or(base.auth[i])),
+            group_authoritative: pick(add.group_authoritative, base.group_authoritative),
         }
     }
 }

@@ -40,6 +40,16 @@ pub fn note_embedded_import(cmd: CmdParms, script: &str, callable: &str, app_gro
     }
 }
 
+/// Records that an auth script is configured (outside `.htaccess`): Python must start in the
+/// Apache children even under `WSGIRestrictEmbedded On`.
+pub fn note_auth_script(cmd: CmdParms) {
+    if cmd.in_htaccess() {
+        return;
+    }
+    // SAFETY: as in note_ref (cmd->pool is pconf outside .htaccess).
+    unsafe { registry(cmd.pool()) }.auth_scripts = true;
+}
+
 /// # Safety
 /// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
 pub unsafe extern "C" fn daemon_process(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {

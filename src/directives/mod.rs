@@ -203,6 +203,64 @@ fn dispatch_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
     Ok(())
 }
 
+/// `WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript` (`cmd->info` 0, 1, 2:
+/// [`config::AuthKind`]).
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn auth_script(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this RAW_ARGS handler.
+    unsafe { cmd::raw_args(cmd, m, args, auth_script_body) }
+}
+
+/// `path [application-group=name|%{GLOBAL}|%{SERVER}|%{HOST}|%{ENV:var}|%{RESOURCE}]`.
+fn auth_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
+    let kind = match c.info() {
+        0 => config::AuthKind::Access,
+        1 => config::AuthKind::User,
+        2 => config::AuthKind::Group,
+        _ => return Err(format!("{}: internal table error", c.name())),
+    };
+    let d = kind.directive();
+    let Some(path) = w.first() else {
+        return Err(format!("{d} requires a script path, e.g. '{d} /srv/app/auth.wsgi'"));
+    };
+    if !path.starts_with('/') || path.contains('\0') {
+        return Err(format!("{d}: script path '{path}' must be absolute"));
+    }
+    let mut group = String::new();
+    for o in &w[1..] {
+        match o.split_once('=') {
+            Some(("application-group", v)) => {
+                if v.is_empty() {
+                    return Err(format!("{d}: application-group= needs a group name or %{{GLOBAL}}"));
+                }
+                parse_app_group(d, v)?;
+                group = v.to_string();
+            }
+            _ => return Err(format!("{d}: unknown option '{o}' (expected application-group=)")),
+        }
+    }
+    daemon::note_auth_script(c.cmd);
+    let pool = c.pool();
+    c.dir.auth[kind as usize] = Some(config::AuthScriptConf { script: pool.pstr(path), group: pool.pstr(&group) });
+    Ok(())
+}
+
+/// `WSGIGroupAuthoritative On|Off`: kept, no effect on Apache 2.4 (see README).
+///
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn group_authoritative(cmd: *mut ffi::cmd_parms, m: *mut c_void, on: c_int) -> CmdResult {
+    // SAFETY: Apache's arguments to this FLAG handler.
+    unsafe {
+        cmd::flag(cmd, m, on, |c: Ctx, on| {
+            c.dir.group_authoritative = on as i8;
+            Ok(())
+        })
+    }
+}
+
 /// # Safety
 /// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
 pub unsafe extern "C" fn process_group(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> CmdResult {

@@ -22,7 +22,7 @@ use crate::daemon::registry::{DaemonGroup, child_registry};
 
 /// Runs `f` with what the request offers to resolve a group (`%{SERVER}`, `%{HOST}`,
 /// `%{RESOURCE}`, `%{ENV:var}`: request variables, then notes, then the process environment).
-fn with_group_facts<T>(r: &Request, script_name: &[u8], f: impl FnOnce(&GroupFacts<'_>) -> T) -> T {
+pub(crate) fn with_group_facts<T>(r: &Request, script_name: &[u8], f: impl FnOnce(&GroupFacts<'_>) -> T) -> T {
     let (env, notes) = (r.subprocess_env(), r.notes());
     let lookup = |k: &str| -> Option<Vec<u8>> {
         let key = std::ffi::CString::new(k).ok()?;

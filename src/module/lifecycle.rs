@@ -234,7 +234,9 @@ fn child_init_body(pchild: Pool, server: Server) {
         }
     }
     set_child_registry(reg as *mut _);
-    if cfg.restrict_embedded == Some(true) {
+    // Auth scripts run in the Apache children: Python starts there even when embedded
+    // applications are refused (RWSGI0016 still applies to them).
+    if cfg.restrict_embedded == Some(true) && !reg.auth_scripts {
         return;
     }
     // SAFETY: child_init runs before the MPM starts this child's worker threads.

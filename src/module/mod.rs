@@ -2,6 +2,7 @@
 //! URL translation, and THE dispatch point (`dispatch`) that decides, per request, embedded
 //! mode or which daemon group.
 // The hook registration callback is Apache's: its one contract is Apache's, a live pool.
+pub mod auth;
 pub mod dispatch;
 pub mod lifecycle;
 pub mod translate;
@@ -49,6 +50,8 @@ const fn flag(name: &'static CStr, f: Flag, info: usize, ctx: u32, help: &'stati
 const S: u32 = ffi::RSRC_CONF;
 const SD: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 const FILEINFO: u32 = ffi::OR_FILEINFO;
+/// Directory context and `.htaccess` under `AllowOverride AuthConfig` (mod_wsgi's OR_AUTHCFG).
+const AUTHCFG: u32 = ffi::OR_AUTHCFG;
 /// Anywhere (server, vhost, directory, .htaccess of any override class).
 const ANY: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF | ffi::OR_ALL;
 
@@ -124,10 +127,34 @@ pub static mut CMDS: [ffi::command_rec; 51] = [
         SD,
         c"Script choosing groups and callable per request: path [application-group=]",
     ),
-    raw(c"WSGIAccessScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIAuthUserScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIAuthGroupScript", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGIGroupAuthoritative", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    raw(
+        c"WSGIAccessScript",
+        d::auth_script,
+        0,
+        AUTHCFG,
+        c"Host access script (allow_access): path [application-group=]",
+    ),
+    raw(
+        c"WSGIAuthUserScript",
+        d::auth_script,
+        1,
+        AUTHCFG,
+        c"Auth provider 'wsgi' script (check_password, get_realm_hash): path [application-group=]",
+    ),
+    raw(
+        c"WSGIAuthGroupScript",
+        d::auth_script,
+        2,
+        AUTHCFG,
+        c"Authz provider 'wsgi-group' script (groups_for_user): path [application-group=]",
+    ),
+    flag(
+        c"WSGIGroupAuthoritative",
+        d::group_authoritative,
+        0,
+        AUTHCFG,
+        c"Accepted; no effect with Apache 2.4's authz providers",
+    ),
     raw(c"WSGIErrorOverride", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
     raw(c"WSGIPassApacheRequest", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
     raw(c"WSGIIgnoreActivity", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
@@ -159,7 +186,7 @@ pub static mut CMDS: [ffi::command_rec; 51] = [
 
 /// # Safety
 /// Called by Apache only, once, while loading the module.
-pub unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
+pub unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {
     apache::guard::guard("register_hooks", (), || {
         let mid = ffi::APR_HOOK_MIDDLE as c_int;
         // SAFETY: registering static hook functions with Apache's hook API.
@@ -169,6 +196,13 @@ pub unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
             ffi::ap_hook_child_init(Some(lifecycle::child_init), null(), null(), mid);
             ffi::ap_hook_translate_name(Some(translate::translate_name), null(), null(), mid);
             ffi::ap_hook_handler(Some(dispatch::handler), null(), null(), mid);
+            apache::auth::register(
+                p,
+                auth::check_password,
+                auth::get_realm_hash,
+                auth::check_authorization,
+                auth::access_checker,
+            );
         }
     })
 }

@@ -4,6 +4,7 @@ mod alias;
 mod daemon;
 mod options;
 mod values;
+mod words;
 
 pub use alias::alias_match;
 pub use daemon::{DaemonOptions, display_title, parse_daemon_process};
@@ -12,3 +13,4 @@ pub use values::{
     AppGroup, GroupFacts, MapHead, ProcessGroup, parse_app_group, parse_map_head, parse_on_off, parse_optimize,
     parse_process_group,
 };
+pub use words::conf_words;

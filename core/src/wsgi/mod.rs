@@ -4,6 +4,7 @@
 //! Host contract: the host implements [`RequestIo`] for its transport and calls [`run_request`]
 //! from any thread; this module takes and releases the GIL itself and releases it around every
 //! call into the host's I/O.
+mod auth;
 mod cgi;
 mod context;
 mod dispatch;
@@ -17,6 +18,7 @@ pub mod log;
 mod response;
 mod run;
 mod scripts;
+pub use auth::{AuthAnswer, AuthCall, AuthHost, AuthScript, run_auth};
 pub use dispatch::{Configured, Dispatch, run_dispatch};
 pub use groups::names as group_names;
 pub use scripts::failing_since_us;

@@ -7,6 +7,7 @@
 //! concurrently, without a mutex: that is the host contract (Apache worker threads do the same)
 //! and `concurrent_requests_on_many_threads` checks it. Nothing shared is mutated by the tests
 //! except `_coretests.calls`, keyed per request.
+mod auth;
 mod body;
 mod file_wrapper;
 mod input;
