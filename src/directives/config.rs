@@ -12,6 +12,7 @@ use std::ffi::{CString, c_char, c_void};
 use wsgi_rs_core::config::{MapHead, ScriptAliasOptions};
 
 use crate::apache::config;
+use crate::apache::pool::{Pool, PoolRef};
 use crate::apache::record::{DirRecord, ServerRecord};
 use crate::apache::regex::Regex;
 use crate::apache::request::Request;
@@ -50,6 +51,41 @@ pub struct ServerConfig {
     pub switch_interval: Option<f64>,
 }
 
+/// One `WSGIHandlerScript name path [options]`, a node of the per-directory list (plain data
+/// in the configuration pool, or in a request pool once merged; see `chain`).
+#[derive(Clone, Copy)]
+pub struct HandlerScript {
+    /// The handler name (`AddHandler name .ext`, `SetHandler name`).
+    pub name: PoolStr,
+    /// The script whose `handle_request` runs.
+    pub script: PoolStr,
+    /// `process-group=` as written (validated at configuration time), `None` when not given.
+    pub process_group: Option<PoolStr>,
+    /// `application-group=` as written (validated at configuration time), `None` when not given.
+    pub application_group: Option<PoolStr>,
+    /// `pass-authorization=` (-1 not given).
+    pub pass_authorization: Tri,
+    /// The definitions further out (or earlier in the same section): searched after this one.
+    pub next: Option<PoolRef<HandlerScript>>,
+}
+
+/// `add`'s handler scripts in front of `base`'s (the inner section wins, as mod_wsgi's
+/// `apr_hash_overlay`). Copies `add`'s nodes into `pool` only when both have some.
+fn chain(
+    pool: Pool,
+    add: Option<PoolRef<HandlerScript>>,
+    base: Option<PoolRef<HandlerScript>>,
+) -> Option<PoolRef<HandlerScript>> {
+    match (add, base) {
+        (None, b) => b,
+        (a, None) => a,
+        (Some(a), b) => {
+            let h = *a.get();
+            Some(pool.alloc_ref(HandlerScript { next: chain(pool, h.next, b), ..h }))
+        }
+    }
+}
+
 /// Tri-state flag: -1 unset (inherit), 0 off, 1 on.
 pub type Tri = i8;
 pub const UNSET: Tri = -1;
@@ -77,6 +113,15 @@ pub struct DirConfig {
     pub dispatch_group: Option<PoolStr>,
     /// `WSGICGIScript` (default Off): the scripts are legacy CGI scripts run by the adapter.
     pub cgi_script: Tri,
+    /// `WSGIErrorOverride` (default Off; daemon mode): a 4xx/5xx from the app gets Apache's
+    /// error document instead of the app's body.
+    pub error_override: Tri,
+    /// `WSGIPassApacheRequest` (default Off; embedded mode): `apache.request_rec` in the environ.
+    pub pass_apache_request: Tri,
+    /// `WSGIIgnoreActivity` (default Off): these requests do not reset inactivity-timeout.
+    pub ignore_activity: Tri,
+    /// `WSGIHandlerScript` definitions visible here, innermost first.
+    pub handler_scripts: Option<PoolRef<HandlerScript>>,
 }
 
 // SAFETY: create_dir_config/merge_dir_config below make every per-directory record of this
@@ -101,6 +146,10 @@ impl Default for DirConfig {
             dispatch_script: None,
             dispatch_group: None,
             cgi_script: UNSET,
+            error_override: UNSET,
+            pass_apache_request: UNSET,
+            ignore_activity: UNSET,
+            handler_scripts: None,
         }
     }
 }
@@ -137,6 +186,19 @@ impl DirConfig {
         self.restrict_process.as_ref().map(PoolStr::as_bytes)
     }
 
+    /// The `WSGIHandlerScript` named `handler` (an Apache handler name), if one is defined here.
+    pub fn handler_script(&self, handler: &[u8]) -> Option<&HandlerScript> {
+        let mut at = self.handler_scripts.as_ref();
+        while let Some(n) = at {
+            let h = n.get();
+            if h.name.as_bytes() == handler {
+                return Some(h);
+            }
+            at = h.next.as_ref();
+        }
+        None
+    }
+
     pub fn map_head(&self) -> MapHead {
         match self.map_head {
             0 => MapHead::Off,
@@ -145,8 +207,8 @@ impl DirConfig {
         }
     }
 
-    /// `add` over `base`: what `add` sets wins.
-    fn merge(base: &DirConfig, add: &DirConfig) -> DirConfig {
+    /// `add` over `base`: what `add` sets wins. `pool`: where the merged record lives.
+    fn merge(pool: Pool, base: &DirConfig, add: &DirConfig) -> DirConfig {
         let pick = |x: Tri, y: Tri| if x != UNSET { x } else { y };
         DirConfig {
             callable_object: add.callable_object.or(base.callable_object),
@@ -162,6 +224,10 @@ impl DirConfig {
             dispatch_script: add.dispatch_script.or(base.dispatch_script),
             dispatch_group: if add.dispatch_script.is_some() { add.dispatch_group } else { base.dispatch_group },
             cgi_script: pick(add.cgi_script, base.cgi_script),
+            error_override: pick(add.error_override, base.error_override),
+            pass_apache_request: pick(add.pass_apache_request, base.pass_apache_request),
+            ignore_activity: pick(add.ignore_activity, base.ignore_activity),
+            handler_scripts: chain(pool, add.handler_scripts, base.handler_scripts),
         }
     }
 }
