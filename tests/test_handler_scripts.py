@@ -167,6 +167,20 @@ def test_error_override_500_gets_apache_default_page(srv):
 
 
 @pytest.mark.daemon
+def test_error_override_401_keeps_www_authenticate(srv):
+    """Only WWW-Authenticate survives (mod_wsgi keeps it in err_headers_out): a 401 still asks
+    for credentials; the app's other headers and its body are gone."""
+    r = srv.get("/override?status=401")
+    assert r.status == 401
+    assert r.header("WWW-Authenticate") == 'Basic realm="app"'
+    assert r.header("X-App") is None and r.header("Set-Cookie") is None
+    assert b"app body" not in r.body
+    r = srv.get("/no-override?status=401")
+    assert r.status == 401 and r.body == b"app body 401"
+    assert r.header("Set-Cookie") == "session=gone"
+
+
+@pytest.mark.daemon
 @pytest.mark.parametrize("status", [200, 302])
 def test_error_override_leaves_other_statuses(srv, status):
     r = srv.get(f"/override?status={status}")

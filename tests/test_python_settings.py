@@ -55,9 +55,6 @@ def test_bad_values_fail_configtest(line, word):
 @pytest.mark.event_only(reason="configtest only, the same under every MPM")
 @pytest.mark.parametrize("line", [
     "WSGITrustedProxies 10.0.0.1",
-    "WSGIHandlerScript wsgi-handler /tmp/h.wsgi",
-    "<Location /x>\nWSGIErrorOverride On\n</Location>",
-    "WSGIAcceptMutex default",
 ])
 def test_unimplemented_mod_wsgi_directives_fail_clearly(line):
     rc, out = configtest(line)

@@ -335,7 +335,13 @@ fn relay_frames(
                 };
                 if error_override && (400..600).contains(&code) {
                     // As mod_wsgi (and ProxyErrorOverride): Apache's error response, made
-                    // after our handler returns, replaces the app's head and body.
+                    // after our handler returns, replaces the app's head and body. Of the
+                    // app's headers only WWW-Authenticate stays (mod_wsgi keeps it in
+                    // err_headers_out, which an error response sends), so a 401 still asks
+                    // for credentials.
+                    for (k, v) in headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(b"www-authenticate")) {
+                        r.err_headers_out().add(k, v);
+                    }
                     overridden = Some(Status::from_raw(code as std::ffi::c_int));
                     continue;
                 }

@@ -7,11 +7,14 @@ def application(environ, start_response):
     q = parse_qs(environ.get("QUERY_STRING", ""))
     status = int(q.get("status", ["200"])[0])
     size = int(q.get("size", ["0"])[0])
-    reason = {200: "OK", 302: "Found", 404: "Not Found", 410: "Gone",
+    reason = {200: "OK", 302: "Found", 401: "Unauthorized", 404: "Not Found", 410: "Gone",
               500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Other")
     headers = [("Content-Type", "text/plain"), ("X-App", "yes")]
     if status == 302:
         headers.append(("Location", "http://example.invalid/elsewhere"))
+    if status == 401:
+        headers.append(("WWW-Authenticate", 'Basic realm="app"'))
+        headers.append(("Set-Cookie", "session=gone"))
     start_response(f"{status} {reason}", headers)
     if size:
         piece = b"x" * 65536
