@@ -121,6 +121,7 @@ BAD = [
     ("alias-pass-auth-value", "WSGIScriptAlias /x /tmp/x.wsgi pass-authorization=maybe",
      ["WSGIScriptAlias", "pass-authorization"]),
     ("handler-script-one-arg", "WSGIHandlerScript h", ["WSGIHandlerScript", "script path"]),
+    ("handler-script-empty-name", 'WSGIHandlerScript "" /tmp/h.wsgi', ["WSGIHandlerScript", "handler name"]),
     ("handler-script-relative", "WSGIHandlerScript h h.wsgi", ["WSGIHandlerScript", "absolute"]),
     ("handler-script-unknown-option", "WSGIHandlerScript h /tmp/h.wsgi colour=blue",
      ["WSGIHandlerScript", "colour"]),

@@ -27,6 +27,7 @@ WSGIHandlerScript wsgi-dmn {HANDLERS}/handler.wsgi process-group=hs
 WSGIHandlerScript wsgi-plain {HANDLERS}/handler.wsgi
 WSGIHandlerScript wsgi-grp {HANDLERS}/handler.wsgi application-group=hgroup process-group=%{{GLOBAL}}
 WSGIHandlerScript wsgi-auth {HANDLERS}/handler.wsgi pass-authorization=On
+WSGIHandlerScript Wsgi-Mixed {HANDLERS}/handler.wsgi process-group=%{{GLOBAL}}
 Alias /files "@APPS@/files"
 <Directory "@APPS@/files">
     AddHandler wsgi-emb .emb
@@ -34,6 +35,7 @@ Alias /files "@APPS@/files"
     AddHandler wsgi-plain .res
     AddHandler wsgi-grp .grp
     AddHandler wsgi-auth .auth
+    AddHandler Wsgi-Mixed .mix
 </Directory>
 <Directory "@APPS@/files/sub">
     WSGIHandlerScript wsgi-plain {HANDLERS}/other.wsgi
@@ -71,6 +73,7 @@ FILES = {
     "apps/files/page.res": "plain page\n",
     "apps/files/page.grp": "group page\n",
     "apps/files/page.auth": "auth page\n",
+    "apps/files/page.mix": "mixed case page\n",
     "apps/files/static.txt": "static text\n",
     "apps/files/sub/inner.res": "inner page\n",
     "apps/errordocs/404.html": ERROR_PAGE,
@@ -134,6 +137,14 @@ def test_handler_script_options(srv):
     assert e["HTTP_AUTHORIZATION"] == "Bearer hs-1"
     e = get_json(srv, "/files/page.res", [("Authorization", "Bearer hs-1")])
     assert "HTTP_AUTHORIZATION" not in e
+
+
+def test_handler_name_matches_case_insensitively(srv):
+    """AddHandler lower-cases the name it sets: a mixed-case WSGIHandlerScript name still
+    matches (the file must not be served as static text instead)."""
+    e = get_json(srv, "/files/page.mix")
+    assert e["content"] == "mixed case page\n"
+    assert e["mod_wsgi.request_handler"] == "wsgi-mixed"
 
 
 def test_inner_directory_definition_wins(srv):

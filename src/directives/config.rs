@@ -187,11 +187,12 @@ impl DirConfig {
     }
 
     /// The `WSGIHandlerScript` named `handler` (an Apache handler name), if one is defined here.
+    /// Case-insensitive: `AddHandler` and `SetHandler` lower-case the names they set.
     pub fn handler_script(&self, handler: &[u8]) -> Option<&HandlerScript> {
         let mut at = self.handler_scripts.as_ref();
         while let Some(n) = at {
             let h = n.get();
-            if h.name.as_bytes() == handler {
+            if h.name.as_bytes().eq_ignore_ascii_case(handler) {
                 return Some(h);
             }
             at = h.next.as_ref();

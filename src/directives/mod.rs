@@ -314,8 +314,8 @@ fn handler_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
     let (Some(name), Some(path)) = (w.first(), w.get(1)) else {
         return Err(format!("{d} requires a handler name and a script path, e.g. '{d} my-handler /srv/h.wsgi'"));
     };
-    if name.contains('\0') {
-        return Err(format!("{d}: NUL in handler name"));
+    if name.is_empty() || name.contains('\0') {
+        return Err(format!("{d}: invalid handler name '{name}'"));
     }
     if !path.starts_with('/') || path.contains('\0') {
         return Err(format!("{d}: script path '{path}' must be absolute"));
