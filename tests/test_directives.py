@@ -309,6 +309,7 @@ def test_set_handler(srv):
 def test_mime_style_handler_name(srv):
     e = env(srv, "/h-mime/env.py").json()
     assert e["SCRIPT_FILENAME"] == srv.apps + "/hmime/env.py"
+    assert e["mod_wsgi.request_handler"] == "application/x-httpd-wsgi"  # r->handler, as mod_wsgi
 
 
 # ----- WSGIMapHEADToGET ------------------------------------------------------------------------

@@ -332,7 +332,8 @@ fn handle(r: Request) -> Status {
                 request_start_us: r.request_time(),
                 queue_start_us: 0,
                 client: format!("{}:{}", String::from_utf8_lossy(facts.remote_addr), facts.remote_port).into_bytes(),
-                request_handler: if handler.is_some() { h.to_vec() } else { Vec::new() },
+                // Sent unless it is the default (`wsgi-script`).
+                request_handler: if h != b"wsgi-script" { h.to_vec() } else { Vec::new() },
                 handler_script: handler_script.to_vec(),
                 ignore_activity: tri(dir.ignore_activity, false),
             };

@@ -24,7 +24,8 @@ pub struct RequestMeta {
     pub queue_start_us: i64,
     /// `ip:port` of the client, for error-log decoration.
     pub client: Vec<u8>,
-    /// The Apache handler name when not `wsgi-script` (a `WSGIHandlerScript`), else empty.
+    /// The Apache handler name when not `wsgi-script` (`application/x-httpd-wsgi`, a
+    /// `WSGIHandlerScript` name), else empty.
     pub request_handler: Vec<u8>,
     /// The `WSGIHandlerScript` file (also in `script`), empty for `wsgi-script`.
     pub handler_script: Vec<u8>,
