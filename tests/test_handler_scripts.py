@@ -40,6 +40,9 @@ Alias /files "@APPS@/files"
 <Directory "@APPS@/files/sub">
     WSGIHandlerScript wsgi-plain {HANDLERS}/other.wsgi
 </Directory>
+<Directory "@APPS@/files/cgi">
+    WSGICGIScript On
+</Directory>
 <Location /set>
     SetHandler wsgi-emb
 </Location>
@@ -76,6 +79,7 @@ FILES = {
     "apps/files/page.mix": "mixed case page\n",
     "apps/files/static.txt": "static text\n",
     "apps/files/sub/inner.res": "inner page\n",
+    "apps/files/cgi/page.emb": "not a cgi script\n",
     "apps/errordocs/404.html": ERROR_PAGE,
 }
 
@@ -145,6 +149,13 @@ def test_handler_name_matches_case_insensitively(srv):
     e = get_json(srv, "/files/page.mix")
     assert e["content"] == "mixed case page\n"
     assert e["mod_wsgi.request_handler"] == "wsgi-mixed"
+
+
+def test_cgi_script_setting_does_not_apply_to_handler_scripts(srv):
+    """WSGICGIScript On marks the scripts mapped here as CGI scripts; a handler script still
+    runs as a WSGI script (its handle_request), the file being only what it serves."""
+    e = get_json(srv, "/files/cgi/page.emb")
+    assert e["content"] == "not a cgi script\n"
 
 
 def test_inner_directory_definition_wins(srv):

@@ -264,7 +264,8 @@ fn handle(r: Request) -> Status {
         (None, None) => Cow::Borrowed("application"),
     };
     let reload = tri(dir.script_reloading, true);
-    let cgi = tri(dir.cgi_script, false);
+    // WSGICGIScript applies to the scripts mapped as such, not to a handler script's file.
+    let cgi = handler.is_none() && tri(dir.cgi_script, false);
     let mut facts = request_facts(&r, pass_auth);
     if r.header_only() {
         let map = match dir.map_head() {
