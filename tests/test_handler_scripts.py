@@ -253,7 +253,7 @@ def test_pass_apache_request_off_by_default(srv):
 # ----- WSGIIgnoreActivity ------------------------------------------------------------------
 
 IDLE_CONF = f"""
-WSGIDaemonProcess idle processes=1 threads=4 inactivity-timeout=2
+WSGIDaemonProcess idle processes=1 threads=4 inactivity-timeout=3
 WSGIScriptAlias /busy {HANDLERS}/pid.wsgi process-group=idle
 WSGIScriptAlias /health {HANDLERS}/pid.wsgi process-group=idle
 <Location /health>
@@ -263,7 +263,7 @@ WSGIScriptAlias /health {HANDLERS}/pid.wsgi process-group=idle
 
 idle = serve("ignore_activity", IDLE_CONF)
 
-PACE = 0.4  # seconds between requests: 5 x shorter than inactivity-timeout=2
+PACE = 0.3  # seconds between requests: 10 x shorter than inactivity-timeout=3
 
 
 def pids_while_polling(srv, path, seconds, stop_on_change=False):
@@ -285,7 +285,7 @@ def pids_while_polling(srv, path, seconds, stop_on_change=False):
 def test_ordinary_requests_keep_the_daemon(idle):
     idle.settle_daemons("idle")
     mark = idle.log_mark()
-    seen = pids_while_polling(idle, "/busy", 8)
+    seen = pids_while_polling(idle, "/busy", 9)
     assert len(set(seen)) == 1, seen
     assert "inactivity-timeout" not in idle.log_since(mark)
 
