@@ -23,6 +23,10 @@ PER_DIR = """
     WSGICGIScript Off
     WSGITrustedProxies 10.0.0.5 192.168.0.0/16 2001:db8::/32 fd00::1 172.16 10.0.0.0/255.0.0.0
     WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto x-forwarded-host X-Forwarded-Port
+    WSGIErrorOverride On
+    WSGIPassApacheRequest Off
+    WSGIIgnoreActivity On
+    WSGIHandlerScript h-inner @APPS@/environ.wsgi
 """
 
 VALID = f"""
@@ -40,6 +44,13 @@ WSGIMapHEADToGET Auto
 WSGICGIScript Off
 WSGITrustedProxies 127.0.0.1 ::1
 WSGITrustedProxyHeaders X-Real-IP X-Forwarded-SSL X-Forwarded-Server X-Script-Name
+WSGIErrorOverride Off
+WSGIPassApacheRequest Off
+WSGIIgnoreActivity Off
+WSGIAcceptMutex default
+WSGILazyInitialization On
+WSGIDaemonProcess hsg
+WSGIHandlerScript h-server @APPS@/environ.wsgi process-group=hsg application-group=%{{GLOBAL}} pass-authorization=On
 WSGIScriptAlias /a @APPS@/environ.wsgi application-group=%{{GLOBAL}} callable-object=other pass-authorization=On
 WSGIScriptAlias /dir/ @APPS@/
 WSGIScriptAliasMatch ^/m/([a-z]+) @APPS@/match/$1.wsgi application-group=%{{GLOBAL}} callable-object=alt pass-authorization=Off
@@ -151,6 +162,35 @@ BAD = [
      "</Location>", ["WSGIAccessScript", "application-group"]),
     ("group-authoritative-value", "<Location /x>\nWSGIGroupAuthoritative maybe\n</Location>",
      ["WSGIGroupAuthoritative"]),
+    ("handler-script-one-arg", "WSGIHandlerScript h", ["WSGIHandlerScript", "script path"]),
+    ("handler-script-empty-name", 'WSGIHandlerScript "" /tmp/h.wsgi', ["WSGIHandlerScript", "handler name"]),
+    ("handler-script-relative", "WSGIHandlerScript h h.wsgi", ["WSGIHandlerScript", "absolute"]),
+    ("handler-script-unknown-option", "WSGIHandlerScript h /tmp/h.wsgi colour=blue",
+     ["WSGIHandlerScript", "colour"]),
+    ("handler-script-callable-option", "WSGIHandlerScript h /tmp/h.wsgi callable-object=app",
+     ["WSGIHandlerScript", "callable-object", "handle_request"]),
+    ("handler-script-bare-option", "WSGIHandlerScript h /tmp/h.wsgi On",
+     ["WSGIHandlerScript", "'On'"]),
+    ("handler-script-pass-auth-value", "WSGIHandlerScript h /tmp/h.wsgi pass-authorization=maybe",
+     ["WSGIHandlerScript", "pass-authorization"]),
+    ("handler-script-undefined-group", "WSGIHandlerScript h /tmp/h.wsgi process-group=nogroup",
+     ["nogroup", "WSGIDaemonProcess"]),
+    ("handler-script-bad-app-group", "WSGIHandlerScript h /tmp/h.wsgi application-group=%{FOO}",
+     ["WSGIHandlerScript", "%{FOO}"]),
+    ("handler-script-no-args", "<Location /x>\nWSGIHandlerScript\n</Location>",
+     ["WSGIHandlerScript", "handler name"]),
+    ("error-override-value", "WSGIErrorOverride maybe", ["WSGIErrorOverride"]),
+    ("pass-apache-request-value", "WSGIPassApacheRequest 1", ["WSGIPassApacheRequest"]),
+    ("ignore-activity-value", "WSGIIgnoreActivity yes", ["WSGIIgnoreActivity"]),
+    ("accept-mutex-unknown", "WSGIAcceptMutex spinlock",
+     ["WSGIAcceptMutex", "spinlock", "posixsem", "no effect"]),
+    ("accept-mutex-in-vhost", "<VirtualHost 127.0.0.1:@PORT@>\nWSGIAcceptMutex flock\n</VirtualHost>",
+     ["WSGIAcceptMutex"]),
+    ("accept-mutex-in-directory", '<Directory "/tmp">\nWSGIAcceptMutex flock\n</Directory>',
+     ["WSGIAcceptMutex"]),
+    ("lazy-init-value", "WSGILazyInitialization perhaps", ["WSGILazyInitialization"]),
+    ("lazy-init-in-vhost", "<VirtualHost 127.0.0.1:@PORT@>\nWSGILazyInitialization On\n</VirtualHost>",
+     ["WSGILazyInitialization"]),
 ]
 
 
@@ -201,6 +241,32 @@ def test_per_interpreter_gil_needs_python_312():
     rc, out = configtest("WSGIPerInterpreterGIL On")
     assert rc != 0, out
     assert "WSGIPerInterpreterGIL" in out and "Python 3.12" in out, out
+
+
+@pytest.mark.parametrize("value", ["On", "Off"])
+def test_free_threading_needs_a_free_threaded_python(value):
+    rc, out = configtest(f"WSGIFreeThreading {value}")
+    assert rc != 0, out
+    assert "WSGIFreeThreading" in out and "free-threaded" in out and "3.13t" in out, out
+    assert re.search(r"line \d+ of \S*httpd\.conf", out), out
+
+
+@pytest.mark.parametrize("mechanism", ["default", "Default", "flock", "fcntl", "sysvsem",
+                                       "posixsem", "pthread"])
+def test_accept_mutex_mechanisms_accepted(mechanism):
+    """Every mechanism mod_wsgi accepts on Linux passes (and has no effect, see README)."""
+    rc, out = configtest(f"WSGIAcceptMutex {mechanism}")
+    assert rc == 0, out
+
+
+@pytest.mark.parametrize("snippet", [
+    "WSGILazyInitialization Off",
+    '<Directory "/tmp">\nWSGIHandlerScript h /tmp/h.wsgi\nWSGIPassApacheRequest On\n</Directory>',
+    "<Location /x>\nWSGIErrorOverride On\nWSGIIgnoreActivity On\n</Location>",
+])
+def test_handler_and_response_directives_accepted(snippet):
+    rc, out = configtest(snippet)
+    assert rc == 0, out
 
 
 def test_undefined_process_group_fails_configtest():

@@ -1,5 +1,7 @@
 """Directives in their mod_wsgi contexts: WSGIScriptAlias options, WSGIScriptAliasMatch,
 AddHandler/SetHandler wsgi-script, WSGICallableObject, WSGIApplicationGroup %{GLOBAL},
+the .htaccess classes of WSGIErrorOverride, WSGIIgnoreActivity (FileInfo), WSGIPassApacheRequest
+and WSGIHandlerScript (not in .htaccess, as mod_wsgi's code),
 WSGIPassAuthorization, WSGIMapHEADToGET, WSGIChunkedRequest, and the server-only
 WSGIPythonPath, WSGIPythonOptimize, WSGIRestrictStdout, WSGIRestrictSignal."""
 import base64
@@ -43,6 +45,14 @@ WSGIScriptAlias /ht-denied @APPS@/htdenied/env.wsgi
 </Directory>
 WSGIScriptAlias /ht-group @APPS@/htgroup/env.wsgi
 <Directory "@APPS@/htgroup">
+    AllowOverride All
+</Directory>
+WSGIScriptAlias /ht-apreq @APPS@/htapreq/env.wsgi
+<Directory "@APPS@/htapreq">
+    AllowOverride All
+</Directory>
+WSGIScriptAlias /ht-hscript @APPS@/hthscript/env.wsgi
+<Directory "@APPS@/hthscript">
     AllowOverride All
 </Directory>
 
@@ -134,11 +144,16 @@ FILES = {
     "apps/htdir/env.wsgi": ENV,
     "apps/htdir/.htaccess": "WSGICallableObject alt\n",
     "apps/htauth/env.wsgi": ENV,
-    "apps/htauth/.htaccess": "WSGIPassAuthorization On\nWSGIMapHEADToGET On\n",
+    "apps/htauth/.htaccess": ("WSGIPassAuthorization On\nWSGIMapHEADToGET On\n"
+                              "WSGIErrorOverride On\nWSGIIgnoreActivity On\n"),
     "apps/htdenied/env.wsgi": ENV,
     "apps/htdenied/.htaccess": "WSGICallableObject alt\n",
     "apps/htgroup/env.wsgi": ENV,
     "apps/htgroup/.htaccess": "WSGIApplicationGroup %{GLOBAL}\n",
+    "apps/htapreq/env.wsgi": ENV,
+    "apps/htapreq/.htaccess": "WSGIPassApacheRequest On\n",
+    "apps/hthscript/env.wsgi": ENV,
+    "apps/hthscript/.htaccess": "WSGIHandlerScript h /tmp/h.wsgi\n",
     "apps/match/one.wsgi": ENV,
     "apps/match/two.wsgi": ENV,
     "apps/hok/env.wsgi": ENV,
@@ -182,6 +197,8 @@ def test_callable_object_missing_500(srv):
 # ----- .htaccess (AllowOverride FileInfo) -----------------------------------------------------
 
 def test_htaccess_fileinfo_directives(srv):
+    """FileInfo directives in .htaccess, among them WSGIErrorOverride and WSGIIgnoreActivity
+    (a directive not allowed there would make the request a 500)."""
     r = env(srv, "/ht-auth", [("Authorization", "Bearer ht")])
     assert r.json()["HTTP_AUTHORIZATION"] == "Bearer ht"
     r = srv.request("HEAD", "/ht-auth")
@@ -189,7 +206,9 @@ def test_htaccess_fileinfo_directives(srv):
 
 
 @pytest.mark.parametrize("path,directive", [("/ht-denied", "WSGICallableObject"),
-                                            ("/ht-group", "WSGIApplicationGroup")])
+                                            ("/ht-group", "WSGIApplicationGroup"),
+                                            ("/ht-apreq", "WSGIPassApacheRequest"),
+                                            ("/ht-hscript", "WSGIHandlerScript")])
 def test_htaccess_directive_not_allowed(srv, path, directive):
     mark = srv.log_mark()
     assert srv.get(path).status == 500
@@ -290,6 +309,7 @@ def test_set_handler(srv):
 def test_mime_style_handler_name(srv):
     e = env(srv, "/h-mime/env.py").json()
     assert e["SCRIPT_FILENAME"] == srv.apps + "/hmime/env.py"
+    assert e["mod_wsgi.request_handler"] == "application/x-httpd-wsgi"  # r->handler, as mod_wsgi
 
 
 # ----- WSGIMapHEADToGET ------------------------------------------------------------------------

@@ -20,7 +20,8 @@ pub unsafe fn create_dir<T: DirRecord>(p: *mut ffi::apr_pool_t, make: impl FnOnc
     })
 }
 
-/// The body of a `merge_dir_config` callback: `merge(base, add)`.
+/// The body of a `merge_dir_config` callback: `merge(pool, base, add)`, `pool` the pool the
+/// merged record lives in (plain data only: nothing in it is ever dropped).
 ///
 /// # Safety
 /// Apache's arguments to merge_dir_config: a live pool and two records made by [`create_dir`] /
@@ -29,13 +30,14 @@ pub unsafe fn merge_dir<T: DirRecord>(
     p: *mut ffi::apr_pool_t,
     base: *mut c_void,
     add: *mut c_void,
-    merge: impl FnOnce(&T, &T) -> T,
+    merge: impl FnOnce(Pool, &T, &T) -> T,
 ) -> *mut c_void {
     guard("merge_dir_config", add, || {
         // SAFETY: both are T records (DirRecord contract) in pools outliving this call.
         let (b, a) = unsafe { (&*(base as *const T), &*(add as *const T)) };
         // SAFETY: as create_dir.
-        unsafe { Pool::from_raw(p) }.alloc(merge(b, a)).as_ptr() as *mut c_void
+        let pool = unsafe { Pool::from_raw(p) };
+        pool.alloc(merge(pool, b, a)).as_ptr() as *mut c_void
     })
 }
 

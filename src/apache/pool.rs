@@ -77,6 +77,12 @@ impl Pool {
         }
     }
 
+    /// Like [`Pool::alloc`], as a [`PoolRef`] for plain records (per-directory configuration)
+    /// of this pool or of a shorter-lived one.
+    pub fn alloc_ref<T: Copy>(self, v: T) -> PoolRef<T> {
+        PoolRef(self.alloc(v))
+    }
+
     /// Runs `cleanup(data)` when the pool is cleared or destroyed (no child cleanup).
     ///
     /// # Safety
@@ -162,6 +168,27 @@ impl Pool {
         // SAFETY: close_fd closes `raw`, which nothing else owns or closes from now on.
         unsafe { self.cleanup_register(raw as isize as *const c_void, close_fd) };
         Ok(PoolFile(file))
+    }
+}
+
+/// Plain data in an Apache pool ([`Pool::alloc_ref`]), kept in plain records of that pool or
+/// of a shorter-lived one (per-directory configuration, like [`PoolStr`]). `Copy`, non-owning,
+/// read-only: like the `Pool` handle it came from, it must not outlive its pool.
+pub struct PoolRef<T: Copy>(NonNull<T>);
+
+impl<T: Copy> Clone for PoolRef<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Copy> Copy for PoolRef<T> {}
+
+impl<T: Copy> PoolRef<T> {
+    pub fn get(&self) -> &T {
+        // SAFETY: written once by alloc_ref and never changed; its pool outlives this handle
+        // (alloc_ref contract, as for PoolStr).
+        unsafe { self.0.as_ref() }
     }
 }
 

@@ -45,6 +45,13 @@ impl Request {
         self.0.as_ptr()
     }
 
+    /// The record's address as an opaque pointer, for code that only hands it on and never
+    /// dereferences it (`WSGIPassApacheRequest`'s `apache.request_rec` capsule). Valid while
+    /// the handler runs.
+    pub fn opaque(self) -> NonNull<std::ffi::c_void> {
+        self.0.cast()
+    }
+
     fn rec(&self) -> &ffi::request_rec {
         // SAFETY: live for the handler (from_raw contract); Apache does not change the fields
         // read through this reference while our handler runs it.

@@ -67,8 +67,10 @@ const MAX_ATTEMPTS: u32 = 3;
 ///
 /// A clean EOF, a timeout or any byte from the daemon is never retried (the app may have run),
 /// and nothing was read from the client yet, so the resent request is the same request.
-/// `ap_setup_client_block` was called.
-pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut RequestMeta) -> Status {
+/// `ap_setup_client_block` was called. `error_override` (`WSGIErrorOverride On`): a 4xx/5xx
+/// response head from the daemon is not relayed; its body is read and dropped, and the status
+/// is returned for Apache to answer with its own error document (`ErrorDocument`).
+pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut RequestMeta, error_override: bool) -> Status {
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
     // The server's Timeout is in µs.
@@ -120,7 +122,7 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
                 break Status::BAD_GATEWAY;
             }
             Err(e) => e,
-            Ok(()) => match relay(r, g, &stream, &mut buf, timeout, attempt < MAX_ATTEMPTS) {
+            Ok(()) => match relay(r, g, &stream, &mut buf, timeout, attempt < MAX_ATTEMPTS, error_override) {
                 Relay::Done(status) => break status,
                 Relay::Unread(e) => e,
             },
@@ -160,9 +162,10 @@ fn relay(
     buf: &mut [u8],
     timeout: Duration,
     may_resend: bool,
+    error_override: bool,
 ) -> Relay {
     let mut unread = None;
-    let status = relay_frames(r, g, stream, buf, timeout, may_resend.then_some(&mut unread));
+    let status = relay_frames(r, g, stream, buf, timeout, may_resend.then_some(&mut unread), error_override);
     match unread {
         Some(e) => Relay::Unread(e),
         None => Relay::Done(status),
@@ -178,6 +181,7 @@ fn relay_frames(
     buf: &mut [u8],
     timeout: Duration,
     mut unread: Option<&mut Option<std::io::Error>>,
+    error_override: bool,
 ) -> Status {
     let mut first_frame = true;
     let name = &g.opts.name;
@@ -190,6 +194,9 @@ fn relay_frames(
     let mut limit = framing::BodyLimit::new(None);
     let head_request = r.header_only();
     let mut body_expected = true;
+    // WSGIErrorOverride: the error status of a head that was not relayed; the body that
+    // follows is read and dropped, then this status goes to Apache.
+    let mut overridden: Option<Status> = None;
     // What to do when the conversation with the daemon breaks.
     let broken = |head_sent: bool, status: Status| -> Status {
         if head_sent {
@@ -202,7 +209,10 @@ fn relay_frames(
     loop {
         // response-buffer-size: force a flush once that much was written without one.
         let flush_every = g.opts.response_buffer_size as usize;
-        let frame = match read_frame(stream, buf, head_sent, &mut |piece| {
+        let frame = match read_frame(stream, buf, head_sent || overridden.is_some(), &mut |piece| {
+            if overridden.is_some() {
+                return Ok(());
+            }
             // Never more body than the head declared: the rest is dropped (and logged).
             let piece = &piece[..limit.admit(piece.len())];
             if piece.is_empty() {
@@ -300,7 +310,7 @@ fn relay_frames(
                 }
             }
             Some(Some(Frame::ResponseHead { code, status, headers })) => {
-                if head_sent {
+                if head_sent || overridden.is_some() {
                     r.log(
                         LogLevel::Error,
                         &wsgi_rs_core::coded!(
@@ -323,6 +333,18 @@ fn relay_frames(
                         return Status::BAD_GATEWAY;
                     }
                 };
+                if error_override && (400..600).contains(&code) {
+                    // As mod_wsgi (and ProxyErrorOverride): Apache's error response, made
+                    // after our handler returns, replaces the app's head and body. Of the
+                    // app's headers only WWW-Authenticate stays (mod_wsgi keeps it in
+                    // err_headers_out, which an error response sends), so a 401 still asks
+                    // for credentials.
+                    for (k, v) in headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(b"www-authenticate")) {
+                        r.err_headers_out().add(k, v);
+                    }
+                    overridden = Some(Status::from_raw(code as std::ffi::c_int));
+                    continue;
+                }
                 limit = framing::BodyLimit::new(framing.content_length);
                 body_expected = framing::body_expected(code, head_request);
                 let limit = g.opts.header_buffer_size as usize;
@@ -345,11 +367,16 @@ fn relay_frames(
                 }
                 head_sent = true;
             }
+            // Nothing goes to the client while the body is dropped (a flush would send a head).
+            Some(Some(Frame::Flush)) if overridden.is_some() => {}
             Some(Some(Frame::Flush)) => {
                 unflushed = 0;
                 let _ = io.flush();
             }
             Some(Some(Frame::ResponseEnd)) => {
+                if let Some(code) = overridden {
+                    return code;
+                }
                 if !head_sent {
                     r.log(
                         LogLevel::Error,
@@ -383,7 +410,9 @@ fn relay_frames(
                 }
                 return Status::OK;
             }
-            Some(Some(Frame::ResponseAbort(_))) => return broken(true, Status::OK),
+            // After an overridden error head (nothing relayed yet), Apache's error document
+            // still applies.
+            Some(Some(Frame::ResponseAbort(_))) => return overridden.unwrap_or_else(|| broken(true, Status::OK)),
             Some(Some(Frame::ResponseError { code, .. })) => {
                 let code = if (400..600).contains(&code) {
                     Status::from_raw(code as std::ffi::c_int)

@@ -14,6 +14,7 @@ use wsgi_rs_core::environ::proxy::HeaderSet;
 use wsgi_rs_core::environ::subnet::Subnet;
 
 use crate::apache::config;
+use crate::apache::pool::{Pool, PoolRef};
 use crate::apache::record::{DirRecord, ServerRecord};
 use crate::apache::regex::Regex;
 use crate::apache::request::Request;
@@ -50,6 +51,41 @@ pub struct ServerConfig {
     pub hash_seed: Option<u64>,
     pub python_warnings: Vec<String>,
     pub switch_interval: Option<f64>,
+}
+
+/// One `WSGIHandlerScript name path [options]`, a node of the per-directory list (plain data
+/// in the configuration pool, or in a request pool once merged; see `chain`).
+#[derive(Clone, Copy)]
+pub struct HandlerScript {
+    /// The handler name (`AddHandler name .ext`, `SetHandler name`).
+    pub name: PoolStr,
+    /// The script whose `handle_request` runs.
+    pub script: PoolStr,
+    /// `process-group=` as written (validated at configuration time), `None` when not given.
+    pub process_group: Option<PoolStr>,
+    /// `application-group=` as written (validated at configuration time), `None` when not given.
+    pub application_group: Option<PoolStr>,
+    /// `pass-authorization=` (-1 not given).
+    pub pass_authorization: Tri,
+    /// The definitions further out (or earlier in the same section): searched after this one.
+    pub next: Option<PoolRef<HandlerScript>>,
+}
+
+/// `add`'s handler scripts in front of `base`'s (the inner section wins, as mod_wsgi's
+/// `apr_hash_overlay`). Copies `add`'s nodes into `pool` only when both have some.
+fn chain(
+    pool: Pool,
+    add: Option<PoolRef<HandlerScript>>,
+    base: Option<PoolRef<HandlerScript>>,
+) -> Option<PoolRef<HandlerScript>> {
+    match (add, base) {
+        (None, b) => b,
+        (a, None) => a,
+        (Some(a), b) => {
+            let h = *a.get();
+            Some(pool.alloc_ref(HandlerScript { next: chain(pool, h.next, b), ..h }))
+        }
+    }
 }
 
 /// Tri-state flag: -1 unset (inherit), 0 off, 1 on.
@@ -90,6 +126,15 @@ pub struct DirConfig {
     /// `WSGIGroupAuthoritative`: accepted and kept; Apache 2.4's authz providers have no use
     /// for it (as in mod_wsgi 4+ on 2.4).
     pub group_authoritative: Tri,
+    /// `WSGIErrorOverride` (default Off; daemon mode): a 4xx/5xx from the app gets Apache's
+    /// error document instead of the app's body.
+    pub error_override: Tri,
+    /// `WSGIPassApacheRequest` (default Off; embedded mode): `apache.request_rec` in the environ.
+    pub pass_apache_request: Tri,
+    /// `WSGIIgnoreActivity` (default Off): these requests do not reset inactivity-timeout.
+    pub ignore_activity: Tri,
+    /// `WSGIHandlerScript` definitions visible here, innermost first.
+    pub handler_scripts: Option<PoolRef<HandlerScript>>,
 }
 
 /// Which auth script directive.
@@ -144,6 +189,10 @@ impl Default for DirConfig {
             trusted_proxies: None,
             auth: [None; 3],
             group_authoritative: UNSET,
+            error_override: UNSET,
+            pass_apache_request: UNSET,
+            ignore_activity: UNSET,
+            handler_scripts: None,
         }
     }
 }
@@ -192,6 +241,20 @@ impl DirConfig {
         Some((headers, self.trusted_proxies.as_ref().map(PoolSlice::as_slice)))
     }
 
+    /// The `WSGIHandlerScript` named `handler` (an Apache handler name), if one is defined here.
+    /// Case-insensitive: `AddHandler` and `SetHandler` lower-case the names they set.
+    pub fn handler_script(&self, handler: &[u8]) -> Option<&HandlerScript> {
+        let mut at = self.handler_scripts.as_ref();
+        while let Some(n) = at {
+            let h = n.get();
+            if h.name.as_bytes().eq_ignore_ascii_case(handler) {
+                return Some(h);
+            }
+            at = h.next.as_ref();
+        }
+        None
+    }
+
     pub fn map_head(&self) -> MapHead {
         match self.map_head {
             0 => MapHead::Off,
@@ -200,8 +263,8 @@ impl DirConfig {
         }
     }
 
-    /// `add` over `base`: what `add` sets wins.
-    fn merge(base: &DirConfig, add: &DirConfig) -> DirConfig {
+    /// `add` over `base`: what `add` sets wins. `pool`: where the merged record lives.
+    fn merge(pool: Pool, base: &DirConfig, add: &DirConfig) -> DirConfig {
         let pick = |x: Tri, y: Tri| if x != UNSET { x } else { y };
         DirConfig {
             callable_object: add.callable_object.or(base.callable_object),
@@ -222,6 +285,10 @@ impl DirConfig {
             trusted_proxies: add.trusted_proxies.or(base.trusted_proxies),
             auth: [0, 1, 2].map(|i| add.auth[i].or(base.auth[i])),
             group_authoritative: pick(add.group_authoritative, base.group_authoritative),
+            error_override: pick(add.error_override, base.error_override),
+            pass_apache_request: pick(add.pass_apache_request, base.pass_apache_request),
+            ignore_activity: pick(add.ignore_activity, base.ignore_activity),
+            handler_scripts: chain(pool, add.handler_scripts, base.handler_scripts),
         }
     }
 }

@@ -93,7 +93,7 @@ fn callable_object_body(c: Ctx, v: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// On/Off directives stored per directory; `cmd->info` selects the field (1..=5).
+/// On/Off directives stored per directory; `cmd->info` selects the field (1..=8).
 ///
 /// # Safety
 /// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
@@ -110,12 +110,15 @@ fn dir_flag_body(c: Ctx, on: bool) -> Result<(), String> {
         3 => c.dir.chunked_request = v,
         4 => c.dir.enable_sendfile = v,
         5 => c.dir.cgi_script = v,
+        6 => c.dir.error_override = v,
+        7 => c.dir.pass_apache_request = v,
+        8 => c.dir.ignore_activity = v,
         _ => return Err(format!("{}: internal table error", c.name())),
     }
     Ok(())
 }
 
-/// Server-wide On/Off directives; `cmd->info` selects the field (1..=9).
+/// Server-wide On/Off directives; `cmd->info` selects the field (1..=10).
 ///
 /// # Safety
 /// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
@@ -134,9 +137,10 @@ fn server_flag_body(c: Ctx, on: bool) -> Result<(), String> {
         4 => s.restrict_stdin = Some(on),
         5 => s.dont_write_bytecode = Some(on),
         6 => s.destroy_interpreter = Some(on),
-        // WSGISocketRotation, WSGICaseSensitivity, WSGIVerboseDebugging: accepted for
-        // compatibility; their (lack of) effect is documented in the README.
-        7..=9 => {}
+        // WSGISocketRotation, WSGICaseSensitivity, WSGIVerboseDebugging,
+        // WSGILazyInitialization: accepted for compatibility; their (lack of) effect is
+        // documented in the README.
+        7..=10 => {}
         _ => return Err(format!("{}: internal table error", c.cmd.name())),
     }
     Ok(())
@@ -403,6 +407,76 @@ fn trusted_proxies_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
     Ok(())
 }
 
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn handler_script(cmd: *mut ffi::cmd_parms, m: *mut c_void, args: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this RAW_ARGS handler.
+    unsafe { cmd::raw_args(cmd, m, args, handler_script_body) }
+}
+
+/// `WSGIHandlerScript name path [process-group=] [application-group=] [pass-authorization=]`:
+/// requests whose Apache handler is `name` run `path`'s `handle_request` (mod_wsgi's fixed
+/// callable). Server, virtual host or directory context; an inner definition of a name wins.
+fn handler_script_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
+    let d = "WSGIHandlerScript";
+    let (Some(name), Some(path)) = (w.first(), w.get(1)) else {
+        return Err(format!("{d} requires a handler name and a script path, e.g. '{d} my-handler /srv/h.wsgi'"));
+    };
+    if name.is_empty() || name.contains('\0') {
+        return Err(format!("{d}: invalid handler name '{name}'"));
+    }
+    if !path.starts_with('/') || path.contains('\0') {
+        return Err(format!("{d}: script path '{path}' must be absolute"));
+    }
+    let opts: Vec<&str> = w[2..].iter().map(String::as_str).collect();
+    if let Some(o) = opts.iter().find(|o| !o.contains('=') || o.starts_with("callable-object=")) {
+        let key = o.split('=').next().unwrap_or(o);
+        return Err(format!(
+            "{d}: unknown option '{key}' (valid options: process-group, application-group, pass-authorization; \
+             the callable is always handle_request)"
+        ));
+    }
+    let parsed = parse_script_alias_options(d, &opts)?;
+    if let Some(ProcessGroup::Named(n)) = &parsed.process_group {
+        daemon::note_ref(c.cmd, n);
+    }
+    let raw = |key: &str| opts.iter().find_map(|o| o.strip_prefix(key)?.strip_prefix('='));
+    let pool = c.pool();
+    let node = config::HandlerScript {
+        name: pool.pstr(name),
+        script: pool.pstr(path),
+        process_group: raw("process-group").map(|v| pool.pstr(v)),
+        application_group: raw("application-group").map(|v| pool.pstr(v)),
+        pass_authorization: parsed.pass_authorization.map_or(config::UNSET, |b| b as i8),
+        next: c.dir.handler_scripts,
+    };
+    c.dir.handler_scripts = Some(pool.alloc_ref(node));
+    Ok(())
+}
+
+/// # Safety
+/// Called by Apache only, while reading the configuration, with this directive's live `cmd_parms`, per-directory record and argument.
+pub unsafe extern "C" fn accept_mutex(cmd: *mut ffi::cmd_parms, m: *mut c_void, a: *const c_char) -> CmdResult {
+    // SAFETY: Apache's arguments to this TAKE1 handler.
+    unsafe { cmd::take1(cmd, m, a, accept_mutex_body) }
+}
+
+/// `WSGIAcceptMutex default|flock|fcntl|sysvsem|posixsem|pthread`: the mechanisms mod_wsgi
+/// accepts on Linux. Accepted and ignored: no accept mutex is needed here (README, "Daemon
+/// mode": every worker thread polls the shared listening socket and accepts non-blocking).
+fn accept_mutex_body(c: Ctx, v: &str) -> Result<(), String> {
+    c.require_global()?;
+    const VALID: [&str; 6] = ["default", "flock", "fcntl", "sysvsem", "posixsem", "pthread"];
+    if VALID.iter().any(|m| m.eq_ignore_ascii_case(v)) {
+        return Ok(());
+    }
+    Err(format!(
+        "WSGIAcceptMutex: accept mutex lock mechanism '{v}' is invalid; valid mechanisms are: {} \
+         (accepted for compatibility, no effect: mod_wsgi_rs daemon processes need no accept mutex)",
+        VALID.join(", ")
+    ))
+}
+
 /// mod_wsgi directives this version does not implement: a clear configuration error naming
 /// the directive (instead of Apache's "Invalid command"), accepted in any context.
 ///
@@ -419,6 +493,14 @@ fn not_supported_body(c: Ctx, _args: &str) -> Result<(), String> {
             "WSGIPerInterpreterGIL needs Python 3.12 or later (a GIL per sub-interpreter, PEP 684); \
              this mod_wsgi_rs is built for Python {}: remove the directive (application groups \
              share one GIL here)",
+            crate::directives::python::PYTHON_VERSION
+        ));
+    }
+    if c.name() == "WSGIFreeThreading" {
+        return Err(format!(
+            "WSGIFreeThreading needs a free-threaded Python build (3.13t or later, PEP 703, \
+             configured with --disable-gil); this mod_wsgi_rs is built for Python {} with a GIL: \
+             remove the directive",
             crate::directives::python::PYTHON_VERSION
         ));
     }

@@ -10,11 +10,13 @@ use wsgi_rs_core::wsgi::{Configured, Dispatch, LogLevel, interp, run_dispatch};
 use crate::apache::guard::guard;
 use crate::apache::request::{FileType, Request};
 use crate::apache::status::Status;
-use crate::directives::config::{DirConfig, ScriptAlias, tri};
+use crate::directives::config::{DirConfig, HandlerScript, ScriptAlias, UNSET, tri};
 use crate::ffi;
 use crate::module::translate::matched_alias;
 use crate::request::facts::{extras, request_facts};
-use wsgi_rs_core::config::{AppGroup, GroupFacts, MapHead, ProcessGroup, parse_app_group, parse_process_group};
+use wsgi_rs_core::config::{
+    AppGroup, GroupFacts, MapHead, ProcessGroup, ScriptAliasOptions, parse_app_group, parse_process_group,
+};
 use wsgi_rs_core::daemon::RequestMeta;
 
 use crate::daemon::client;
@@ -167,8 +169,19 @@ pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
 }
 
 /// The checks mod_wsgi makes before running anything: handler allowed here, target a file,
-/// path info accepted, request body acceptable. `Err` is the status to answer.
-fn preflight(r: Request, alias: Option<&ScriptAlias>, dir: &DirConfig, script: &str) -> Result<(), Status> {
+/// path info accepted, request body acceptable. `Err` is the status to answer. A
+/// `WSGIHandlerScript` (`target_is_script` false) skips the first two, as in mod_wsgi: its
+/// script is configured, and the requested file is only what it serves (SCRIPT_FILENAME).
+fn preflight(
+    r: Request,
+    alias: Option<&ScriptAlias>,
+    dir: &DirConfig,
+    script: &str,
+    target_is_script: bool,
+) -> Result<(), Status> {
+    if !target_is_script {
+        return body_checks(r, dir, script);
+    }
     if alias.is_none() && !r.allows_exec_cgi() {
         r.log(
             LogLevel::Error,
@@ -193,6 +206,11 @@ fn preflight(r: Request, alias: Option<&ScriptAlias>, dir: &DirConfig, script: &
         }
         _ => {}
     }
+    body_checks(r, dir, script)
+}
+
+/// Path info accepted, request body acceptable (every handler).
+fn body_checks(r: Request, dir: &DirConfig, script: &str) -> Result<(), Status> {
     if !r.path_info().is_empty() && r.rejects_path_info() {
         r.log(
             LogLevel::Error,
@@ -214,26 +232,55 @@ fn preflight(r: Request, alias: Option<&ScriptAlias>, dir: &DirConfig, script: &
     Ok(())
 }
 
+/// The options of the `WSGIHandlerScript` that selected the request, in `WSGIScriptAlias`
+/// option form (they win over the per-directory directives the same way).
+fn handler_options(h: &HandlerScript) -> ScriptAliasOptions {
+    let text =
+        |s: &Option<crate::apache::strings::PoolStr>| s.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    ScriptAliasOptions {
+        // Validated when the directive was read.
+        process_group: text(&h.process_group).and_then(|v| parse_process_group("WSGIHandlerScript", &v).ok()),
+        application_group: text(&h.application_group).and_then(|v| parse_app_group("WSGIHandlerScript", &v).ok()),
+        // mod_wsgi's fixed callable for handler scripts (WSGICallableObject does not apply).
+        callable_object: Some("handle_request".into()),
+        pass_authorization: (h.pass_authorization != UNSET).then_some(h.pass_authorization != 0),
+    }
+}
+
 fn handle(r: Request) -> Status {
     let h = r.handler();
-    if h != b"wsgi-script" && h != b"application/x-httpd-wsgi" {
-        return Status::DECLINED;
-    }
+    let dir = DirConfig::of(&r);
+    // `wsgi-script` runs the requested file; a WSGIHandlerScript name runs its script, the
+    // requested file being SCRIPT_FILENAME.
+    let handler = if h == b"wsgi-script" || h == b"application/x-httpd-wsgi" {
+        None
+    } else {
+        match dir.handler_script(h) {
+            Some(hs) => Some(hs),
+            None => return Status::DECLINED,
+        }
+    };
     let filename = r.filename();
-    let script = String::from_utf8_lossy(filename);
-    let (alias, dir) = (matched_alias(&r), DirConfig::of(&r));
-    if let Err(status) = preflight(r, alias, dir, &script) {
+    let app_script = handler.map_or(filename, |hs| hs.script.as_bytes());
+    let script = String::from_utf8_lossy(app_script);
+    // A handler script ignores the alias that may have mapped the URL (mod_wsgi reads the
+    // alias's options only for wsgi-script).
+    let alias = if handler.is_some() { None } else { matched_alias(&r) };
+    if let Err(status) = preflight(r, alias, dir, &script, handler.is_none()) {
         return status;
     }
+    let from_handler = handler.map(handler_options);
+    let opts = from_handler.as_ref().or(alias.map(|a| &a.options));
 
-    let pass_auth = alias.and_then(|a| a.options.pass_authorization).unwrap_or(tri(dir.pass_authorization, false));
-    let callable = match (alias.and_then(|a| a.options.callable_object.as_deref()), dir.callable_object_bytes()) {
+    let pass_auth = opts.and_then(|o| o.pass_authorization).unwrap_or(tri(dir.pass_authorization, false));
+    let callable = match (opts.and_then(|o| o.callable_object.as_deref()), dir.callable_object_bytes()) {
         (Some(c), _) => Cow::Borrowed(c),
         (None, Some(c)) => String::from_utf8_lossy(c),
         (None, None) => Cow::Borrowed("application"),
     };
     let reload = tri(dir.script_reloading, true);
-    let cgi = tri(dir.cgi_script, false);
+    // WSGICGIScript applies to the scripts mapped as such, not to a handler script's file.
+    let cgi = handler.is_none() && tri(dir.cgi_script, false);
     let mut facts = request_facts(&r, pass_auth);
     if r.header_only() {
         let map = match dir.map_head() {
@@ -251,7 +298,7 @@ fn handle(r: Request) -> Status {
     // %{RESOURCE} names the group from the SCRIPT_NAME Apache mapped, before any proxy header.
     let mut group = application_group(
         &r,
-        alias.and_then(|a| a.options.application_group.as_ref()),
+        opts.and_then(|o| o.application_group.as_ref()),
         dir,
         env.get("SCRIPT_NAME").unwrap_or_default(),
     );
@@ -266,7 +313,7 @@ fn handle(r: Request) -> Status {
             environ::proxy::apply(&mut env, headers, proxies, before).unwrap_or(https_here)
         }
     };
-    let mut pg_name = match process_group(&r, alias.and_then(|a| a.options.process_group.as_ref()), dir) {
+    let mut pg_name = match process_group(&r, opts.and_then(|o| o.process_group.as_ref()), dir) {
         Ok(n) => n,
         Err(status) => return status,
     };
@@ -293,11 +340,13 @@ fn handle(r: Request) -> Status {
     }
     let mut x = extras(&r, https);
     x.application_group = &group;
+    let handler_script = handler.map_or(&b""[..], |hs| hs.script.as_bytes());
+    x.handler_script = handler_script;
     match select_group(r, pg_name, dir) {
         Err(status) => return status,
         Ok(Some(g)) => {
             let mut meta = RequestMeta {
-                script: filename.to_vec(),
+                script: app_script.to_vec(),
                 callable: callable.clone(),
                 application_group: group.clone(),
                 reload,
@@ -311,10 +360,19 @@ fn handle(r: Request) -> Status {
                 request_start_us: r.request_time(),
                 queue_start_us: 0,
                 client: format!("{}:{}", String::from_utf8_lossy(facts.remote_addr), facts.remote_port).into_bytes(),
+                // Sent unless it is the default (`wsgi-script`).
+                request_handler: if h != b"wsgi-script" { h.to_vec() } else { Vec::new() },
+                handler_script: handler_script.to_vec(),
+                ignore_activity: tri(dir.ignore_activity, false),
             };
-            return client::forward(r, g, &env, &mut meta);
+            return client::forward(r, g, &env, &mut meta, tri(dir.error_override, false));
         }
         Ok(None) => {}
     }
-    crate::embedded::run(r, filename, &callable, reload, cgi, tri(dir.enable_sendfile, false), &env, &x)
+    // WSGIPassApacheRequest: embedded mode only (a daemon has no request_rec), as mod_wsgi;
+    // WSGIErrorOverride has no effect here either (mod_wsgi applies it to daemon responses).
+    if tri(dir.pass_apache_request, false) {
+        x.apache_request = Some(r.opaque());
+    }
+    crate::embedded::run(r, app_script, &callable, reload, cgi, tri(dir.enable_sendfile, false), &env, &x)
 }

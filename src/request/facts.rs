@@ -57,5 +57,8 @@ pub fn extras(r: &Request, https: bool) -> WsgiExtras<'_> {
         queue_start: 0.0,
         daemon_start: 0.0,
         apache_version: m.version,
+        request_handler: r.handler(),
+        handler_script: b"",
+        apache_request: None,
     }
 }

@@ -24,6 +24,13 @@ pub struct RequestMeta {
     pub queue_start_us: i64,
     /// `ip:port` of the client, for error-log decoration.
     pub client: Vec<u8>,
+    /// The Apache handler name when not `wsgi-script` (`application/x-httpd-wsgi`, a
+    /// `WSGIHandlerScript` name), else empty.
+    pub request_handler: Vec<u8>,
+    /// The `WSGIHandlerScript` file (also in `script`), empty for `wsgi-script`.
+    pub handler_script: Vec<u8>,
+    /// `WSGIIgnoreActivity On`: this request does not reset the daemon's inactivity-timeout.
+    pub ignore_activity: bool,
 }
 
 fn num<T: std::str::FromStr>(k: &str, v: &[u8]) -> Result<T, String> {
@@ -51,6 +58,18 @@ impl RequestMeta {
         }
         if let Some(c) = self.connection_id {
             p.push((b"connection_id".to_vec(), c.to_string().into_bytes()));
+        }
+        // Keys added after v1 shipped are sent only when not at their default, so a request
+        // that does not use them is encoded as before (meta keys are an open set: a daemon
+        // ignores keys it does not know, see from_pairs).
+        if !self.request_handler.is_empty() {
+            p.push((b"request_handler".to_vec(), self.request_handler.clone()));
+        }
+        if !self.handler_script.is_empty() {
+            p.push((b"handler_script".to_vec(), self.handler_script.clone()));
+        }
+        if self.ignore_activity {
+            p.push((b"ignore_activity".to_vec(), b"1".to_vec()));
         }
         p
     }
@@ -85,6 +104,9 @@ impl RequestMeta {
                 "request_start_us" => m.request_start_us = num(k, v)?,
                 "queue_start_us" => m.queue_start_us = num(k, v)?,
                 "client" => m.client = v.clone(),
+                "request_handler" => m.request_handler = v.clone(),
+                "handler_script" => m.handler_script = v.clone(),
+                "ignore_activity" => m.ignore_activity = v == b"1",
                 _ => {}
             }
         }
@@ -116,8 +138,23 @@ mod tests {
             request_start_us: 1_700_000_000_000_000,
             queue_start_us: 1_700_000_000_000_100,
             client: b"127.0.0.1:5000".to_vec(),
+            request_handler: b"wsgi-resource".to_vec(),
+            handler_script: b"/srv/resource.wsgi".to_vec(),
+            ignore_activity: true,
         };
         assert_eq!(RequestMeta::from_pairs(&m.to_pairs()).unwrap(), m);
+        // The defaults add no key: a plain request's head is what it was before them.
+        let plain =
+            RequestMeta { request_handler: vec![], handler_script: vec![], ignore_activity: false, ..m.clone() };
+        let keys: Vec<Vec<u8>> = plain.to_pairs().into_iter().map(|(k, _)| k).collect();
+        for k in [&b"request_handler"[..], b"handler_script", b"ignore_activity"] {
+            assert!(!keys.iter().any(|x| x == k), "{}", String::from_utf8_lossy(k));
+        }
+        assert_eq!(RequestMeta::from_pairs(&plain.to_pairs()).unwrap(), plain);
+        // An unknown key (from a newer client) is ignored.
+        let mut newer = plain.to_pairs();
+        newer.push((b"from_the_future".to_vec(), b"x".to_vec()));
+        assert_eq!(RequestMeta::from_pairs(&newer).unwrap(), plain);
         assert!(RequestMeta::from_pairs(&vec![]).is_err());
         assert!(
             RequestMeta::from_pairs(&vec![

@@ -105,11 +105,12 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
         let slot = &state.slots[index];
         slot.start_us.store(now_us(), Ordering::Release);
-        state.last_activity_us.store(now_us(), Ordering::Release);
-        handle(stream, index, cfg, state);
+        let activity = handle(stream, index, cfg, state);
         slot.start_us.store(0, Ordering::Release);
         *slot.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        state.last_activity_us.store(now_us(), Ordering::Release);
+        if activity {
+            state.last_activity_us.store(now_us(), Ordering::Release);
+        }
         if slot.abandoned.swap(false, Ordering::AcqRel) {
             // The monitor already answered for us and counts us as stuck: stop serving.
             return;
@@ -144,7 +145,12 @@ fn stamp(p: &Path) -> Option<(i64, i64)> {
     std::fs::metadata(p).ok().map(|m| (m.mtime(), m.mtime_nsec()))
 }
 
-fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
+/// Serves one connection. Returns whether it counts as activity for inactivity-timeout: a
+/// request from our Apache child (valid head and token) outside `WSGIIgnoreActivity On`; such
+/// a request has also stamped `last_activity_us` when it started. Others never move it, so a
+/// process served only ignored requests still reaches its inactivity-timeout (the monitor
+/// stops it between them: a running request, ignored or not, always holds the stop off).
+fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -> bool {
     let g = &cfg.group;
     let t = Some(Duration::from_secs(cfg.socket_timeout.max(1)));
     let _ = stream.set_read_timeout(t);
@@ -165,7 +171,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     };
     let head = match reader.read_frame() {
         Ok(Some(Frame::RequestHead(h))) => h,
-        Ok(None) => return,
+        Ok(None) => return false,
         Ok(Some(_)) => {
             host_log(
                 LogLevel::Error,
@@ -175,11 +181,11 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
                     cfg.socket_path
                 ),
             );
-            return;
+            return false;
         }
         Err(e) => {
             malformed(&e);
-            return;
+            return false;
         }
     };
     if !wire::token_eq(&head.token, &cfg.token) {
@@ -191,16 +197,20 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
                 cfg.socket_path
             ),
         );
-        return;
+        return false;
     }
     let _ = stream.set_read_timeout(t);
     let meta = match RequestMeta::from_pairs(&head.meta) {
         Ok(m) => m,
         Err(e) => {
             malformed(&e);
-            return;
+            return false;
         }
     };
+    let activity = !meta.ignore_activity;
+    if activity {
+        state.last_activity_us.store(now_us(), Ordering::Release);
+    }
     let accepted_us = now_us();
     if cfg.queue_timeout > 0 && accepted_us - meta.request_start_us > (cfg.queue_timeout as i64) * 1_000_000 {
         host_log(
@@ -214,7 +224,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
             ),
         );
         send(&stream, &Frame::ResponseError { code: 504, message: "queue-timeout expired".into() });
-        return;
+        return activity;
     }
     let script = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&meta.script));
     if meta.reload
@@ -242,7 +252,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     let client = String::from_utf8_lossy(&meta.client).into_owned();
     let io = match SocketIo::new(&stream, head_sent, client) {
         Ok(io) => io,
-        Err(_) => return,
+        Err(_) => return activity,
     };
     let env = Environ {
         vars: head
@@ -268,6 +278,10 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         queue_start: meta.queue_start_us as f64 / 1e6,
         daemon_start: accepted_us as f64 / 1e6,
         apache_version: cfg.apache_version,
+        request_handler: if meta.request_handler.is_empty() { b"wsgi-script" } else { &meta.request_handler },
+        handler_script: &meta.handler_script,
+        // The daemon has no request_rec: WSGIPassApacheRequest is embedded mode only.
+        apache_request: None,
     };
     let spec = AppSpec {
         script: &script,
@@ -279,7 +293,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     let outcome = run_request(Box::new(io), &env, &x, &spec);
     // The SocketIo was dropped (and flushed) by run_request: the final frame goes last.
     if state.slots[index].abandoned.load(Ordering::Acquire) {
-        return;
+        return activity;
     }
     match outcome {
         Outcome::Done => send(&stream, &Frame::ResponseEnd),
@@ -292,4 +306,5 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         Outcome::Truncated => send(&stream, &Frame::ResponseEnd),
         Outcome::ClientGone => {}
     }
+    activity
 }

@@ -16,6 +16,11 @@
 //!                                           0x15 ResponseError  u16 code, bytes message
 //! ```
 //!
+//! The meta pairs of a `RequestHead` are an open set (`daemon::RequestMeta`): a daemon ignores
+//! keys it does not know, and keys added after v1 (`request_handler`, `handler_script`,
+//! `ignore_activity`) are sent only when not at their default, so adding one is compatible in
+//! both directions and needs no new version; a new frame type or field layout would.
+//!
 //! The body is pulled: the daemon sends `BodyRequest(max)` and the client answers with one
 //! `BodyChunk`, `BodyEnd` or `BodyError`. Decoding is strict and canonical: lengths are checked
 //! against their limits and against the bytes present before any allocation, trailing bytes,

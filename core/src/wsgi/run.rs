@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::context::RequestCtx;
-use super::environ_dict::{cgi_dict, latin1_str};
+use super::environ_dict::{cgi_dict, latin1_str, opaque_capsule};
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use super::interp::{format_exception, prime_thread};
@@ -86,6 +86,14 @@ pub struct WsgiExtras<'a> {
     pub queue_start: f64,
     pub daemon_start: f64,
     pub apache_version: (u32, u32, u32),
+    /// The Apache handler that selected the app: `wsgi-script`, or a `WSGIHandlerScript` name.
+    pub request_handler: &'a [u8],
+    /// The `WSGIHandlerScript` file, empty for `wsgi-script`.
+    pub handler_script: &'a [u8],
+    /// `WSGIPassApacheRequest On` in embedded mode: the host's `request_rec`, put in the
+    /// environ as an unnamed `apache.request_rec` capsule (mod_wsgi's). Opaque here, never
+    /// dereferenced; valid only while the request runs (the host's contract, as mod_wsgi's).
+    pub apache_request: Option<std::ptr::NonNull<std::ffi::c_void>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,8 +324,8 @@ fn environ<'py>(
     d.set_item(intern!(py, "mod_wsgi.process_group"), x.process_group)?;
     d.set_item(intern!(py, "mod_wsgi.application_group"), x.application_group)?;
     d.set_item(intern!(py, "mod_wsgi.callable_object"), app.callable)?;
-    d.set_item(intern!(py, "mod_wsgi.handler_script"), "")?;
-    d.set_item(intern!(py, "mod_wsgi.request_handler"), "wsgi-script")?;
+    d.set_item(intern!(py, "mod_wsgi.handler_script"), latin1_str(py, x.handler_script))?;
+    d.set_item(intern!(py, "mod_wsgi.request_handler"), latin1_str(py, x.request_handler))?;
     // A trusted X-Script-Name put the original in the environ (with mod_wsgi.mount_point).
     let script_name_key = intern!(py, "mod_wsgi.script_name");
     if !d.contains(script_name_key)? {
@@ -337,6 +345,9 @@ fn environ<'py>(
     d.set_item(intern!(py, "mod_wsgi.daemon_start"), x.daemon_start)?;
     d.set_item(intern!(py, "mod_wsgi.application_start"), app_start)?;
     d.set_item(intern!(py, "apache.version"), x.apache_version)?;
+    if let Some(rec) = x.apache_request {
+        d.set_item(intern!(py, "apache.request_rec"), opaque_capsule(py, rec)?)?;
+    }
     Ok(d)
 }
 

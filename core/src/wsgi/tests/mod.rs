@@ -348,6 +348,9 @@ pub(super) fn run_script_in(script: &std::path::Path, io: MemIo, req: &Req<'_>, 
         queue_start: 0.0,
         daemon_start: 0.0,
         apache_version: (2, 4, 0),
+        request_handler: b"wsgi-script",
+        handler_script: b"",
+        apache_request: None,
     };
     let app = AppSpec { script, callable: "application", reload: false, group, cgi: false };
     let outcome = run_request(Box::new(io), &env, &x, &app);
