@@ -237,6 +237,24 @@ pub const CODES: &[Code] = &[
         "A `WSGICGIScript On` script produced no CGI header block (no blank line after the headers, a line that is not a header, or neither `Content-Type` nor `Location`).",
         "500",
     ),
+    c(
+        "RWSGI0170",
+        Info,
+        "A record logged by the application through `mod_wsgi.LogHandler`, at the record's level (CRITICAL and ERROR as error, WARNING as warning, INFO as info, DEBUG as debug).",
+        "–",
+    ),
+    c(
+        "RWSGI0171",
+        Error,
+        "Publishing a `mod_wsgi` event (`subscribe_events`) failed inside mod_wsgi_rs itself (not in a subscriber); the request goes on.",
+        "–",
+    ),
+    c(
+        "RWSGI0172",
+        Error,
+        "A `mod_wsgi.subscribe_events` / `subscribe_shutdown` callback raised; its traceback follows and the other subscribers still run.",
+        "–",
+    ),
 ];
 
 /// `"RWSGInnnn: message"`: the one way a coded log line is made, in every logging path of both

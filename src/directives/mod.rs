@@ -132,6 +132,7 @@ fn server_flag_body(c: Ctx, on: bool) -> Result<(), String> {
         4 => s.restrict_stdin = Some(on),
         5 => s.dont_write_bytecode = Some(on),
         6 => s.destroy_interpreter = Some(on),
+        10 => s.server_metrics = Some(on),
         // WSGISocketRotation, WSGICaseSensitivity, WSGIVerboseDebugging: accepted for
         // compatibility; their (lack of) effect is documented in the README.
         7..=9 => {}
@@ -312,6 +313,15 @@ fn not_supported_body(c: Ctx, _args: &str) -> Result<(), String> {
              this mod_wsgi_rs is built for Python {}: remove the directive (application groups \
              share one GIL here)",
             crate::directives::python::PYTHON_VERSION
+        ));
+    }
+    if matches!(c.name().as_str(), "WSGITelemetryService" | "WSGITelemetryOptions" | "WSGISlowRequests") {
+        return Err(format!(
+            "{} (mod_wsgi's external telemetry stream) is not supported by mod_wsgi_rs: use the \
+             `SetHandler wsgi-status` page (per daemon group: processes, busy threads, requests, \
+             restarts; `?json` for monitoring) and, in the application, \
+             mod_wsgi.subscribe_events() / request_metrics() (see README, \"Monitoring\")",
+            c.name()
         ));
     }
     Err(format!(

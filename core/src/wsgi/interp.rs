@@ -14,6 +14,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyModule};
 
+use super::events;
 use super::file_wrapper::FileWrapper;
 use super::io::LogLevel;
 use super::log::{LogStream, host_log};
@@ -44,6 +45,37 @@ pub struct InitOptions {
     pub process_group: String,
     pub maximum_processes: u32,
     pub threads_per_process: u32,
+    /// What the companion `apache` module shows.
+    pub apache: ApacheInfo,
+}
+
+/// The Apache facts of the companion `apache` Python module (mod_wsgi's attribute names).
+#[derive(Debug, Clone, Default)]
+pub struct ApacheInfo {
+    pub version: (u32, u32, u32),
+    /// `ap_get_server_description()`, e.g. `Apache/2.4.62 (Debian)`.
+    pub description: String,
+    /// `ap_show_mpm()`: `event`, `worker`, `prefork`.
+    pub mpm_name: String,
+    /// `ap_get_server_built()`.
+    pub build_date: String,
+}
+
+/// Epoch seconds when Python started in this process (`process_metrics()['restart_time']`).
+static STARTED_AT: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn started_at() -> f64 {
+    f64::from_bits(STARTED_AT.load(Ordering::Relaxed))
+}
+
+/// `threads=` of this daemon group, or the MPM's threads per child.
+pub(crate) fn threads_per_process() -> u32 {
+    OPTIONS.get().map_or(1, |o| o.threads_per_process)
+}
+
+/// This process is a daemon process (its options name a process group).
+pub(crate) fn in_daemon() -> bool {
+    OPTIONS.get().is_some_and(|o| !o.process_group.is_empty())
 }
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
@@ -148,6 +180,9 @@ pub fn initialize(o: &InitOptions) -> Result<String, String> {
     // SAFETY: Py_InitializeFromConfig succeeded on this thread, which therefore holds the GIL.
     let py = unsafe { Python::assume_attached() };
     let _ = OPTIONS.set(o.clone());
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    STARTED_AT.store(now.to_bits(), Ordering::Relaxed);
     super::groups::set_setup(bootstrap_group);
     let result = bootstrap(py, o, "").map_err(|e| {
         let tb = format_exception(py, &e);
@@ -194,6 +229,14 @@ fn bootstrap(py: Python<'_>, o: &InitOptions, group: &str) -> PyResult<()> {
     m.add("threads_per_process", o.threads_per_process)?;
     m.add_class::<FileWrapper>()?;
     m.add_function(pyo3::wrap_pyfunction!(_host_log, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::request_data, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::start_recording_metrics, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::request_metrics, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::process_metrics, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::_enable_events, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::_want_stopping, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(super::server_metrics::server_metrics, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(_log_record, &m)?)?;
     let sys = py.import("sys")?;
     sys.getattr("modules")?.cast::<PyDict>()?.set_item("mod_wsgi", &m)?;
 
@@ -210,7 +253,43 @@ fn bootstrap(py: Python<'_>, o: &InitOptions, group: &str) -> PyResult<()> {
     opts.set_item("warnings", warnings)?;
     opts.set_item("switch_interval", o.switch_interval)?;
     boot.getattr("bootstrap")?.call1((m.getattr("_host_log")?, stdout, stderr, path, opts))?;
+
+    // The event hub, LogHandler and the companion `apache` module (api.py).
+    let code = CString::new(include_str!("api.py")).expect("api has no NUL");
+    let api = PyModule::from_code(py, &code, c"<mod_wsgi_rs api>", c"_mod_wsgi_rs_api")?;
+    let a = &o.apache;
+    let apache = PyDict::new(py);
+    apache.set_item("version", a.version)?;
+    apache.set_item("description", a.description.as_str())?;
+    apache.set_item("mpm_name", a.mpm_name.as_str())?;
+    apache.set_item("build_date", a.build_date.as_str())?;
+    apache.set_item("maximum_processes", o.maximum_processes)?;
+    apache.set_item("threads_per_process", o.threads_per_process)?;
+    let hub = api.getattr("install")?.call1((&m, apache))?;
+    events::register_hub(py, &hub);
     Ok(())
+}
+
+/// `LogHandler`'s sink: one record at `level` (0 error … 3 debug), through the current
+/// request when this thread runs one (client decoration), else the process's log.
+#[pyfunction]
+fn _log_record(py: Python<'_>, level: u8, msg: &str) {
+    let level = match level {
+        0 => LogLevel::Error,
+        1 => LogLevel::Warning,
+        2 => LogLevel::Info,
+        _ => LogLevel::Debug,
+    };
+    let ctx = events::current_ctx();
+    let lines: Vec<String> = msg.lines().map(|l| crate::coded!("RWSGI0170", "{l}")).collect();
+    py.detach(move || {
+        for l in &lines {
+            match &ctx {
+                Some(c) => c.log(level, l),
+                None => host_log(level, l),
+            }
+        }
+    });
 }
 
 /// Gives the calling thread a lasting main-interpreter thread state, once: later attaches reuse
@@ -234,6 +313,8 @@ pub fn prime_thread() -> u64 {
 /// Runs atexit handlers and finalises. Call from the thread that called [`initialize`], once no
 /// other thread runs Python.
 pub fn finalize() {
+    // Embedded children (and daemons that did not publish it yet): mod_wsgi's reason is "".
+    events::process_stopping("");
     if !INITIALIZED.swap(false, Ordering::AcqRel) {
         return;
     }
