@@ -4,6 +4,7 @@
 // The hook registration callback is Apache's: its one contract is Apache's, a live pool.
 pub mod dispatch;
 pub mod lifecycle;
+pub mod status_page;
 pub mod translate;
 
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -169,6 +170,7 @@ pub unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
             ffi::ap_hook_child_init(Some(lifecycle::child_init), null(), null(), mid);
             ffi::ap_hook_translate_name(Some(translate::translate_name), null(), null(), mid);
             ffi::ap_hook_handler(Some(dispatch::handler), null(), null(), mid);
+            ffi::ap_hook_handler(Some(status_page::handler), null(), null(), mid);
         }
     })
 }

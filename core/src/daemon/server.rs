@@ -106,7 +106,14 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
         let slot = &state.slots[index];
         slot.start_us.store(now_us(), Ordering::Release);
         state.last_activity_us.store(now_us(), Ordering::Release);
-        handle(stream, index, cfg, state);
+        let board = super::status_board::my_slot();
+        if let Some(b) = board {
+            b.request_started(now_us());
+        }
+        let code = handle(stream, index, cfg, state);
+        if let Some(b) = board {
+            b.request_finished(if slot.abandoned.load(Ordering::Acquire) { 504 } else { code }, now_us());
+        }
         slot.start_us.store(0, Ordering::Release);
         *slot.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
         state.last_activity_us.store(now_us(), Ordering::Release);
@@ -144,7 +151,9 @@ fn stamp(p: &Path) -> Option<(i64, i64)> {
     std::fs::metadata(p).ok().map(|m| (m.mtime(), m.mtime_nsec()))
 }
 
-fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
+/// Serves one connection; returns the HTTP status answered (0: none, the connection was
+/// refused or the client left), for the status board.
+fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -> u16 {
     let g = &cfg.group;
     let t = Some(Duration::from_secs(cfg.socket_timeout.max(1)));
     let _ = stream.set_read_timeout(t);
@@ -165,7 +174,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     };
     let head = match reader.read_frame() {
         Ok(Some(Frame::RequestHead(h))) => h,
-        Ok(None) => return,
+        Ok(None) => return 0,
         Ok(Some(_)) => {
             host_log(
                 LogLevel::Error,
@@ -175,11 +184,11 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
                     cfg.socket_path
                 ),
             );
-            return;
+            return 0;
         }
         Err(e) => {
             malformed(&e);
-            return;
+            return 0;
         }
     };
     if !wire::token_eq(&head.token, &cfg.token) {
@@ -191,14 +200,14 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
                 cfg.socket_path
             ),
         );
-        return;
+        return 0;
     }
     let _ = stream.set_read_timeout(t);
     let meta = match RequestMeta::from_pairs(&head.meta) {
         Ok(m) => m,
         Err(e) => {
             malformed(&e);
-            return;
+            return 0;
         }
     };
     let accepted_us = now_us();
@@ -214,7 +223,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
             ),
         );
         send(&stream, &Frame::ResponseError { code: 504, message: "queue-timeout expired".into() });
-        return;
+        return 504;
     }
     let script = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&meta.script));
     if meta.reload
@@ -240,9 +249,10 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         *state.slots[index].conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((c, head_sent.clone()));
     }
     let client = String::from_utf8_lossy(&meta.client).into_owned();
-    let io = match SocketIo::new(&stream, head_sent, client) {
+    let code = Arc::new(std::sync::atomic::AtomicU16::new(0));
+    let io = match SocketIo::new(&stream, head_sent, client, code.clone()) {
         Ok(io) => io,
-        Err(_) => return,
+        Err(_) => return 0,
     };
     let env = Environ {
         vars: head
@@ -277,12 +287,13 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
     let outcome = run_request(Box::new(io), &env, &x, &spec);
     // The SocketIo was dropped (and flushed) by run_request: the final frame goes last.
     if state.slots[index].abandoned.load(Ordering::Acquire) {
-        return;
+        return 0;
     }
     match outcome {
         Outcome::Done => send(&stream, &Frame::ResponseEnd),
         Outcome::ErrorBeforeHeaders => {
-            send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() })
+            send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() });
+            return 500;
         }
         Outcome::ErrorAfterHeaders => send(&stream, &Frame::ResponseAbort("application error after headers".into())),
         // The Apache child checks the body against the Content-Length itself and cuts the
@@ -290,4 +301,5 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         Outcome::Truncated => send(&stream, &Frame::ResponseEnd),
         Outcome::ClientGone => {}
     }
+    code.load(Ordering::Relaxed)
 }
