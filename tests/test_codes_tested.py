@@ -24,11 +24,11 @@ UNTESTED = {
     "RWSGI0053": "Py_NewInterpreter() failing, or the bootstrap code raising in a new "
                  "sub-interpreter, needs memory exhaustion or a broken standard library that "
                  "would stop the main interpreter first",
+    "RWSGI0121": "fork() failing in the spawner needs the process table or memory exhausted "
+                 "(RLIMIT_NPROC does not bind root)",
     "RWSGI0171": "guards the glue between the request path and a hub's Python methods; a "
                  "subscriber's own failure is RWSGI0172 (caught inside the hub), so no "
                  "application input reaches it",
-    "RWSGI0121": ""fork() failing in the spawner needs the process table or memory exhausted "
-                 "(RLIMIT_NPROC does not bind root)",
 }
 
 

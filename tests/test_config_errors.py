@@ -29,6 +29,7 @@ WSGIPythonPath "@APPS@/pylib1:@APPS@/pylib2"
 WSGIPythonOptimize 2
 WSGIRestrictStdout Off
 WSGIRestrictSignal On
+WSGIServerMetrics On
 WSGIApplicationGroup %{{GLOBAL}}
 WSGICallableObject application
 WSGIPassAuthorization Off
@@ -109,6 +110,13 @@ BAD = [
      ["WSGIScriptAliasMatch", "colour"]),
     ("alias-pass-auth-value", "WSGIScriptAlias /x /tmp/x.wsgi pass-authorization=maybe",
      ["WSGIScriptAlias", "pass-authorization"]),
+    ("server-metrics-in-vhost", "<VirtualHost 127.0.0.1:@PORT@>\nWSGIServerMetrics On\n</VirtualHost>",
+     ["WSGIServerMetrics"]),
+    ("server-metrics-value", "WSGIServerMetrics perhaps", ["WSGIServerMetrics"]),
+    ("telemetry-service", "WSGITelemetryService unix:/tmp/t.sock", ["WSGITelemetryService", "wsgi-status",
+                                                                   "subscribe_events"]),
+    ("telemetry-options", "WSGITelemetryOptions +All", ["WSGITelemetryOptions", "wsgi-status"]),
+    ("slow-requests", "WSGISlowRequests 5", ["WSGISlowRequests", "wsgi-status"]),
 ]
 
 

@@ -22,7 +22,6 @@ use super::context::RequestCtx;
 use super::environ_dict::latin1_str;
 use super::io::LogLevel;
 use super::metrics::{self, RECORDING, RUNNING, SERVED, Sample};
-use super::run::{Outcome, WsgiExtras};
 
 /// Set (never cleared) once any interpreter of this process has a request-event subscriber or
 /// watches `active_requests`.
@@ -60,6 +59,16 @@ thread_local! {
     static CURRENT: RefCell<Current> = RefCell::new(Current::default());
 }
 
+/// What the event payloads say about a request (from the runtime's `WsgiExtras`).
+pub(crate) struct ReqFacts<'a> {
+    pub request_id: &'a [u8],
+    pub server_pid: u32,
+    pub request_start: f64,
+    /// 0.0 in embedded mode.
+    pub queue_start: f64,
+    pub daemon_start: f64,
+}
+
 /// What `begin` decided for one request.
 pub(crate) struct Tracker {
     tracked: bool,
@@ -86,7 +95,7 @@ pub(crate) fn current_ctx() -> Option<Arc<RequestCtx>> {
 
 /// Decides whether this request is tracked (its interpreter's hub is on) or recorded
 /// (metrics); attached in the request's interpreter.
-pub(crate) fn begin(py: Python<'_>, ctx: &RequestCtx, x: &WsgiExtras<'_>, thread_id: u64, gil_wait: f64) -> Tracker {
+pub(crate) fn begin(py: Python<'_>, ctx: &RequestCtx, x: &ReqFacts<'_>, thread_id: u64, gil_wait: f64) -> Tracker {
     let recording = RECORDING.load(Ordering::Relaxed);
     let mut tracked = false;
     if EVENTS_ON.load(Ordering::Relaxed)
@@ -151,7 +160,7 @@ pub(crate) fn started<'py>(
     environ: &Bound<'py, PyDict>,
     application: &Bound<'py, PyAny>,
     callable: &str,
-    x: &WsgiExtras<'_>,
+    x: &ReqFacts<'_>,
     thread_id: u64,
     app_start: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -209,7 +218,7 @@ fn report(py: Python<'_>, r: PyResult<Bound<'_, PyAny>>) {
     if let Err(e) = r {
         super::log::host_log(
             LogLevel::Error,
-            &crate::coded!("RWSGI0171", "mod_wsgi event dispatch failed: {}", super::interp::format_exception(py, &e)),
+            &crate::coded!("RWSGI0171", "mod_wsgi event dispatch failed: {}", super::log::format_exception(py, &e)),
         );
     }
 }
@@ -225,8 +234,8 @@ pub(crate) fn leave(
     py: Python<'_>,
     tr: Option<Tracker>,
     ctx: &RequestCtx,
-    x: &WsgiExtras<'_>,
-    outcome: Outcome,
+    x: &ReqFacts<'_>,
+    failed_before_headers: bool,
     thread_id: u64,
     app_start: f64,
 ) {
@@ -242,10 +251,10 @@ pub(crate) fn leave(
         let g = ctx.lock();
         (g.stats, g.written, g.head.as_ref().map(|h| h.code))
     };
-    let status = match (outcome, code) {
-        (Outcome::ErrorBeforeHeaders, _) => 500,
-        (_, Some(c)) => c,
-        (_, None) => 0,
+    let status = match (failed_before_headers, code) {
+        (true, _) => 500,
+        (false, Some(c)) => c,
+        (false, None) => 0,
     };
     let cpu1 = metrics::thread_cpu();
     let (cu, cs) = ((cpu1.0 - tr.cpu0.0).max(0.0), (cpu1.1 - tr.cpu0.1).max(0.0));
@@ -345,7 +354,7 @@ fn put_phase(d: &Bound<'_, PyDict>, name: &str, p: &metrics::Phase, present: boo
 }
 
 fn threads_max() -> u64 {
-    super::interp::threads_per_process().max(1) as u64
+    metrics::threads_per_process()
 }
 
 /// `mod_wsgi.request_metrics()`: the window since the previous call, then a new window.
@@ -414,7 +423,7 @@ pub(crate) fn request_metrics(py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
     d.set_item("request_threads_cpu_time", tcpu)?;
     d.set_item("request_threads_current_elapsed", elapsed)?;
     d.set_item("request_threads_max_duration", maxd)?;
-    let daemon = w.queue.count > 0 || super::interp::in_daemon();
+    let daemon = w.queue.count > 0 || metrics::in_daemon();
     put_phase(&d, "server_time", &w.server, true)?;
     put_phase(&d, "queue_time", &w.queue, daemon)?;
     put_phase(&d, "daemon_time", &w.daemon, daemon)?;
@@ -450,7 +459,7 @@ pub(crate) fn process_metrics(py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
         return Ok(None);
     }
     let current = now();
-    let restart = super::interp::started_at();
+    let restart = metrics::started_at();
     let (busy, threads, started) = {
         let g = metrics::lock();
         match g.as_ref() {
@@ -493,30 +502,16 @@ pub(crate) fn process_metrics(py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
     Ok(Some(d.unbind()))
 }
 
-/// Publishes `process_stopping` once per process, in every interpreter whose hub has
-/// subscribers. Call without the GIL, from a thread that may attach (the process's main
-/// thread at exit); `reason` is mod_wsgi's `shutdown_reason` string.
-pub fn process_stopping(reason: &str) {
-    static DONE: AtomicBool = AtomicBool::new(false);
-    if !super::interp::is_initialized() || DONE.swap(true, Ordering::AcqRel) {
-        return;
+/// `process_stopping` in the current interpreter (attached), if its hub has subscribers.
+pub(crate) fn publish_stopping(py: Python<'_>, reason: &str) {
+    if let Some(h) = hub(py) {
+        let r = h.call_method1("_stopping", (reason,));
+        report(py, r);
     }
-    if !HUBS_WANT_STOPPING.load(Ordering::Acquire) {
-        return;
-    }
-    super::interp::prime_thread();
-    Python::attach(|py| {
-        let mut groups = vec![String::new()];
-        groups.extend(super::groups::names());
-        for g in groups {
-            let _ = super::groups::run_in(py, &g, |py| {
-                if let Some(h) = hub(py) {
-                    let r = h.call_method1("_stopping", (reason,));
-                    report(py, r);
-                }
-            });
-        }
-    });
+}
+
+pub(crate) fn anyone_subscribed() -> bool {
+    HUBS_WANT_STOPPING.load(Ordering::Acquire)
 }
 
 /// Set once any interpreter subscribed to anything (so an exiting process that nobody

@@ -61,23 +61,6 @@ pub struct ApacheInfo {
     pub build_date: String,
 }
 
-/// Epoch seconds when Python started in this process (`process_metrics()['restart_time']`).
-static STARTED_AT: AtomicU64 = AtomicU64::new(0);
-
-pub(crate) fn started_at() -> f64 {
-    f64::from_bits(STARTED_AT.load(Ordering::Relaxed))
-}
-
-/// `threads=` of this daemon group, or the MPM's threads per child.
-pub(crate) fn threads_per_process() -> u32 {
-    OPTIONS.get().map_or(1, |o| o.threads_per_process)
-}
-
-/// This process is a daemon process (its options name a process group).
-pub(crate) fn in_daemon() -> bool {
-    OPTIONS.get().is_some_and(|o| !o.process_group.is_empty())
-}
-
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 /// The main thread's state, saved after start-up; restored by `finalize`.
 static MAIN_TSTATE: AtomicPtr<ffi::PyThreadState> = AtomicPtr::new(ptr::null_mut());
@@ -180,9 +163,7 @@ pub fn initialize(o: &InitOptions) -> Result<String, String> {
     // SAFETY: Py_InitializeFromConfig succeeded on this thread, which therefore holds the GIL.
     let py = unsafe { Python::assume_attached() };
     let _ = OPTIONS.set(o.clone());
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    STARTED_AT.store(now.to_bits(), Ordering::Relaxed);
+    super::metrics::set_process_facts(o.threads_per_process, !o.process_group.is_empty());
     super::groups::set_setup(bootstrap_group);
     let result = bootstrap(py, o, "").map_err(|e| {
         let tb = format_exception(py, &e);
@@ -314,7 +295,7 @@ pub fn prime_thread() -> u64 {
 /// other thread runs Python.
 pub fn finalize() {
     // Embedded children (and daemons that did not publish it yet): mod_wsgi's reason is "".
-    events::process_stopping("");
+    process_stopping("");
     if !INITIALIZED.swap(false, Ordering::AcqRel) {
         return;
     }
@@ -331,14 +312,23 @@ pub fn finalize() {
     }
 }
 
-/// The full traceback of `e` as text.
-pub(crate) fn format_exception(py: Python<'_>, e: &PyErr) -> String {
-    let r = py
-        .import("traceback")
-        .and_then(|tb| tb.getattr("format_exception")?.call1((e.get_type(py), e.value(py), e.traceback(py))))
-        .and_then(|lines| lines.try_iter()?.map(|l| l?.extract::<String>()).collect::<PyResult<Vec<_>>>());
-    match r {
-        Ok(lines) => lines.concat(),
-        Err(_) => e.to_string(),
+pub(crate) use super::log::format_exception;
+
+/// Publishes `process_stopping` once per process, in every interpreter whose hub has
+/// subscribers (the main one, then each application group's). Call without the GIL, from a
+/// thread that may attach (the process's main thread at exit); `reason` is mod_wsgi's
+/// `shutdown_reason` string. Nothing happens if nobody in the process ever subscribed.
+pub fn process_stopping(reason: &str) {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if !is_initialized() || !events::anyone_subscribed() || DONE.swap(true, Ordering::AcqRel) {
+        return;
     }
+    prime_thread();
+    Python::attach(|py| {
+        let mut groups = vec![String::new()];
+        groups.extend(super::groups::names());
+        for g in groups {
+            let _ = super::groups::run_in(py, &g, |py| events::publish_stopping(py, reason));
+        }
+    });
 }

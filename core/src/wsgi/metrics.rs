@@ -16,6 +16,33 @@ pub(crate) static SERVED: AtomicU64 = AtomicU64::new(0);
 /// Requests running now (always counted).
 pub(crate) static RUNNING: AtomicU64 = AtomicU64::new(0);
 
+/// `threads=` of this daemon group, or the MPM's threads per child (set at start-up).
+static THREADS: AtomicU64 = AtomicU64::new(1);
+static IN_DAEMON: AtomicBool = AtomicBool::new(false);
+/// Epoch seconds when Python started in this process (`process_metrics()['restart_time']`).
+static STARTED_AT: AtomicU64 = AtomicU64::new(0);
+
+/// Called once by `interp::initialize`.
+pub(crate) fn set_process_facts(threads: u32, in_daemon: bool) {
+    THREADS.store(threads.max(1) as u64, Ordering::Relaxed);
+    IN_DAEMON.store(in_daemon, Ordering::Relaxed);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    STARTED_AT.store(now.to_bits(), Ordering::Relaxed);
+}
+
+pub(crate) fn threads_per_process() -> u64 {
+    THREADS.load(Ordering::Relaxed)
+}
+
+pub(crate) fn in_daemon() -> bool {
+    IN_DAEMON.load(Ordering::Relaxed)
+}
+
+pub(crate) fn started_at() -> f64 {
+    f64::from_bits(STARTED_AT.load(Ordering::Relaxed))
+}
+
 /// Histogram size: 16 octaves of 4 linear sub-buckets from 1 ms, then one for >= 65.536 s.
 pub const BUCKETS: usize = 65;
 

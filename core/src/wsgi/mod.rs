@@ -21,8 +21,8 @@ mod run;
 mod scripts;
 pub mod server_metrics;
 pub use dispatch::{Configured, Dispatch, run_dispatch};
-pub use events::process_stopping;
 pub use groups::names as group_names;
+pub use interp::process_stopping;
 pub use scripts::failing_since_us;
 
 pub use io::{LogLevel, RequestIo, ResponseHead};

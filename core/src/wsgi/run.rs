@@ -134,8 +134,19 @@ fn run_tracked(
     let mut tracker = None;
     let mut app_start = 0.0;
     let outcome = run_attached(py, ctx, env, x, app, thread_id, gil_wait, &mut tracker, &mut app_start);
-    super::events::leave(py, tracker, ctx, x, outcome, thread_id, app_start);
+    let facts = facts(x);
+    super::events::leave(py, tracker, ctx, &facts, outcome == Outcome::ErrorBeforeHeaders, thread_id, app_start);
     outcome
+}
+
+fn facts<'a>(x: &WsgiExtras<'a>) -> super::events::ReqFacts<'a> {
+    super::events::ReqFacts {
+        request_id: x.request_id,
+        server_pid: x.server_pid,
+        request_start: x.request_start,
+        queue_start: x.queue_start,
+        daemon_start: x.daemon_start,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -191,10 +202,11 @@ fn run_attached(
     };
     let app_start = now();
     *app_start_out = app_start;
-    let tr = tracker.insert(super::events::begin(py, ctx, x, thread_id, gil_wait));
+    let f = facts(x);
+    let tr = tracker.insert(super::events::begin(py, ctx, &f, thread_id, gil_wait));
     let result = environ(py, ctx, env, x, app, thread_id, app_start).and_then(|environ| {
         let application =
-            super::events::started(py, tr, &environ, &application, app.callable, x, thread_id, app_start)?;
+            super::events::started(py, tr, &environ, &application, app.callable, &f, thread_id, app_start)?;
         let sr = Py::new(py, StartResponse { ctx: ctx.clone() })?;
         application.call1((environ, sr))
     });
