@@ -83,9 +83,14 @@ pub(crate) fn wants_timing() -> bool {
 }
 
 /// The request now running on this thread: for `request_data()` and `LogHandler`. Cheap.
+/// Attached, in the request's interpreter.
 pub(crate) fn enter(ctx: &Arc<RequestCtx>) {
     RUNNING.fetch_add(1, Ordering::Relaxed);
-    CURRENT.with(|c| c.borrow_mut().ctx = Some(ctx.clone()));
+    // A whole new record: nothing of an earlier request (one that panicked before `leave`)
+    // survives into this one. Attached, so dropping a stale record is allowed.
+    let stale = CURRENT
+        .with(|c| std::mem::replace(&mut *c.borrow_mut(), Current { ctx: Some(ctx.clone()), ..Default::default() }));
+    drop(stale);
 }
 
 /// The live request's context on this thread, if any (for `LogHandler`).
