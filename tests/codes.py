@@ -40,6 +40,8 @@ CODES = {
     "traceback_line": "RWSGI0021",           # one line of a Python traceback
     "subinterp_refused": "RWSGI0025",        # ImportError: an extension refuses sub-interpreters
     "group_created": "RWSGI0052",            # the sub-interpreter of an application group was made
+    "log_handler": "RWSGI0170",              # a record logged through mod_wsgi.LogHandler
+    "subscriber_raised": "RWSGI0172",        # a subscribe_events/subscribe_shutdown callback raised
 }
 
 

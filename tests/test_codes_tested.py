@@ -26,6 +26,9 @@ UNTESTED = {
                  "would stop the main interpreter first",
     "RWSGI0121": "fork() failing in the spawner needs the process table or memory exhausted "
                  "(RLIMIT_NPROC does not bind root)",
+    "RWSGI0171": "guards the glue between the request path and a hub's Python methods; a "
+                 "subscriber's own failure is RWSGI0172 (caught inside the hub), so no "
+                 "application input reaches it",
 }
 
 

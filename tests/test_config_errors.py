@@ -35,6 +35,7 @@ WSGIPythonPath "@APPS@/pylib1:@APPS@/pylib2"
 WSGIPythonOptimize 2
 WSGIRestrictStdout Off
 WSGIRestrictSignal On
+WSGIServerMetrics On
 WSGIApplicationGroup %{{GLOBAL}}
 WSGICallableObject application
 WSGIPassAuthorization Off
@@ -191,6 +192,13 @@ BAD = [
     ("lazy-init-value", "WSGILazyInitialization perhaps", ["WSGILazyInitialization"]),
     ("lazy-init-in-vhost", "<VirtualHost 127.0.0.1:@PORT@>\nWSGILazyInitialization On\n</VirtualHost>",
      ["WSGILazyInitialization"]),
+    ("server-metrics-in-vhost", "<VirtualHost 127.0.0.1:@PORT@>\nWSGIServerMetrics On\n</VirtualHost>",
+     ["WSGIServerMetrics"]),
+    ("server-metrics-value", "WSGIServerMetrics perhaps", ["WSGIServerMetrics"]),
+    ("telemetry-service", "WSGITelemetryService unix:/tmp/t.sock", ["WSGITelemetryService", "wsgi-status",
+                                                                   "subscribe_events"]),
+    ("telemetry-options", "WSGITelemetryOptions +All", ["WSGITelemetryOptions", "wsgi-status"]),
+    ("slow-requests", "WSGISlowRequests 5", ["WSGISlowRequests", "wsgi-status"]),
 ]
 
 

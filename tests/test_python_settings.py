@@ -54,7 +54,7 @@ def test_bad_values_fail_configtest(line, word):
 @pytest.mark.embedded_only
 @pytest.mark.event_only(reason="configtest only, the same under every MPM")
 @pytest.mark.parametrize("line", [
-    "WSGIServerMetrics On",
+    "WSGITelemetryService unix:/tmp/t.sock",
 ])
 def test_unimplemented_mod_wsgi_directives_fail_clearly(line):
     rc, out = configtest(line)

@@ -279,6 +279,24 @@ pub const CODES: &[Code] = &[
         "The `wsgi` / `wsgi-group` provider, or an access script, cannot run here: no `WSGIAuthUserScript` / `WSGIAuthGroupScript` applies to the request, or Python is not available in this Apache child.",
         "500 (`wsgi`), 401 (`wsgi-group`), 403 (access)",
     ),
+    c(
+        "RWSGI0170",
+        Info,
+        "A record logged by the application through `mod_wsgi.LogHandler`, at the record's level (CRITICAL and ERROR as error, WARNING as warning, INFO as info, DEBUG as debug).",
+        "–",
+    ),
+    c(
+        "RWSGI0171",
+        Error,
+        "Publishing a `mod_wsgi` event (`subscribe_events`) failed inside mod_wsgi_rs itself (not in a subscriber); the request goes on.",
+        "–",
+    ),
+    c(
+        "RWSGI0172",
+        Error,
+        "A `mod_wsgi.subscribe_events` / `subscribe_shutdown` callback raised; its traceback follows and the other subscribers still run.",
+        "–",
+    ),
 ];
 
 /// `"RWSGInnnn: message"`: the one way a coded log line is made, in every logging path of both

@@ -17,6 +17,7 @@ pub mod process;
 pub mod record;
 pub mod regex;
 pub mod request;
+pub mod scoreboard;
 pub mod server;
 pub mod status;
 pub mod strings;

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub restrict_stdin: Option<bool>,
     pub dont_write_bytecode: Option<bool>,
     pub destroy_interpreter: Option<bool>,
+    /// `WSGIServerMetrics`: `mod_wsgi.server_metrics()` may read the scoreboard (embedded).
+    pub server_metrics: Option<bool>,
     pub python_eggs: Option<String>,
     /// `WSGIPythonHashSeed`: None unset or `random`.
     pub hash_seed: Option<u64>,
@@ -309,6 +311,7 @@ impl ServerConfig {
             restrict_stdin: b.restrict_stdin,
             dont_write_bytecode: b.dont_write_bytecode,
             destroy_interpreter: b.destroy_interpreter,
+            server_metrics: b.server_metrics,
             python_eggs: b.python_eggs.clone(),
             hash_seed: b.hash_seed,
             python_warnings: b.python_warnings.clone(),

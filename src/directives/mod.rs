@@ -141,6 +141,7 @@ fn server_flag_body(c: Ctx, on: bool) -> Result<(), String> {
         // WSGILazyInitialization: accepted for compatibility; their (lack of) effect is
         // documented in the README.
         7..=10 => {}
+        11 => s.server_metrics = Some(on),
         _ => return Err(format!("{}: internal table error", c.cmd.name())),
     }
     Ok(())
@@ -502,6 +503,15 @@ fn not_supported_body(c: Ctx, _args: &str) -> Result<(), String> {
              configured with --disable-gil); this mod_wsgi_rs is built for Python {} with a GIL: \
              remove the directive",
             crate::directives::python::PYTHON_VERSION
+        ));
+    }
+    if matches!(c.name().as_str(), "WSGITelemetryService" | "WSGITelemetryOptions" | "WSGISlowRequests") {
+        return Err(format!(
+            "{} (mod_wsgi's external telemetry stream) is not supported by mod_wsgi_rs: use the \
+             `SetHandler wsgi-status` page (per daemon group: processes, busy threads, requests, \
+             restarts; `?json` for monitoring) and, in the application, \
+             mod_wsgi.subscribe_events() / request_metrics() (see README, \"Monitoring\")",
+            c.name()
         ));
     }
     Err(format!(

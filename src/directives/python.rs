@@ -41,5 +41,6 @@ pub fn python_options(cfg: &ServerConfig) -> InitOptions {
         process_group: String::new(),
         maximum_processes: m.max_daemons,
         threads_per_process: m.threads,
+        apache: crate::apache::scoreboard::apache_info(),
     }
 }

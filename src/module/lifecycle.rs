@@ -241,6 +241,10 @@ fn child_init_body(pchild: Pool, server: Server) {
     }
     // SAFETY: child_init runs before the MPM starts this child's worker threads.
     unsafe { export_python_eggs(cfg) };
+    if cfg.server_metrics == Some(true) {
+        // WSGIServerMetrics On: mod_wsgi.server_metrics() reads this child's scoreboard.
+        wsgi_rs_core::wsgi::server_metrics::set_reader(crate::apache::scoreboard::read);
+    }
     let opts = python_options(cfg);
     match interp::initialize(&opts) {
         Ok(banner) => slog(

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod dispatch;
 pub mod lifecycle;
+pub mod status_page;
 pub mod translate;
 
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -179,10 +180,16 @@ pub static mut CMDS: [ffi::command_rec; 51] = [
         c"Proxy headers trusted from those proxies, e.g. X-Forwarded-For X-Forwarded-Proto",
     ),
     take1(c"WSGIAcceptMutex", d::accept_mutex, 0, S, c"Accepted, no effect: no accept mutex is needed"),
-    raw(c"WSGIServerMetrics", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGITelemetryService", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGISlowRequests", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
-    raw(c"WSGITelemetryOptions", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
+    flag(
+        c"WSGIServerMetrics",
+        d::server_flag,
+        11,
+        S,
+        c"Let mod_wsgi.server_metrics() read the scoreboard (embedded mode)",
+    ),
+    raw(c"WSGITelemetryService", d::not_supported, 0, ANY, c"Not supported: use the wsgi-status handler"),
+    raw(c"WSGISlowRequests", d::not_supported, 0, ANY, c"Not supported: use the wsgi-status handler"),
+    raw(c"WSGITelemetryOptions", d::not_supported, 0, ANY, c"Not supported: use the wsgi-status handler"),
     raw(c"WSGIPerInterpreterGIL", d::not_supported, 0, ANY, c"Not supported by mod_wsgi_rs yet"),
     raw(c"WSGIFreeThreading", d::not_supported, 0, ANY, c"Needs a free-threaded Python build"),
     flag(c"WSGILazyInitialization", d::server_flag, 10, S, c"Accepted, no effect: Python always starts after fork"),
@@ -215,6 +222,7 @@ pub unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {
                 auth::check_authorization,
                 auth::access_checker,
             );
+            ffi::ap_hook_handler(Some(status_page::handler), null(), null(), mid);
         }
     })
 }

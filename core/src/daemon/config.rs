@@ -101,6 +101,24 @@ impl ShutdownReason {
             ShutdownReason::ParentGone => "the Apache parent process is gone",
         }
     }
+
+    /// mod_wsgi's `shutdown_reason` of the `process_stopping` event (and a short name for the
+    /// status page). `internal_error` and `parent_gone` are ours (mod_wsgi has no such case).
+    pub fn event_name(self) -> &'static str {
+        match self {
+            ShutdownReason::GracefulSignal => "graceful_signal",
+            ShutdownReason::MaximumRequests => "maximum_requests",
+            ShutdownReason::RestartInterval => "restart_interval",
+            ShutdownReason::InactivityTimeout => "inactivity_timeout",
+            ShutdownReason::RequestTimeout => "request_timeout",
+            ShutdownReason::ScriptChanged => "script_reload",
+            ShutdownReason::StartupTimeout => "startup_timeout",
+            ShutdownReason::Deadlock => "deadlock_timeout",
+            ShutdownReason::InternalError => "internal_error",
+            ShutdownReason::Signal => "shutdown_signal",
+            ShutdownReason::ParentGone => "parent_gone",
+        }
+    }
 }
 
 #[cfg(test)]

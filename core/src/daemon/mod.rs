@@ -12,7 +12,10 @@ mod monitor;
 mod server;
 mod socket_io;
 mod state;
+pub mod status_board;
+pub mod status_page;
 
 pub use config::{DaemonConfig, ShutdownReason};
 pub use meta::RequestMeta;
 pub use server::serve;
+pub use state::now_us;

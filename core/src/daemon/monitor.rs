@@ -244,6 +244,9 @@ pub fn monitor(cfg: &DaemonConfig, state: &State, events: &Receiver<Event>) -> (
     // No thread accepts from here on; one that already did (or is about to, having counted
     // itself in `active` first) is waited for below. See `server::worker`.
     state.stopping.store(true, Ordering::SeqCst);
+    if let Some(b) = super::status_board::my_slot() {
+        b.stopping(reason.event_name());
+    }
     if reason != ShutdownReason::Deadlock {
         // With the GIL wedged the probe is stuck inside attach: leave it alone (no
         // finalisation follows a deadlock anyway, see the graceful wait below).

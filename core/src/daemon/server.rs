@@ -105,7 +105,14 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
         let slot = &state.slots[index];
         slot.start_us.store(now_us(), Ordering::Release);
-        let activity = handle(stream, index, cfg, state);
+        let board = super::status_board::my_slot();
+        if let Some(b) = board {
+            b.request_started(now_us());
+        }
+        let (activity, code) = handle(stream, index, cfg, state);
+        if let Some(b) = board {
+            b.request_finished(if slot.abandoned.load(Ordering::Acquire) { 504 } else { code }, now_us());
+        }
         slot.start_us.store(0, Ordering::Release);
         *slot.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if activity {
@@ -150,7 +157,9 @@ fn stamp(p: &Path) -> Option<(i64, i64)> {
 /// a request has also stamped `last_activity_us` when it started. Others never move it, so a
 /// process served only ignored requests still reaches its inactivity-timeout (the monitor
 /// stops it between them: a running request, ignored or not, always holds the stop off).
-fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -> bool {
+/// With it, the HTTP status answered (0: none, the connection was refused or the client
+/// left), for the status board.
+fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -> (bool, u16) {
     let g = &cfg.group;
     let t = Some(Duration::from_secs(cfg.socket_timeout.max(1)));
     let _ = stream.set_read_timeout(t);
@@ -171,7 +180,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
     };
     let head = match reader.read_frame() {
         Ok(Some(Frame::RequestHead(h))) => h,
-        Ok(None) => return false,
+        Ok(None) => return (false, 0),
         Ok(Some(_)) => {
             host_log(
                 LogLevel::Error,
@@ -181,11 +190,11 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
                     cfg.socket_path
                 ),
             );
-            return false;
+            return (false, 0);
         }
         Err(e) => {
             malformed(&e);
-            return false;
+            return (false, 0);
         }
     };
     if !wire::token_eq(&head.token, &cfg.token) {
@@ -197,14 +206,14 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
                 cfg.socket_path
             ),
         );
-        return false;
+        return (false, 0);
     }
     let _ = stream.set_read_timeout(t);
     let meta = match RequestMeta::from_pairs(&head.meta) {
         Ok(m) => m,
         Err(e) => {
             malformed(&e);
-            return false;
+            return (false, 0);
         }
     };
     let activity = !meta.ignore_activity;
@@ -224,7 +233,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
             ),
         );
         send(&stream, &Frame::ResponseError { code: 504, message: "queue-timeout expired".into() });
-        return activity;
+        return (activity, 504);
     }
     let script = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&meta.script));
     if meta.reload
@@ -250,9 +259,10 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
         *state.slots[index].conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((c, head_sent.clone()));
     }
     let client = String::from_utf8_lossy(&meta.client).into_owned();
-    let io = match SocketIo::new(&stream, head_sent, client) {
+    let code = Arc::new(std::sync::atomic::AtomicU16::new(0));
+    let io = match SocketIo::new(&stream, head_sent, client, code.clone()) {
         Ok(io) => io,
-        Err(_) => return activity,
+        Err(_) => return (activity, 0),
     };
     let env = Environ {
         vars: head
@@ -293,12 +303,13 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
     let outcome = run_request(Box::new(io), &env, &x, &spec);
     // The SocketIo was dropped (and flushed) by run_request: the final frame goes last.
     if state.slots[index].abandoned.load(Ordering::Acquire) {
-        return activity;
+        return (activity, 0);
     }
     match outcome {
         Outcome::Done => send(&stream, &Frame::ResponseEnd),
         Outcome::ErrorBeforeHeaders => {
-            send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() })
+            send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() });
+            return (activity, 500);
         }
         Outcome::ErrorAfterHeaders => send(&stream, &Frame::ResponseAbort("application error after headers".into())),
         // The Apache child checks the body against the Content-Length itself and cuts the
@@ -306,5 +317,5 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
         Outcome::Truncated => send(&stream, &Frame::ResponseEnd),
         Outcome::ClientGone => {}
     }
-    activity
+    (activity, code.load(Ordering::Relaxed))
 }

@@ -19,10 +19,17 @@ pub struct SocketIo {
     head_sent: Arc<AtomicBool>,
     client: String,
     scratch: Vec<u8>,
+    /// The status code of the head sent (for the status board).
+    code: Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl SocketIo {
-    pub fn new(stream: &UnixStream, head_sent: Arc<AtomicBool>, client: String) -> io::Result<Self> {
+    pub fn new(
+        stream: &UnixStream,
+        head_sent: Arc<AtomicBool>,
+        client: String,
+        code: Arc<std::sync::atomic::AtomicU16>,
+    ) -> io::Result<Self> {
         Ok(SocketIo {
             reader: FrameReader::new(stream.try_clone()?),
             writer: BufWriter::with_capacity(64 * 1024, stream.try_clone()?),
@@ -30,6 +37,7 @@ impl SocketIo {
             head_sent,
             client,
             scratch: Vec::with_capacity(256),
+            code,
         })
     }
 
@@ -72,6 +80,7 @@ impl RequestIo for SocketIo {
 
     fn send_head(&mut self, head: &ResponseHead) -> io::Result<()> {
         self.head_sent.store(true, Ordering::Release);
+        self.code.store(head.code, Ordering::Relaxed);
         let f = Frame::ResponseHead { code: head.code, status: head.status.clone(), headers: head.headers.clone() };
         self.frame(&f)
     }

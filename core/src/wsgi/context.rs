@@ -18,6 +18,20 @@ pub(crate) struct Inner {
     pub written: u64,
     /// A write to the client failed: the client went away (not an application error).
     pub client_gone: bool,
+    /// I/O counters for `request_finished` and the metrics (plain integers: free to keep).
+    pub stats: IoStats,
+}
+
+/// What the application read and wrote. Times are only taken when `timed` (a subscriber or
+/// metrics recording is active), so an untracked request reads no clock for them.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IoStats {
+    pub timed: bool,
+    pub input_reads: u64,
+    pub input_length: u64,
+    pub input_ns: u64,
+    pub output_writes: u64,
+    pub output_ns: u64,
 }
 
 pub(crate) struct RequestCtx {
@@ -42,6 +56,7 @@ impl RequestCtx {
                 content_length: None,
                 written: 0,
                 client_gone: false,
+                stats: IoStats::default(),
             }),
         })
     }
@@ -86,12 +101,19 @@ impl RequestCtx {
                 data = &data[..room as usize];
             }
         }
+        let t0 = st.stats.timed.then(std::time::Instant::now);
         let r = match (data.is_empty(), flush) {
             (true, false) => Ok(()),
             (true, true) => io.flush(),
             (false, false) => io.write(data),
             (false, true) => io.write_and_flush(data),
         };
+        if !data.is_empty() {
+            st.stats.output_writes += 1;
+        }
+        if let Some(t0) = t0 {
+            st.stats.output_ns += t0.elapsed().as_nanos() as u64;
+        }
         if let Err(e) = r {
             st.client_gone = true;
             return Err(WriteError::Io(e));
@@ -107,10 +129,16 @@ impl RequestCtx {
         let mut g = self.lock();
         let st = &mut *g;
         let io = st.io.as_mut().ok_or(WriteError::Finished)?;
-        match io.send_file(fd, offset, len) {
+        let t0 = st.stats.timed.then(std::time::Instant::now);
+        let r = io.send_file(fd, offset, len);
+        if let Some(t0) = t0 {
+            st.stats.output_ns += t0.elapsed().as_nanos() as u64;
+        }
+        match r {
             Ok(sent) => {
                 if sent {
                     st.written += len;
+                    st.stats.output_writes += 1;
                 }
                 Ok(sent)
             }

@@ -89,10 +89,20 @@ impl Input {
             }
             let r = {
                 let mut g = self.ctx.lock();
-                match g.io.as_mut() {
+                let g = &mut *g;
+                let t0 = g.stats.timed.then(std::time::Instant::now);
+                let r = match g.io.as_mut() {
                     Some(io) => io.read(&mut st.buf[st.end..st.end + grow]),
                     None => Err(std::io::Error::other("request has already completed")),
+                };
+                g.stats.input_reads += 1;
+                if let Ok(k) = r {
+                    g.stats.input_length += k as u64;
                 }
+                if let Some(t0) = t0 {
+                    g.stats.input_ns += t0.elapsed().as_nanos() as u64;
+                }
+                r
             };
             match r {
                 Ok(0) => st.eof = true,

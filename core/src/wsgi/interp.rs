@@ -14,6 +14,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyModule};
 
+use super::events;
 use super::file_wrapper::FileWrapper;
 use super::io::LogLevel;
 use super::log::{LogStream, host_log};
@@ -44,6 +45,20 @@ pub struct InitOptions {
     pub process_group: String,
     pub maximum_processes: u32,
     pub threads_per_process: u32,
+    /// What the companion `apache` module shows.
+    pub apache: ApacheInfo,
+}
+
+/// The Apache facts of the companion `apache` Python module (mod_wsgi's attribute names).
+#[derive(Debug, Clone, Default)]
+pub struct ApacheInfo {
+    pub version: (u32, u32, u32),
+    /// `ap_get_server_description()`, e.g. `Apache/2.4.62 (Debian)`.
+    pub description: String,
+    /// `ap_show_mpm()`: `event`, `worker`, `prefork`.
+    pub mpm_name: String,
+    /// `ap_get_server_built()`.
+    pub build_date: String,
 }
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
@@ -148,6 +163,7 @@ pub fn initialize(o: &InitOptions) -> Result<String, String> {
     // SAFETY: Py_InitializeFromConfig succeeded on this thread, which therefore holds the GIL.
     let py = unsafe { Python::assume_attached() };
     let _ = OPTIONS.set(o.clone());
+    super::metrics::set_process_facts(o.threads_per_process, !o.process_group.is_empty());
     super::groups::set_setup(bootstrap_group);
     let result = bootstrap(py, o, "").map_err(|e| {
         let tb = format_exception(py, &e);
@@ -194,6 +210,14 @@ fn bootstrap(py: Python<'_>, o: &InitOptions, group: &str) -> PyResult<()> {
     m.add("threads_per_process", o.threads_per_process)?;
     m.add_class::<FileWrapper>()?;
     m.add_function(pyo3::wrap_pyfunction!(_host_log, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::request_data, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::start_recording_metrics, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::request_metrics, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::process_metrics, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::_enable_events, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(events::_want_stopping, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(super::server_metrics::server_metrics, &m)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(_log_record, &m)?)?;
     let sys = py.import("sys")?;
     sys.getattr("modules")?.cast::<PyDict>()?.set_item("mod_wsgi", &m)?;
 
@@ -210,7 +234,43 @@ fn bootstrap(py: Python<'_>, o: &InitOptions, group: &str) -> PyResult<()> {
     opts.set_item("warnings", warnings)?;
     opts.set_item("switch_interval", o.switch_interval)?;
     boot.getattr("bootstrap")?.call1((m.getattr("_host_log")?, stdout, stderr, path, opts))?;
+
+    // The event hub, LogHandler and the companion `apache` module (api.py).
+    let code = CString::new(include_str!("api.py")).expect("api has no NUL");
+    let api = PyModule::from_code(py, &code, c"<mod_wsgi_rs api>", c"_mod_wsgi_rs_api")?;
+    let a = &o.apache;
+    let apache = PyDict::new(py);
+    apache.set_item("version", a.version)?;
+    apache.set_item("description", a.description.as_str())?;
+    apache.set_item("mpm_name", a.mpm_name.as_str())?;
+    apache.set_item("build_date", a.build_date.as_str())?;
+    apache.set_item("maximum_processes", o.maximum_processes)?;
+    apache.set_item("threads_per_process", o.threads_per_process)?;
+    let hub = api.getattr("install")?.call1((&m, apache))?;
+    events::register_hub(py, &hub);
     Ok(())
+}
+
+/// `LogHandler`'s sink: one record at `level` (0 error … 3 debug), through the current
+/// request when this thread runs one (client decoration), else the process's log.
+#[pyfunction]
+fn _log_record(py: Python<'_>, level: u8, msg: &str) {
+    let level = match level {
+        0 => LogLevel::Error,
+        1 => LogLevel::Warning,
+        2 => LogLevel::Info,
+        _ => LogLevel::Debug,
+    };
+    let ctx = events::current_ctx();
+    let lines: Vec<String> = msg.lines().map(|l| crate::coded!("RWSGI0170", "{l}")).collect();
+    py.detach(move || {
+        for l in &lines {
+            match &ctx {
+                Some(c) => c.log(level, l),
+                None => host_log(level, l),
+            }
+        }
+    });
 }
 
 /// Gives the calling thread a lasting main-interpreter thread state, once: later attaches reuse
@@ -234,6 +294,8 @@ pub fn prime_thread() -> u64 {
 /// Runs atexit handlers and finalises. Call from the thread that called [`initialize`], once no
 /// other thread runs Python.
 pub fn finalize() {
+    // Embedded children (and daemons that did not publish it yet): mod_wsgi's reason is "".
+    process_stopping("");
     if !INITIALIZED.swap(false, Ordering::AcqRel) {
         return;
     }
@@ -250,14 +312,23 @@ pub fn finalize() {
     }
 }
 
-/// The full traceback of `e` as text.
-pub(crate) fn format_exception(py: Python<'_>, e: &PyErr) -> String {
-    let r = py
-        .import("traceback")
-        .and_then(|tb| tb.getattr("format_exception")?.call1((e.get_type(py), e.value(py), e.traceback(py))))
-        .and_then(|lines| lines.try_iter()?.map(|l| l?.extract::<String>()).collect::<PyResult<Vec<_>>>());
-    match r {
-        Ok(lines) => lines.concat(),
-        Err(_) => e.to_string(),
+pub(crate) use super::log::format_exception;
+
+/// Publishes `process_stopping` once per process, in every interpreter whose hub has
+/// subscribers (the main one, then each application group's). Call without the GIL, from a
+/// thread that may attach (the process's main thread at exit); `reason` is mod_wsgi's
+/// `shutdown_reason` string. Nothing happens if nobody in the process ever subscribed.
+pub fn process_stopping(reason: &str) {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if !is_initialized() || !events::anyone_subscribed() || DONE.swap(true, Ordering::AcqRel) {
+        return;
     }
+    prime_thread();
+    Python::attach(|py| {
+        let mut groups = vec![String::new()];
+        groups.extend(super::groups::names());
+        for g in groups {
+            let _ = super::groups::run_in(py, &g, |py| events::publish_stopping(py, reason));
+        }
+    });
 }

@@ -149,3 +149,15 @@ impl Drop for LogStream {
         }
     }
 }
+
+/// The full traceback of `e` as text.
+pub(crate) fn format_exception(py: Python<'_>, e: &PyErr) -> String {
+    let r = py
+        .import("traceback")
+        .and_then(|tb| tb.getattr("format_exception")?.call1((e.get_type(py), e.value(py), e.traceback(py))))
+        .and_then(|lines| lines.try_iter()?.map(|l| l?.extract::<String>()).collect::<PyResult<Vec<_>>>());
+    match r {
+        Ok(lines) => lines.concat(),
+        Err(_) => e.to_string(),
+    }
+}

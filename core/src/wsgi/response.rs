@@ -96,6 +96,7 @@ impl StartResponse {
         });
         g.content_length = framing.content_length;
         drop(g);
+        super::events::response_started(py, status, headers, exc_info);
         Py::new(py, Write { ctx: self.ctx.clone() })
     }
 }

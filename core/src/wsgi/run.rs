@@ -115,8 +115,11 @@ pub enum Outcome {
 pub fn run_request(io: Box<dyn RequestIo>, env: &Environ<'_>, x: &WsgiExtras<'_>, app: &AppSpec<'_>) -> Outcome {
     let thread_id = prime_thread();
     let ctx = RequestCtx::new(io);
+    // The wait for the GIL is measured only while someone listens (a relaxed load otherwise).
+    let t_gil = super::events::wants_timing().then(std::time::Instant::now);
     let outcome = Python::attach(|py| {
-        match super::groups::run_in(py, app.group, |py| run_attached(py, &ctx, env, x, app, thread_id)) {
+        let gil_wait = t_gil.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        match super::groups::run_in(py, app.group, |py| run_tracked(py, &ctx, env, x, app, thread_id, gil_wait)) {
             Ok(o) => o,
             Err(e) => {
                 ctx.log(LogLevel::Error, &group_failed(app.group, &e));
@@ -136,6 +139,37 @@ fn now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
+/// Runs the request in the current (the group's) interpreter between the event API's
+/// `enter` and `leave` (see events.rs: nothing is made for an untracked request).
+fn run_tracked(
+    py: Python<'_>,
+    ctx: &Arc<RequestCtx>,
+    env: &Environ<'_>,
+    x: &WsgiExtras<'_>,
+    app: &AppSpec<'_>,
+    thread_id: u64,
+    gil_wait: f64,
+) -> Outcome {
+    super::events::enter(ctx);
+    let mut tracker = None;
+    let mut app_start = 0.0;
+    let outcome = run_attached(py, ctx, env, x, app, thread_id, gil_wait, &mut tracker, &mut app_start);
+    let facts = facts(x);
+    super::events::leave(py, tracker, ctx, &facts, outcome == Outcome::ErrorBeforeHeaders, thread_id, app_start);
+    outcome
+}
+
+fn facts<'a>(x: &WsgiExtras<'a>) -> super::events::ReqFacts<'a> {
+    super::events::ReqFacts {
+        request_id: x.request_id,
+        server_pid: x.server_pid,
+        request_start: x.request_start,
+        queue_start: x.queue_start,
+        daemon_start: x.daemon_start,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_attached(
     py: Python<'_>,
     ctx: &Arc<RequestCtx>,
@@ -143,6 +177,9 @@ fn run_attached(
     x: &WsgiExtras<'_>,
     app: &AppSpec<'_>,
     thread_id: u64,
+    gil_wait: f64,
+    tracker: &mut Option<super::events::Tracker>,
+    app_start_out: &mut f64,
 ) -> Outcome {
     let script = app.script.display();
     let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
@@ -184,7 +221,12 @@ fn run_attached(
         }
     };
     let app_start = now();
+    *app_start_out = app_start;
+    let f = facts(x);
+    let tr = tracker.insert(super::events::begin(py, ctx, &f, thread_id, gil_wait));
     let result = environ(py, ctx, env, x, app, thread_id, app_start).and_then(|environ| {
+        let application =
+            super::events::started(py, tr, &environ, &application, app.callable, &f, thread_id, app_start)?;
         let sr = Py::new(py, StartResponse { ctx: ctx.clone() })?;
         application.call1((environ, sr))
     });
@@ -260,6 +302,7 @@ fn short_body(ctx: &RequestCtx, script: &str, head_request: bool) -> Outcome {
 
 /// Logs an application failure and says what the host must do.
 fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
+    super::events::exception(py, &e);
     let (head_sent, client_gone) = {
         let g = ctx.lock();
         // A head the host still buffers has not been sent: a 500 can still replace it.

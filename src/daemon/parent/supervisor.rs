@@ -304,11 +304,16 @@ pub unsafe fn start_groups(pconf: Pool, s: Server) -> Result<(), String> {
             unsafe { libc::close(fd) };
         });
         let (path, parent) = (g.socket_path.clone(), g.parent_pid);
+        // The status board the spawner makes beside the socket goes with it.
+        let board = CString::new(wsgi_rs_core::daemon::status_board::status_path(path.as_bytes())).ok();
         pconf.on_cleanup(CleanupIn::Pool, move || {
-            // SAFETY: getpid/unlink have no memory preconditions; `path` is a C string.
+            // SAFETY: getpid/unlink have no memory preconditions; the paths are C strings.
             unsafe {
                 if libc::getpid() == parent {
                     libc::unlink(path.as_ptr());
+                    if let Some(b) = &board {
+                        libc::unlink(b.as_ptr());
+                    }
                 }
             }
         });

@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::time::Duration;
 
 use wsgi_rs_core::config::display_title;
-use wsgi_rs_core::daemon::{DaemonConfig, serve};
+use wsgi_rs_core::daemon::{DaemonConfig, ShutdownReason, serve};
 use wsgi_rs_core::wsgi::interp::{self, InitOptions};
 use wsgi_rs_core::wsgi::{LogLevel, log, preload};
 
@@ -335,14 +335,19 @@ fn serve_and_exit(g: &DaemonGroup, index: usize, s: Server, cfg: &ServerConfig) 
         g.parent_pid,
     );
     let shutdown_timeout = g.opts.shutdown_timeout.max(1);
-    let (_reason, idle) = serve(g.listen_fd, dc);
+    let (reason, idle) = serve(g.listen_fd, dc);
+    // process_stopping subscribers, atexit handlers and finalisation, all bounded by
+    // shutdown-timeout.
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(shutdown_timeout));
+        // SAFETY: ends the whole process, whatever finalisation is doing.
+        unsafe { libc::_exit(0) };
+    });
+    if reason != ShutdownReason::Deadlock {
+        // With the GIL wedged nothing Python can run (mod_wsgi cannot publish it either).
+        wsgi_rs_core::wsgi::process_stopping(reason.event_name());
+    }
     if idle && cfg.destroy_interpreter.unwrap_or(true) {
-        // atexit handlers and finalisation, bounded by shutdown-timeout.
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(shutdown_timeout));
-            // SAFETY: ends the whole process, whatever finalisation is doing.
-            unsafe { libc::_exit(0) };
-        });
         interp::finalize();
     }
     // SAFETY: never return into Apache code from a daemon process.

@@ -21,6 +21,7 @@ use std::ffi::{CString, c_int};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use wsgi_rs_core::daemon::status_board::{self, Board, SlotRef};
 use wsgi_rs_core::wsgi::{LogLevel, log};
 
 use crate::apache::log::{host_log, set_main};
@@ -50,6 +51,8 @@ struct Slot {
     started: Instant,
     backoff: u64,
     failures: u32,
+    /// This process's slot on the group's status board (see `status_board`).
+    board: Option<SlotRef>,
 }
 
 fn fatal(msg: &str) -> ! {
@@ -148,8 +151,10 @@ unsafe fn run(desc: &str, pconf: Pool, s: Server) -> ! {
     }
     let mut slots: Vec<Slot> = Vec::new();
     for (gi, g) in reg.groups.iter().enumerate() {
+        let board = open_board(g.socket_path.to_bytes(), g.opts.processes as usize, g.opts.threads as u64);
         for index in 0..g.opts.processes as usize {
-            slots.push(Slot { group: gi, index, pid: 0, started: Instant::now(), backoff: 0, failures: 0 });
+            let board = board.and_then(|b| b.slot(index));
+            slots.push(Slot { group: gi, index, pid: 0, started: Instant::now(), backoff: 0, failures: 0, board });
         }
     }
     for sl in slots.iter_mut() {
@@ -179,6 +184,12 @@ unsafe fn spawn(reg: &mut Registry, sl: &mut Slot, s: Server) {
             }
         }
         close_all_except(&[0, 1, 2, keep, log]);
+        if let Some(b) = sl.board {
+            // The process records itself (before any request it serves can count).
+            // SAFETY: getpid has no preconditions.
+            b.started(unsafe { libc::getpid() }, wsgi_rs_core::daemon::now_us());
+            status_board::set_my_slot(b);
+        }
         // SAFETY: in the freshly forked, single-threaded child.
         unsafe { child::run(&reg.groups[sl.group], sl.index, sl.backoff, s) };
     }
@@ -197,6 +208,38 @@ unsafe fn spawn(reg: &mut Registry, sl: &mut Slot, s: Server) {
         return;
     }
     sl.pid = pid;
+}
+
+/// Creates (or replaces) the group's status board beside its socket, `<socket>.status`, mode
+/// 0644, root's when Apache starts as root, and maps it shared: daemon processes inherit the
+/// mapping and write their slots; Apache children read the file (the `wsgi-status` handler).
+/// `None` (no status for this group) if it cannot be made; serving goes on.
+fn open_board(socket_path: &[u8], processes: usize, threads: u64) -> Option<Board> {
+    let path = CString::new(status_board::status_path(socket_path)).ok()?;
+    let len = status_board::board_len(processes);
+    // SAFETY: plain file calls on a path we own (the runtime directory of our sockets); the
+    // mapping is shared, of `len` bytes, page-aligned, and never unmapped (daemon processes
+    // inherit it; it lives until each process exits).
+    unsafe {
+        libc::unlink(path.as_ptr());
+        let fd = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o644);
+        if fd < 0 {
+            return None;
+        }
+        libc::fchmod(fd, 0o644);
+        if libc::ftruncate(fd, len as libc::off_t) != 0 {
+            libc::close(fd);
+            return None;
+        }
+        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
+        libc::close(fd);
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        let b = Board::from_raw(p as *mut u64, len / 8);
+        b.init(processes, threads, wsgi_rs_core::daemon::now_us());
+        Some(b)
+    }
 }
 
 /// Exit status or signal number, as the parent used to report them.
@@ -244,6 +287,9 @@ unsafe fn supervise(reg: &mut Registry, slots: &mut [Slot], s: Server, parent: i
             let Some(sl) = slots.iter_mut().find(|sl| sl.pid == pid) else { continue };
             let g = &reg.groups[sl.group];
             let n = how(status);
+            if let Some(b) = sl.board {
+                b.died(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, n, wsgi_rs_core::daemon::now_us());
+            }
             // A clean exit (status 0: recycling) is never a failure, however soon.
             let quick = sl.started.elapsed() < Duration::from_secs(QUICK_DEATH) && status != 0;
             sl.failures =
