@@ -13,7 +13,7 @@ use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use super::interp::{format_exception, prime_thread};
 use super::io::{LogLevel, RequestIo};
-use super::log::{LogStream, log_lines};
+use super::log::{LogStream, log_lines, route_stdio};
 use super::response::{StartResponse, write_chunk, write_error};
 use super::scripts::{LoadError, load_app};
 use crate::environ::Environ;
@@ -107,6 +107,8 @@ pub enum Outcome {
 pub fn run_request(io: Box<dyn RequestIo>, env: &Environ<'_>, x: &WsgiExtras<'_>, app: &AppSpec<'_>) -> Outcome {
     let thread_id = prime_thread();
     let ctx = RequestCtx::new(io);
+    // This thread's print() output belongs to the request, from the script's import to close().
+    let stdio = route_stdio(&ctx);
     let outcome = Python::attach(|py| {
         match super::groups::run_in(py, app.group, |py| run_attached(py, &ctx, env, x, app, thread_id)) {
             Ok(o) => o,
@@ -116,6 +118,7 @@ pub fn run_request(io: Box<dyn RequestIo>, env: &Environ<'_>, x: &WsgiExtras<'_>
             }
         }
     });
+    drop(stdio); // logs unfinished print() lines through the still-live request
     ctx.finish();
     outcome
 }
@@ -309,7 +312,7 @@ fn environ<'py>(
     d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
     d.set_item(
         intern!(py, "wsgi.errors"),
-        Py::new(py, LogStream::new("<wsgi.errors>", "RWSGI0030", Some(ctx.clone())))?,
+        Py::new(py, LogStream::request(ctx.clone()))?,
     )?;
     d.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
     d.set_item(intern!(py, "mod_wsgi.version"), (6, 1, 1))?;
