@@ -1,7 +1,8 @@
 """Applications mounted per <VirtualHost>: name-based vhosts on one port (the Host header picks
 the app), a vhost on a second `Listen` port, nested mounts in one vhost (`/api` and `/`: the
 longer alias wins, SCRIPT_NAME `/api` vs ''), and each vhost's own `ErrorLog` receiving its own
-apps' wsgi.errors lines and tracebacks (and no other vhost's). The embedded server also runs in
+apps' wsgi.errors lines, tracebacks and what their request threads print (and no other vhost's;
+other threads and WSGIImportScript preloads print to the main log). The embedded server also runs in
 the daemon pass (WSGI_RS_MODE=daemon: everything through the server-level group); the daemon
 variant defines a group inside each vhost, whose processes log to that vhost's ErrorLog (also
 after `apache2 -k graceful`, and to a piped `ErrorLog`), plus a vhost served by a server-level

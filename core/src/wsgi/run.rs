@@ -310,10 +310,7 @@ fn environ<'py>(
     d.set_item(intern!(py, "wsgi.url_scheme"), if x.https { "https" } else { "http" })?;
     d.set_item(intern!(py, "wsgi.input"), Py::new(py, Input::new(ctx.clone()))?)?;
     d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
-    d.set_item(
-        intern!(py, "wsgi.errors"),
-        Py::new(py, LogStream::request(ctx.clone()))?,
-    )?;
+    d.set_item(intern!(py, "wsgi.errors"), Py::new(py, LogStream::request(ctx.clone()))?)?;
     d.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
     d.set_item(intern!(py, "mod_wsgi.version"), (6, 1, 1))?;
     d.set_item(intern!(py, "mod_wsgi.process_group"), x.process_group)?;

@@ -95,8 +95,8 @@ def application(environ, start_response):
     assert_eq!(r.log(), vec![(LogLevel::Error, "RWSGI0031: inside")]);
     let tag = format!("after-{:?}", std::thread::current().id());
     Python::attach(|py| {
-        let code = std::ffi::CString::new(format!("import sys\nprint('{tag}')\nprint('{tag} err', file=sys.stderr)"))
-            .unwrap();
+        let code =
+            std::ffi::CString::new(format!("import sys\nprint('{tag}')\nprint('{tag} err', file=sys.stderr)")).unwrap();
         py.run(&code, None, None).unwrap();
     });
     assert_eq!(host_lines(&tag), vec![format!("RWSGI0031: {tag}"), format!("RWSGI0030: {tag} err")]);
