@@ -1,7 +1,8 @@
 """Applications mounted per <VirtualHost>: name-based vhosts on one port (the Host header picks
 the app), a vhost on a second `Listen` port, nested mounts in one vhost (`/api` and `/`: the
 longer alias wins, SCRIPT_NAME `/api` vs ''), and each vhost's own `ErrorLog` receiving its own
-apps' wsgi.errors lines and tracebacks (and no other vhost's). The embedded server also runs in
+apps' wsgi.errors lines, tracebacks and what their request threads print (and no other vhost's;
+other threads and WSGIImportScript preloads print to the main log). The embedded server also runs in
 the daemon pass (WSGI_RS_MODE=daemon: everything through the server-level group); the daemon
 variant defines a group inside each vhost, whose processes log to that vhost's ErrorLog (also
 after `apache2 -k graceful`, and to a piped `ErrorLog`), plus a vhost served by a server-level
@@ -19,17 +20,20 @@ from harness import APACHE_BIN, DAEMON, Apache, free_port
 
 APP = ("copy", "vhost.wsgi")
 FILES = {f"apps/{n}.wsgi": APP for n in ("site_a", "api_a", "site_b", "site_c", "site_d")}
+FILES.update({f"apps/{n}.wsgi": ("copy", "print_import.wsgi") for n in ("print_a", "print_startup")})
 
 
 def vhosts_conf(port2, daemon):
     """Three vhosts: a.test (default of the main port; /api and / mounts), b.test on the main
     port, c.test on `port2`. With `daemon`, each vhost defines and uses its own group, and a
     fourth, d.test (main port, its own ErrorLog), uses the group `vsrv` defined at server
-    level. c.test logs at `LogLevel warn` (the server at info)."""
+    level; without, every Apache child preloads print_startup.wsgi (WSGIImportScript). a.test
+    mounts print_a.wsgi at /printer. c.test logs at `LogLevel warn` (the server at info)."""
     def grp(name):
         return (f"    WSGIDaemonProcess {name} threads=4 home=@APPS@\n"
                 f"    WSGIProcessGroup {name}\n") if daemon else ""
-    server_level = "" if not daemon else """
+    server_level = ("WSGIImportScript @APPS@/print_startup.wsgi process-group=%{GLOBAL} "
+                    "application-group=%{GLOBAL}\n") if not daemon else """
 WSGIDaemonProcess vsrv threads=4 home=@APPS@
 <VirtualHost 127.0.0.1:@PORT@>
     ServerName d.test
@@ -44,6 +48,7 @@ Listen 127.0.0.1:{port2}
     ServerName a.test
     ErrorLog "@ROOT@/logs/a_error_log"
 {grp("va")}    WSGIScriptAlias /api @APPS@/api_a.wsgi
+    WSGIScriptAlias /printer @APPS@/print_a.wsgi
     WSGIScriptAlias / @APPS@/site_a.wsgi
 </VirtualHost>
 <VirtualHost 127.0.0.1:@PORT@>
@@ -200,6 +205,71 @@ def test_vhost_error_logs_daemon_group(dmn):
     group's processes have that vhost's ErrorLog as stderr, so sys.stderr and raw writes to
     descriptor 2 land there too."""
     check_vhost_error_logs(dmn, daemon=True)
+
+
+CLIENT = r"\[client 127\.0\.0\.1:\d+\] "
+
+
+def check_print_routing(v, daemon=False):
+    """a.test's and b.test's apps print to sys.stdout and sys.stderr, leave a partial stdout
+    line at the end of the request, and print from a thread they start. What the request's own
+    thread writes is in its vhost's ErrorLog with Apache's `[client …]` decoration (the partial
+    line too, at the end of the request), never in the other vhost's log nor in the main
+    error_log. The other thread's line: embedded, in the main error_log (it runs no request, as
+    under mod_wsgi); daemon, in the group's log, which is the vhost's."""
+    tag = f"{v.a.name}-{time.time_ns()}"
+    main_before = len(v.a.error_log())
+    sites = (("a", "A", "a.test", "/api/x"), ("b", "B", "b.test", "/x"))
+    for _site, own, host, path in sites:
+        q = f"print=out{own}-{tag}&stderr=std{own}-{tag}&partial=part{own}-{tag}&thread=thr{own}-{tag}"
+        assert v.json(host, f"{path}?{q}")["host"] == host
+    for site, own, _host, _path in sites:
+        for code, n in (("RWSGI0031", "out"), ("RWSGI0030", "std"), ("RWSGI0031", "part")):
+            v.wait_vlog(site, f"{code}: {n}{own}-{tag}")
+            assert re.search(f"{CLIENT}{code}: {n}{own}-{tag}$", v.vlog(site), re.M), (n, v.vlog(site)[-2000:])
+        if daemon:
+            v.wait_vlog(site, f"RWSGI0031: thr{own}-{tag}")
+        else:
+            v.a.wait_log(re.escape(f"RWSGI0031: thr{own}-{tag}"), since=main_before)
+    time.sleep(0.2)
+    for site, own, other in (("a", "A", "B"), ("b", "B", "A")):
+        log = v.vlog(site)
+        assert f"-{tag}" not in log.replace(f"{own}-{tag}", ""), f"{site}_error_log got the other vhost's lines"
+        if not daemon:
+            assert f"thr{own}-{tag}" not in log, f"a thread without a request logged to {site}_error_log"
+    main = v.a.error_log()[main_before:]
+    leaked = [n for n in ("out", "std", "part") + (("thr",) if daemon else ()) if f"{n}A-{tag}" in main or f"{n}B-{tag}" in main]
+    assert not leaked, f"request output {leaked} reached the main error_log:\n" + main[-3000:]
+    if not daemon:
+        # The thread's line carries no client: it is not about a request.
+        line = next(ln for ln in main.splitlines() if f"thrA-{tag}" in ln)
+        assert "[client " not in line, line
+
+
+@pytest.mark.embedded_only  # daemon pass: the suite's group is defined at server level
+def test_print_goes_to_the_request_vhost_log(emb):
+    check_print_routing(emb)
+
+
+def test_print_goes_to_the_vhost_log_daemon_group(dmn):
+    check_print_routing(dmn, daemon=True)
+
+
+@pytest.mark.embedded_only
+def test_print_at_import(emb):
+    """print() at import: print_a.wsgi, first imported by a request to a.test (in each child),
+    logs to a_error_log with the request's client; print_startup.wsgi, preloaded into every
+    child by WSGIImportScript before any request, logs to the main error_log."""
+    pid = emb.json("a.test", "/printer")["pid"]
+    emb.wait_vlog("a", f"RWSGI0031: print_a imported pid={pid}")
+    assert re.search(f"{CLIENT}RWSGI0031: print_a imported pid={pid}$", emb.vlog("a"), re.M), emb.vlog("a")[-2000:]
+    main = emb.a.error_log()
+    assert "print_a imported" not in main
+    # The child that served the request preloaded print_startup.wsgi when it started.
+    emb.a.wait_log(re.escape(f"RWSGI0031: print_startup imported pid={pid}"))
+    line = next(ln for ln in emb.a.error_log().splitlines() if f"print_startup imported pid={pid}" in ln)
+    assert "[client " not in line, line
+    assert all("print_startup" not in emb.vlog(site) for site in "abc")
 
 
 def daemon_started(log, group):

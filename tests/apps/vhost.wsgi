@@ -3,12 +3,15 @@ copies named after their site (site_a.wsgi, api.wsgi, ...; NAME is the file name
 sets a module global from NAME in a shared module (`vhostmod`, created on first import in each
 interpreter), so two scripts that share an interpreter would see each other's claim.
 Query: `err=TEXT` writes TEXT to wsgi.errors; `stderr=TEXT` prints it to sys.stderr;
+`print=TEXT` prints it to sys.stdout; `partial=TEXT` writes it to sys.stdout without a newline
+(nor flush); `thread=TEXT` prints it from another thread (joined before the response);
 `fd2=TEXT` writes it straight to file descriptor 2 (as C code would); `boom=TEXT` raises
 RuntimeError(TEXT);
 `read=PATH` tries to read PATH (the outcome is in "read")."""
 import json
 import os
 import sys
+import threading
 import types
 from urllib.parse import parse_qs
 
@@ -29,6 +32,14 @@ def application(environ, start_response):
         environ["wsgi.errors"].flush()
     if "stderr" in q:
         print(q["stderr"], file=sys.stderr, flush=True)
+    if "print" in q:
+        print(q["print"])
+    if "thread" in q:
+        t = threading.Thread(target=print, args=(q["thread"],))
+        t.start()
+        t.join()
+    if "partial" in q:
+        sys.stdout.write(q["partial"])
     if "fd2" in q:
         os.write(2, f"{q['fd2']}\n".encode())
     if "boom" in q:

@@ -351,7 +351,7 @@ fn environ<'py>(
     req: &Arc<RequestCtx>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = cgi_dict(py, env)?;
-    d.set_item("wsgi.errors", Py::new(py, LogStream::new("<wsgi.errors>", "RWSGI0030", Some(req.clone())))?)?;
+    d.set_item("wsgi.errors", Py::new(py, LogStream::request(req.clone()))?)?;
     d.set_item("mod_wsgi.version", (6, 1, 1))?;
     d.set_item("mod_wsgi.process_group", "")?;
     d.set_item("mod_wsgi.application_group", group)?;

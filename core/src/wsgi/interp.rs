@@ -17,7 +17,7 @@ use pyo3::types::{PyDict, PyList, PyModule};
 use super::events;
 use super::file_wrapper::FileWrapper;
 use super::io::LogLevel;
-use super::log::{LogStream, host_log};
+use super::log::{LogStream, StdStream, host_log};
 
 /// What the host knows at start-up (from the server-wide directives).
 #[derive(Debug, Clone, Default)]
@@ -223,8 +223,8 @@ fn bootstrap(py: Python<'_>, o: &InitOptions, group: &str) -> PyResult<()> {
 
     let code = CString::new(include_str!("bootstrap.py")).expect("bootstrap has no NUL");
     let boot = PyModule::from_code(py, &code, c"<mod_wsgi_rs bootstrap>", c"_mod_wsgi_rs_bootstrap")?;
-    let stdout = Py::new(py, LogStream::new("<stdout>", "RWSGI0031", None))?;
-    let stderr = Py::new(py, LogStream::new("<stderr>", "RWSGI0030", None))?;
+    let stdout = Py::new(py, LogStream::std(StdStream::Out))?;
+    let stderr = Py::new(py, LogStream::std(StdStream::Err))?;
     let path = PyList::new(py, &o.python_path)?;
     let warnings = PyList::new(py, &o.warnings)?;
     let opts = PyDict::new(py);

@@ -13,7 +13,7 @@ use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use super::interp::{format_exception, prime_thread};
 use super::io::{LogLevel, RequestIo};
-use super::log::{LogStream, log_lines};
+use super::log::{LogStream, log_lines, route_stdio};
 use super::response::{StartResponse, write_chunk, write_error};
 use super::scripts::{LoadError, load_app};
 use crate::environ::Environ;
@@ -117,6 +117,8 @@ pub fn run_request(io: Box<dyn RequestIo>, env: &Environ<'_>, x: &WsgiExtras<'_>
     let ctx = RequestCtx::new(io);
     // The wait for the GIL is measured only while someone listens (a relaxed load otherwise).
     let t_gil = super::events::wants_timing().then(std::time::Instant::now);
+    // This thread's print() output belongs to the request, from the script's import to close().
+    let stdio = route_stdio(&ctx);
     let outcome = Python::attach(|py| {
         let gil_wait = t_gil.map_or(0.0, |t| t.elapsed().as_secs_f64());
         match super::groups::run_in(py, app.group, |py| run_tracked(py, &ctx, env, x, app, thread_id, gil_wait)) {
@@ -127,6 +129,7 @@ pub fn run_request(io: Box<dyn RequestIo>, env: &Environ<'_>, x: &WsgiExtras<'_>
             }
         }
     });
+    drop(stdio); // logs unfinished print() lines through the still-live request
     ctx.finish();
     outcome
 }
@@ -358,10 +361,7 @@ fn environ<'py>(
     d.set_item(intern!(py, "wsgi.url_scheme"), if x.https { "https" } else { "http" })?;
     d.set_item(intern!(py, "wsgi.input"), Py::new(py, Input::new(ctx.clone()))?)?;
     d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
-    d.set_item(
-        intern!(py, "wsgi.errors"),
-        Py::new(py, LogStream::new("<wsgi.errors>", "RWSGI0030", Some(ctx.clone())))?,
-    )?;
+    d.set_item(intern!(py, "wsgi.errors"), Py::new(py, LogStream::request(ctx.clone()))?)?;
     d.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
     d.set_item(intern!(py, "mod_wsgi.version"), (6, 1, 1))?;
     d.set_item(intern!(py, "mod_wsgi.process_group"), x.process_group)?;

@@ -12,6 +12,7 @@ mod body;
 mod file_wrapper;
 mod input;
 mod response;
+mod stdio;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -211,10 +212,18 @@ def recorder(key):
     return calls.setdefault(key, [])
 "#;
 
+/// Lines logged to the process log (`host_log`) by this test binary, in order.
+pub(super) static HOST_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn record_host_log(_level: LogLevel, msg: &str) {
+    HOST_LOG.lock().unwrap_or_else(|e| e.into_inner()).push(msg.to_string());
+}
+
 /// Starts Python once for the whole test binary (from whichever test thread comes first).
 pub(super) fn python() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
+        crate::hostlog::set_host_logger(record_host_log);
         let opts = InitOptions {
             python_executable: "/usr/bin/python3".into(),
             dont_write_bytecode: true,
