@@ -237,6 +237,48 @@ pub const CODES: &[Code] = &[
         "A `WSGICGIScript On` script produced no CGI header block (no blank line after the headers, a line that is not a header, or neither `Content-Type` nor `Location`).",
         "500",
     ),
+    c(
+        "RWSGI0160",
+        Error,
+        "`script-user=`/`script-group=`: the script, or its directory, is not owned by that user (group), or is writable by group or others (user) / by others (group); the reason is given.",
+        "403",
+    ),
+    c(
+        "RWSGI0161",
+        Info,
+        "`interrupt-timeout`: `mod_wsgi.RequestTimeout` was injected into a request thread past `request-timeout`; it has `interrupt-timeout` seconds to unwind.",
+        "–",
+    ),
+    c(
+        "RWSGI0162",
+        Info,
+        "A request unwound by `mod_wsgi.RequestTimeout`: the thread recovered and the process keeps serving.",
+        "504 (cut if after the head)",
+    ),
+    c(
+        "RWSGI0163",
+        Error,
+        "The client did not read the response for `response-socket-timeout` (else `socket-timeout`) seconds; the response is cut and the daemon thread freed.",
+        "cut",
+    ),
+    c(
+        "RWSGI0164",
+        Error,
+        "`mod_wsgi.RequestTimeout` could not be injected (the interpreter's `mod_wsgi` module lacks it); the request is abandoned when `interrupt-timeout` runs out.",
+        "–",
+    ),
+    c(
+        "RWSGI0165",
+        Info,
+        "A `threads=0` daemon process (service scripts) finished its `WSGIImportScript`s, or was stopped; it exits and is started again.",
+        "–",
+    ),
+    c(
+        "RWSGI0166",
+        Error,
+        "A request was sent to a `threads=0` daemon group (service scripts only; it serves no requests).",
+        "500",
+    ),
 ];
 
 /// `"RWSGInnnn: message"`: the one way a coded log line is made, in every logging path of both

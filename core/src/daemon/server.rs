@@ -83,6 +83,9 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
 /// request before announcing the end or finalising Python. Connections not accepted stay
 /// queued in the group's shared backlog for the other processes (and the replacement).
 fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
+    // SAFETY: pthread_self has no preconditions.
+    let ident = unsafe { libc::pthread_self() } as u64;
+    state.slots[index].ident.store(ident, Ordering::Release);
     while !state.stopping() {
         let mut pfd = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
         // SAFETY: polling one descriptor we own for up to 500 ms.
@@ -236,6 +239,10 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
         }
     }
     let head_sent = Arc::new(AtomicBool::new(false));
+    if cfg.interrupt_timeout > 0 {
+        let mut g = state.slots[index].app_group.lock().unwrap_or_else(|e| e.into_inner());
+        g.clone_from(&meta.application_group);
+    }
     if let Ok(c) = stream.try_clone() {
         *state.slots[index].conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((c, head_sent.clone()));
     }
@@ -285,6 +292,9 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) {
             send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() })
         }
         Outcome::ErrorAfterHeaders => send(&stream, &Frame::ResponseAbort("application error after headers".into())),
+        Outcome::TimedOut => {
+            send(&stream, &Frame::ResponseError { code: 504, message: "interrupted by RequestTimeout".into() })
+        }
         // The Apache child checks the body against the Content-Length itself and cuts the
         // connection after relaying what was sent (an abort could turn it into a 500).
         Outcome::Truncated => send(&stream, &Frame::ResponseEnd),

@@ -12,6 +12,7 @@ mod file_wrapper;
 mod groups;
 mod input;
 pub mod interp;
+mod interrupt;
 mod io;
 pub mod log;
 mod response;
@@ -19,6 +20,7 @@ mod run;
 mod scripts;
 pub use dispatch::{Configured, Dispatch, run_dispatch};
 pub use groups::names as group_names;
+pub use interrupt::inject_request_timeout;
 pub use scripts::failing_since_us;
 
 pub use io::{LogLevel, RequestIo, ResponseHead};
