@@ -18,6 +18,7 @@ pub mod log;
 mod response;
 mod run;
 mod scripts;
+pub mod service;
 pub use dispatch::{Configured, Dispatch, run_dispatch};
 pub use groups::names as group_names;
 pub use interrupt::inject_request_timeout;
