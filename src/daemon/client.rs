@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use wsgi_rs_core::config::{OwnerRule, Owned, script_owner_violation};
+use wsgi_rs_core::config::{Owned, OwnerRule, script_owner_violation};
 use wsgi_rs_core::daemon::RequestMeta;
 use wsgi_rs_core::environ::Environ;
 use wsgi_rs_core::framing;

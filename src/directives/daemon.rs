@@ -87,12 +87,12 @@ fn daemon_process_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
     // The primary group is added to this list when the process switches (privileges.rs).
     let script_owner = match &opts.script_owner {
         None => None,
-        Some(ScriptOwner::User(u)) => {
-            Some(OwnerRule::User(lookup_user(u).map_err(|e| format!("WSGIDaemonProcess {name}: script-user: {e}"))?.uid))
-        }
-        Some(ScriptOwner::Group(gr)) => {
-            Some(OwnerRule::Group(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: script-group: {e}"))?))
-        }
+        Some(ScriptOwner::User(u)) => Some(OwnerRule::User(
+            lookup_user(u).map_err(|e| format!("WSGIDaemonProcess {name}: script-user: {e}"))?.uid,
+        )),
+        Some(ScriptOwner::Group(gr)) => Some(OwnerRule::Group(
+            lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: script-group: {e}"))?,
+        )),
     };
     let global = cmd.outside_virtual_host();
     let id = reg.groups.len();

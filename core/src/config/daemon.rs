@@ -299,7 +299,8 @@ fn check_name(name: &str) -> Result<(), String> {
 
 fn unknown_option(key: &str) -> String {
     let normalised = key.to_ascii_lowercase().replace('_', "-");
-    if normalised != key && (SUPPORTED.contains(&normalised.as_str()) || REFUSED.iter().any(|(k, _)| *k == normalised)) {
+    if normalised != key && (SUPPORTED.contains(&normalised.as_str()) || REFUSED.iter().any(|(k, _)| *k == normalised))
+    {
         return format!("unknown option '{key}' (did you mean '{normalised}'? option names are lower case with '-')");
     }
     format!("unknown option '{key}' (valid options: {})", SUPPORTED.join(", "))
@@ -485,7 +486,8 @@ impl Parser<'_> {
             "switch-interval" => {
                 let expected = "a positive number of seconds, such as 0.005";
                 let plain = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-                let secs: f64 = value.parse().ok().filter(|_| plain).ok_or_else(|| self.invalid(key, value, expected))?;
+                let secs: f64 =
+                    value.parse().ok().filter(|_| plain).ok_or_else(|| self.invalid(key, value, expected))?;
                 let ns = (secs * 1e9).round();
                 if !(1.0..=(INT_MAX as f64) * 1e9).contains(&ns) {
                     return Err(self.invalid(key, value, expected));

@@ -8,8 +8,8 @@ mod values;
 
 pub use alias::alias_match;
 pub use daemon::{DaemonOptions, REFUSED, ScriptOwner, display_title, parse_daemon_process};
-pub use script_owner::{OwnerRule, Owned, script_owner_violation};
 pub use options::{ScriptAliasOptions, parse_script_alias_options};
+pub use script_owner::{Owned, OwnerRule, script_owner_violation};
 pub use values::{
     AppGroup, GroupFacts, MapHead, ProcessGroup, parse_app_group, parse_map_head, parse_on_off, parse_optimize,
     parse_process_group,

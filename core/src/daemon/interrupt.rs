@@ -65,7 +65,8 @@ fn inject(cfg: &DaemonConfig, state: &State, job: &Job) {
     // thread is inside it (or between its last bytecode and the slot's reset, when the
     // injection is void and cleared at its next request's start).
     let still = || slot.start_us.load(std::sync::atomic::Ordering::Acquire) == job.start_us;
-    let where_ = if group.is_empty() { "the main interpreter".to_string() } else { format!("application group '{group}'") };
+    let where_ =
+        if group.is_empty() { "the main interpreter".to_string() } else { format!("application group '{group}'") };
     match crate::wsgi::inject_request_timeout(&group, ident, still) {
         Ok(true) => host_log(
             LogLevel::Info,

@@ -139,7 +139,8 @@ fn set_cpu_limit(cfg: &DaemonConfig) {
         return;
     }
     let soft = cfg.cpu_time_limit;
-    let l = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: (soft + 1 + cfg.shutdown_timeout) as libc::rlim_t };
+    let l =
+        libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: (soft + 1 + cfg.shutdown_timeout) as libc::rlim_t };
     // SAFETY: `l` is a valid rlimit for the duration of the call.
     if unsafe { libc::setrlimit(libc::RLIMIT_CPU, &l) } != 0 {
         host_log(

@@ -256,11 +256,7 @@ fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
     if super::interrupt::is_request_timeout(py, &e) && !client_gone {
         // interrupt-timeout: the injected exception unwound the application (mod_wsgi: 504,
         // the thread returns to the pool; after the head only a cut is left).
-        let what = if head_sent {
-            " after its response headers were sent; response cut"
-        } else {
-            "; answering 504"
-        };
+        let what = if head_sent { " after its response headers were sent; response cut" } else { "; answering 504" };
         log(
             LogLevel::Info,
             &crate::coded!(
