@@ -193,7 +193,6 @@ fn bootstrap(py: Python<'_>, o: &InitOptions, group: &str) -> PyResult<()> {
     m.add("maximum_processes", o.maximum_processes)?;
     m.add("threads_per_process", o.threads_per_process)?;
     m.add_class::<FileWrapper>()?;
-    m.add("RequestTimeout", super::interrupt::new_class(py)?)?;
     m.add_function(pyo3::wrap_pyfunction!(_host_log, &m)?)?;
     let sys = py.import("sys")?;
     sys.getattr("modules")?.cast::<PyDict>()?.set_item("mod_wsgi", &m)?;

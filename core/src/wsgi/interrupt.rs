@@ -1,5 +1,5 @@
 //! `mod_wsgi.RequestTimeout` (interrupt-timeout): a `BaseException` subclass, one per
-//! interpreter (made by the bootstrap), raised asynchronously in a request thread that ran past
+//! interpreter (made by bootstrap.py), raised asynchronously in a request thread that ran past
 //! request-timeout, so the request unwinds (finally blocks, context managers) and answers 504
 //! while the process keeps serving. Best effort, as in mod_wsgi: it fires at the thread's next
 //! bytecode, so a thread blocked in a C call sees it only when the call returns.
@@ -8,14 +8,6 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::interp::prime_thread;
-
-/// The class, made once per interpreter by `interp::bootstrap`.
-pub(crate) fn new_class(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyType>> {
-    let base = py.get_type::<pyo3::exceptions::PyBaseException>();
-    let doc = c"Injected into a request thread that exceeded request-timeout (interrupt-timeout); \
-derives from BaseException so `except Exception` does not swallow it.";
-    Ok(PyErr::new_type(py, c"mod_wsgi.RequestTimeout", Some(doc), Some(&base), None)?.into_bound(py))
-}
 
 /// `e` is the current interpreter's `mod_wsgi.RequestTimeout`. Attached.
 pub(crate) fn is_request_timeout(py: Python<'_>, e: &PyErr) -> bool {
