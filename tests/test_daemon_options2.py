@@ -114,6 +114,20 @@ def test_interrupt_timeout_expires_in_a_blocking_call_and_the_process_is_replace
     wait_for(lambda: info(srv, "intr")["pid"] == new, 10, "the replacement to serve")
 
 
+def test_interrupt_timeout_without_the_class_abandons_the_request(srv):
+    """An application that deleted mod_wsgi.RequestTimeout: nothing can be injected (RWSGI0164)
+    and the request is abandoned when interrupt-timeout runs out."""
+    pid = info(srv, "intr")["pid"]
+    mark = srv.log_mark()
+    r = srv.get("/intr/stuck?s=25&tag=sabotage&sabotage=1", timeout=40)
+    assert r.status == 504, (r.status, r.body[:200])
+    srv.wait_line("RWSGI0164", "'intr'", rf"pid {pid}\b", "RequestTimeout is missing", since=mark)
+    srv.wait_line("RWSGI0115", "'intr'", rf"pid {pid}\)", "did not unwind", since=mark)
+    assert not os.path.exists(os.path.join(srv.state, "caught-sabotage"))
+    (new,) = wait_for(lambda: pids_of(srv, "intr", since=mark), 15, "a replacement")
+    wait_for(lambda: info(srv, "intr")["pid"] == new, 10, "the replacement to serve")
+
+
 def test_eviction_timeout_gives_sigusr1_its_own_grace(srv):
     """graceful-timeout=1 would cut a 4 s request a second after SIGUSR1 (test_daemon_options:
     test_request_cut_after_graceful_timeout); eviction-timeout=30 lets it finish."""

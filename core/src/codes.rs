@@ -139,7 +139,7 @@ pub const CODES: &[Code] = &[
     c(
         "RWSGI0103",
         Info,
-        "A daemon process is shutting down, with the reason (maximum-requests, restart-interval, inactivity-timeout, request-timeout, script changed, Apache stopping).",
+        "A daemon process is shutting down, with the reason (maximum-requests, restart-interval, inactivity-timeout, request-timeout, cpu-time-limit, SIGUSR1, script changed, Apache stopping).",
         "–",
     ),
     c(
@@ -264,7 +264,7 @@ pub const CODES: &[Code] = &[
     c(
         "RWSGI0164",
         Error,
-        "`mod_wsgi.RequestTimeout` could not be injected (the interpreter's `mod_wsgi` module lacks it); the request is abandoned when `interrupt-timeout` runs out.",
+        "`mod_wsgi.RequestTimeout` could not be injected (the application deleted it from its interpreter's `mod_wsgi` module); the request is abandoned when `interrupt-timeout` runs out (RWSGI0115).",
         "–",
     ),
     c(

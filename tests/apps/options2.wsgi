@@ -5,7 +5,8 @@ PATH_INFO. JSON answers carry the serving process's pid.
 /stuck   ?s=SECONDS&tag=T: run for up to s seconds in 0.1 s sleeps (Python runs between them, so
          an injected mod_wsgi.RequestTimeout lands within 0.1 s); when it lands, log
          "caught RequestTimeout tag=T" to wsgi.errors, create STATE/caught-T and re-raise.
-         Finishing the loop answers 200 "not interrupted".
+         Finishing the loop answers 200 "not interrupted". &sabotage=1 first deletes
+         mod_wsgi.RequestTimeout from the interpreter's mod_wsgi module.
 /block   ?s=SECONDS: one time.sleep(s) (a C call: an injection waits until it returns)
 /burn    ?s=SECONDS: a busy loop (CPU time) for up to s wall seconds
 /slow    ?s=SECONDS: sleep, then answer {"pid", "slept"}
@@ -42,10 +43,13 @@ def application(environ, start_response):
     if what == "stuck":
         tag = q.get("tag", "")
         end = time.time() + float(q.get("s", "60"))
+        timeout_class = mod_wsgi.RequestTimeout
+        if q.get("sabotage"):
+            del mod_wsgi.RequestTimeout  # the injection then has nothing to raise
         try:
             while time.time() < end:
                 time.sleep(0.1)
-        except mod_wsgi.RequestTimeout:
+        except timeout_class:
             environ["wsgi.errors"].write(f"caught RequestTimeout tag={tag} pid={os.getpid()}\n")
             environ["wsgi.errors"].flush()
             open(os.path.join(state_dir(environ), f"caught-{tag}"), "w").close()

@@ -10,6 +10,7 @@
 mod body;
 mod file_wrapper;
 mod input;
+mod interrupt;
 mod response;
 
 use std::io;
