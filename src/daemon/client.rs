@@ -423,6 +423,13 @@ fn relay_frames(
                 if flush_delay == 0 || !readable_within(stream, flush_delay) {
                     unflushed = 0;
                     let _ = io.flush();
+                } else if head_sent {
+                    // Not flushed, but passed on (as mod_wsgi passes each read): what
+                    // ap_rwrite holds goes down the chain, so the head is committed where a
+                    // flush would have committed it (an error after it is then a cut, not a
+                    // 500), and only the FLUSH that forces a short write is left out.
+                    let mut bb = r.brigade();
+                    r.pass_brigade(&mut bb);
                 }
             }
             Some(Some(Frame::ResponseEnd)) => {
