@@ -52,8 +52,27 @@ impl Interrupter {
         let _ = self.jobs.send(job);
     }
 
-    pub fn stop(&self) {
-        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    /// Stops the thread from attaching again. `false` if it could not be stopped within a second:
+    /// it is then inside an injection, waiting for a GIL someone holds (a request wedged in a C
+    /// extension), and Python must not be finalised under it. Never blocks for longer.
+    pub fn stop(&self) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            match self.stopped.try_lock() {
+                Ok(mut s) => {
+                    *s = true;
+                    return true;
+                }
+                Err(std::sync::TryLockError::Poisoned(p)) => {
+                    *p.into_inner() = true;
+                    return true;
+                }
+                Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return false,
+            }
+        }
     }
 }
 

@@ -316,10 +316,9 @@ pub fn monitor(cfg: &Arc<DaemonConfig>, state: &Arc<State>, events: &Receiver<Ev
         // With the GIL wedged the probe is stuck inside attach: leave it alone (no
         // finalisation follows a deadlock anyway, see the graceful wait below).
         stop_gil_probe();
-        if let Some(it) = &interrupter {
-            it.stop();
-        }
     }
+    // An interrupter stuck waiting for the GIL rules out finalisation (as a deadlock does).
+    let interrupter_quiet = interrupter.as_ref().is_none_or(|it| it.stop());
     host_log(
         LogLevel::Info,
         &crate::coded!(
@@ -336,7 +335,7 @@ pub fn monitor(cfg: &Arc<DaemonConfig>, state: &Arc<State>, events: &Receiver<Ev
         let busy = state.active.load(Ordering::SeqCst).saturating_sub(stuck);
         if busy == 0 {
             // After a deadlock the GIL cannot be had: never try to finalise.
-            return (reason, stuck == 0 && reason != ShutdownReason::Deadlock);
+            return (reason, stuck == 0 && reason != ShutdownReason::Deadlock && interrupter_quiet);
         }
         if now_us() >= deadline {
             host_log(
