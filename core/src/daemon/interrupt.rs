@@ -83,7 +83,7 @@ fn inject(cfg: &DaemonConfig, state: &State, job: &Job) {
     // Under the GIL the worker runs no Python: if the slot still shows this request, its
     // thread is inside it (or between its last bytecode and the slot's reset, when the
     // injection is void and cleared at its next request's start).
-    let still = || slot.start_us.load(std::sync::atomic::Ordering::Acquire) == job.start_us;
+    let still = || slot.start_us.load(std::sync::atomic::Ordering::SeqCst) == job.start_us;
     let where_ =
         if group.is_empty() { "the main interpreter".to_string() } else { format!("application group '{group}'") };
     match crate::wsgi::inject_request_timeout(&group, ident, still) {

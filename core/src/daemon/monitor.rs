@@ -293,7 +293,8 @@ pub fn monitor(cfg: &Arc<DaemonConfig>, state: &Arc<State>, events: &Receiver<Ev
                     let (slot, start_us) = (&state.slots[i], snap.slots[i].start_us);
                     // The interrupt-timeout clock starts now, whether or not the injection lands.
                     slot.injected_us.store(snap.now, Ordering::Release);
-                    slot.interrupted_start.store(start_us, Ordering::Release);
+                    // SeqCst: the worker reads it after resetting its start (see `server`).
+                    slot.interrupted_start.store(start_us, Ordering::SeqCst);
                     if let Some(it) = &interrupter {
                         it.send(Job { slot: i, start_us });
                     }

@@ -107,10 +107,17 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
         // SAFETY: `fd` is a fresh connected socket owned by nobody else.
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
         let slot = &state.slots[index];
-        slot.start_us.store(now_us(), Ordering::Release);
-        state.last_activity_us.store(now_us(), Ordering::Release);
+        let started = now_us();
+        slot.start_us.store(started, Ordering::SeqCst);
+        state.last_activity_us.store(started, Ordering::Release);
         handle(stream, index, cfg, state);
-        slot.start_us.store(0, Ordering::Release);
+        slot.start_us.store(0, Ordering::SeqCst);
+        // Interrupted (interrupt-timeout)? The interrupter injects only while the slot still
+        // shows the request, and the monitor notes the interruption before asking it: read
+        // after the reset above, this cannot miss an injection that may still be pending.
+        if slot.interrupted_start.load(Ordering::SeqCst) == started {
+            crate::wsgi::note_interrupted(&slot.app_group.lock().unwrap_or_else(|e| e.into_inner()));
+        }
         *slot.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
         state.last_activity_us.store(now_us(), Ordering::Release);
         if slot.abandoned.swap(false, Ordering::AcqRel) {

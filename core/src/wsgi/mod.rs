@@ -21,7 +21,7 @@ mod scripts;
 pub mod service;
 pub use dispatch::{Configured, Dispatch, run_dispatch};
 pub use groups::names as group_names;
-pub use interrupt::inject_request_timeout;
+pub use interrupt::{inject_request_timeout, note_interrupted};
 pub use scripts::failing_since_us;
 
 pub use io::{LogLevel, RequestIo, ResponseHead};

@@ -128,7 +128,7 @@ fn run_attached(
     thread_id: u64,
 ) -> Outcome {
     // Before any bytecode of this request: an interruption aimed at an earlier one is void.
-    super::interrupt::clear_pending(py);
+    super::interrupt::drop_stale(py, app.group);
     let script = app.script.display();
     let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
     // A CGI script: the adapter's WSGI application, and its "no header block" error class.

@@ -72,3 +72,36 @@ def application(environ, start_response):
     assert_eq!(r.outcome, Outcome::ErrorBeforeHeaders);
     assert_eq!(r.lines("RWSGI0023").len(), 1);
 }
+
+#[test]
+fn an_injection_left_from_an_interrupted_request_is_dropped_by_the_next() {
+    python();
+    let app = "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n";
+    // On a thread of its own: the note is per thread.
+    std::thread::spawn(move || {
+        let me = unsafe { libc::pthread_self() } as u64;
+        // Not noted: the pending injection lands in the next request of the thread.
+        assert_eq!(crate::wsgi::inject_request_timeout("", me, || true), Ok(true));
+        let r = run(app, MemIo::new());
+        assert_ne!(r.outcome, Outcome::Done, "{:?}", r.log());
+        assert!(r.traceback_has("RequestTimeout"), "{:?}", r.log());
+        // Noted for the interpreter the next request runs in: dropped before its first bytecode.
+        assert_eq!(crate::wsgi::inject_request_timeout("", me, || true), Ok(true));
+        crate::wsgi::note_interrupted("");
+        let r = run(app, MemIo::new());
+        assert_eq!((r.outcome, r.body()), (Outcome::Done, "ok"), "{:?}", r.log());
+        // Noted for another application group: this one is not touched (still pending).
+        assert_eq!(crate::wsgi::inject_request_timeout("", me, || true), Ok(true));
+        crate::wsgi::note_interrupted("elsewhere");
+        let r = run(app, MemIo::new());
+        assert_ne!(r.outcome, Outcome::Done, "{:?}", r.log());
+        // Nothing pending any more, nothing noted: an ordinary request.
+        let r = run(app, MemIo::new());
+        assert_eq!(r.outcome, Outcome::Done, "{:?}", r.log());
+        // `still` says the request is over: nothing is injected.
+        assert_eq!(crate::wsgi::inject_request_timeout("", me, || false), Ok(false));
+        assert_eq!(run(app, MemIo::new()).outcome, Outcome::Done);
+    })
+    .join()
+    .unwrap();
+}
