@@ -80,9 +80,10 @@ fn inject(cfg: &DaemonConfig, state: &State, job: &Job) {
     let slot = &state.slots[job.slot];
     let ident = slot.ident.load(std::sync::atomic::Ordering::Acquire);
     let group = slot.app_group.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    // Under the GIL the worker runs no Python: if the slot still shows this request, its
-    // thread is inside it (or between its last bytecode and the slot's reset, when the
-    // injection is void and cleared at its next request's start).
+    // Checked under the GIL, so the thread runs no bytecode meanwhile: if the slot still shows
+    // this request, its thread is inside it, or past its last bytecode and not yet past the
+    // slot's reset; then the worker notes the interruption after the reset and its next
+    // request in that group drops the injection first (`wsgi::note_interrupted`).
     let still = || slot.start_us.load(std::sync::atomic::Ordering::SeqCst) == job.start_us;
     let where_ =
         if group.is_empty() { "the main interpreter".to_string() } else { format!("application group '{group}'") };
