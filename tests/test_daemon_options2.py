@@ -49,6 +49,9 @@ CONF += """
 <LocationMatch "^/(fd0|fd500|rst)/gz/">
     SetOutputFilter DEFLATE
 </LocationMatch>
+<Location /fd500/duplex>
+    WSGIChunkedRequest On
+</Location>
 """
 
 srv = serve("daemon-options2", CONF)
@@ -208,6 +211,29 @@ def test_response_flush_delay(srv):
     print("deflate sync points:", every, coalesced)
     assert every >= 15, every
     assert coalesced <= 2, coalesced
+
+
+def test_response_flush_delay_flushes_before_reading_the_request(srv):
+    """Output followed by a read of the request body is flushed before the Apache child waits
+    for the client, even with a long delay: a client that sends its body only after seeing the
+    output is not deadlocked."""
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    try:
+        s.sendall(b"POST /fd500/duplex HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                  b"Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n")
+        got = b""
+        while b"ready" not in got:
+            data = s.recv(4096)  # times out (10 s) if the output is held back
+            assert data, got
+            got += data
+        s.sendall(b"5\r\nhello\r\n0\r\n\r\n")
+        while b"got hello" not in got:
+            data = s.recv(4096)
+            assert data, got
+            got += data
+    finally:
+        s.close()
+    assert got.startswith(b"HTTP/1.1 200"), got[:100]
 
 
 def test_script_user_and_script_group(srv):

@@ -248,6 +248,8 @@ fn relay_frames(
         .map_or(Duration::from_micros(r.server_timeout_us().max(0) as u64), Duration::from_secs);
     let mut write_timed_out = false;
     let flush_delay = g.opts.response_flush_delay_ms;
+    // A flush point was passed over (response-flush-delay) because more came at once.
+    let mut flush_deferred = false;
     // What to do when the conversation with the daemon breaks.
     let broken = |head_sent: bool, status: Status| -> Status {
         if head_sent {
@@ -341,6 +343,12 @@ fn relay_frames(
             // A response chunk was relayed piece by piece inside read_frame.
             Some(None) => {}
             Some(Some(Frame::BodyRequest(max))) => {
+                // The application reads the request after output it flushed: that output goes
+                // out before we wait for the client (which may wait for it).
+                if std::mem::take(&mut flush_deferred) {
+                    unflushed = 0;
+                    let _ = io.flush();
+                }
                 let max = (max as usize).min(buf.len());
                 let reply = match io.read(&mut buf[..max]) {
                     Ok(0) => (&*stream).write_all(&[wire::T_BODY_END, 0, 0, 0, 0]),
@@ -422,8 +430,10 @@ fn relay_frames(
                 // a pacing filter (mod_ratelimit) gets full writes while streaming still flows.
                 if flush_delay == 0 || !readable_within(stream, flush_delay) {
                     unflushed = 0;
+                    flush_deferred = false;
                     let _ = io.flush();
                 } else if head_sent {
+                    flush_deferred = true;
                     // Not flushed, but passed on (as mod_wsgi passes each read): what
                     // ap_rwrite holds goes down the chain, so the head is committed where a
                     // flush would have committed it (an error after it is then a cut, not a

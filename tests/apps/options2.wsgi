@@ -12,6 +12,7 @@ PATH_INFO. JSON answers carry the serving process's pid.
 /slow    ?s=SECONDS: sleep, then answer {"pid", "slept"}
 /big     ?mb=N: a generator of N 1 MiB chunks
 /stream  ?n=N&gap=MS: a generator of N 100-byte chunks, MS milliseconds apart
+/duplex  yields "ready", then reads the whole request body and yields "got BODY"
 """
 import json
 import os
@@ -88,5 +89,11 @@ def application(environ, start_response):
                 yield (b"%03d" % i) * 33 + b"\n"
         start_response("200 OK", [("Content-Type", "text/plain")])
         return stream()
+    if what == "duplex":
+        def duplex():
+            yield b"ready\n"
+            yield b"got " + environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return duplex()
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"unknown probe"]
