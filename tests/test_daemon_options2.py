@@ -45,7 +45,12 @@ WSGIImportScript @APPS@/service.py process-group=svc application-group=%{{GLOBAL
 for g in ("sw", "nosw", "intr", "evict", "cpu", "rst", "fd0", "fd500", "own", "other", "owngroup",
           "svc"):
     CONF += f"WSGIScriptAlias /{g} @APPS@/options2.wsgi process-group={g}\n"
+# The same group, requests in a named application group (a sub-interpreter).
+CONF += "WSGIScriptAlias /intrsub @APPS@/options2.wsgi process-group=intr\n"
 CONF += """
+<Location /intrsub>
+    WSGIApplicationGroup sub
+</Location>
 <LocationMatch "^/(fd0|fd500|rst)/gz/">
     SetOutputFilter DEFLATE
 </LocationMatch>
@@ -94,6 +99,22 @@ def test_interrupt_timeout_unwinds_the_request_and_the_process_survives(srv):
     assert "RWSGI0115" not in log, log[-3000:]
     # A request after it is not hit by a stale interruption.
     r = srv.get("/intr/stuck?s=1&tag=after", timeout=20)
+    assert (r.status, r.body) == (200, b"not interrupted"), r.status
+
+
+def test_interrupt_timeout_in_a_named_application_group(srv):
+    """The exception is injected into the thread's state in the request's sub-interpreter (and
+    is that interpreter's class, the one the application catches)."""
+    pid = info(srv, "intr")["pid"]
+    mark = srv.log_mark()
+    r = srv.get("/intrsub/stuck?s=60&tag=sub", timeout=40)
+    assert r.status == 504, (r.status, r.body[:200])
+    assert os.path.exists(os.path.join(srv.state, "caught-sub"))
+    srv.wait_line("RWSGI0161", "'intr'", rf"pid {pid}\b", "application group 'sub'", since=mark)
+    srv.wait_line("RWSGI0162", "answering 504", since=mark)
+    assert info(srv, "intr")["pid"] == pid
+    # The main interpreter's requests on the same threads are not disturbed.
+    r = srv.get("/intr/stuck?s=1&tag=main-after", timeout=20)
     assert (r.status, r.body) == (200, b"not interrupted"), r.status
 
 
