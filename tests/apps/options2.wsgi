@@ -9,7 +9,7 @@ PATH_INFO. JSON answers carry the serving process's pid.
          mod_wsgi.RequestTimeout from the interpreter's mod_wsgi module.
 /block   ?s=SECONDS: one time.sleep(s) (a C call: an injection waits until it returns)
 /burn    ?s=SECONDS: a busy loop (CPU time) for up to s wall seconds
-/slow    ?s=SECONDS: sleep, then answer {"pid", "slept"}
+/slow    ?s=SECONDS[&mark=N]: create STATE/N (running), sleep, answer {"pid", "slept"}
 /big     ?mb=N: a generator of N 1 MiB chunks
 /stream  ?n=N&gap=MS: a generator of N 100-byte chunks, MS milliseconds apart
 /duplex  yields "ready", then reads the whole request body and yields "got BODY"
@@ -68,6 +68,8 @@ def application(environ, start_response):
             n += 1
         return answer(start_response, {"pid": os.getpid(), "loops": n})
     if what == "slow":
+        if q.get("mark"):
+            open(os.path.join(state_dir(environ), q["mark"]), "w").close()
         s = float(q.get("s", "1"))
         time.sleep(s)
         return answer(start_response, {"pid": os.getpid(), "slept": s})
