@@ -18,7 +18,11 @@ WSGIDaemonProcess full processes=2 threads=3 display-name=%{GROUP} home=@APPS@ \
     request-timeout=60 queue-timeout=45 socket-timeout=30 connect-timeout=10 \\
     graceful-timeout=5 shutdown-timeout=5 listen-backlog=50 startup-timeout=15 \\
     deadlock-timeout=300 header-buffer-size=32768 response-buffer-size=65536 \\
-    send-buffer-size=65536 receive-buffer-size=65536 stack-size=524288
+    send-buffer-size=65536 receive-buffer-size=65536 stack-size=524288 \
+    interrupt-timeout=10 eviction-timeout=30 cpu-time-limit=3600 server-metrics=On \
+    switch-interval=0.002 response-socket-timeout=20 response-flush-delay=5 script-group=#0
+WSGIDaemonProcess service threads=0 script-user=#0
+WSGIImportScript @APPS@/service.py process-group=service application-group=%{GLOBAL}
 WSGIDaemonProcess plain
 WSGIImportScript @APPS@/import_marker.py process-group=full application-group=%{GLOBAL}
 WSGIScriptAlias /a @APPS@/daemon.wsgi process-group=full application-group=%{GLOBAL}
@@ -69,7 +73,24 @@ BAD = [
     ("timeout-word", "WSGIDaemonProcess g request-timeout=soon", ["request-timeout"]),
     ("option-twice", "WSGIDaemonProcess g threads=2 threads=3", ["threads"]),
     ("relative-home", "WSGIDaemonProcess g home=relative/dir", ["home"]),
-    ("chroot", "WSGIDaemonProcess g chroot=/x", ["chroot", r"(?i)not supported"]),
+    ("chroot", "WSGIDaemonProcess g chroot=/x",
+     ["chroot", r"(?i)not supported", "container", "RootDirectory="]),
+    ("script-user-and-group", "WSGIDaemonProcess g script-user=#0 script-group=#0",
+     ["WSGIDaemonProcess g", "only one of script-user= and script-group="]),
+    ("script-user-unknown", "WSGIDaemonProcess g script-user=no-such-user-xyz",
+     ["script-user", "no-such-user-xyz"]),
+    ("script-group-unknown", "WSGIDaemonProcess g script-group=no-such-group-xyz",
+     ["script-group", "no-such-group-xyz"]),
+    ("server-metrics-value", "WSGIDaemonProcess g server-metrics=yes", ["server-metrics", "yes"]),
+    ("switch-interval-zero", "WSGIDaemonProcess g switch-interval=0", ["switch-interval", "'0'"]),
+    ("interrupt-timeout-word", "WSGIDaemonProcess g interrupt-timeout=soon",
+     ["interrupt-timeout", "soon"]),
+    ("eviction-timeout-negative", "WSGIDaemonProcess g eviction-timeout=-1", ["eviction-timeout"]),
+    ("cpu-time-limit-fraction", "WSGIDaemonProcess g cpu-time-limit=1.5", ["cpu-time-limit"]),
+    ("response-socket-timeout-word", "WSGIDaemonProcess g response-socket-timeout=x",
+     ["response-socket-timeout"]),
+    ("response-flush-delay-unit", "WSGIDaemonProcess g response-flush-delay=5ms",
+     ["response-flush-delay", "milliseconds"]),
     ("no-name", "WSGIDaemonProcess", ["WSGIDaemonProcess"]),
     ("reserved-name", "WSGIDaemonProcess %{GLOBAL}", ["WSGIDaemonProcess"]),
     ("in-directory", '<Directory "/tmp">\nWSGIDaemonProcess g\n</Directory>',

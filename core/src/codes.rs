@@ -149,7 +149,7 @@ pub const CODES: &[Code] = &[
     c(
         "RWSGI0103",
         Info,
-        "A daemon process is shutting down, with the reason (maximum-requests, restart-interval, inactivity-timeout, request-timeout, script changed, Apache stopping).",
+        "A daemon process is shutting down, with the reason (maximum-requests, restart-interval, inactivity-timeout, request-timeout, cpu-time-limit, SIGUSR1, script changed, Apache stopping).",
         "–",
     ),
     c(
@@ -288,6 +288,48 @@ pub const CODES: &[Code] = &[
         Error,
         "The `wsgi` / `wsgi-group` provider, or an access script, cannot run here: no `WSGIAuthUserScript` / `WSGIAuthGroupScript` applies to the request, or Python is not available in this Apache child.",
         "500 (`wsgi`), 401 (`wsgi-group`), 403 (access)",
+    ),
+    c(
+        "RWSGI0160",
+        Error,
+        "`script-user=`/`script-group=`: the script, or its directory, is not owned by that user (group), or is writable by group or others (user) / by others (group); the reason is given.",
+        "403",
+    ),
+    c(
+        "RWSGI0161",
+        Info,
+        "`interrupt-timeout`: `mod_wsgi.RequestTimeout` was injected into a request thread past `request-timeout`; it has `interrupt-timeout` seconds to unwind.",
+        "–",
+    ),
+    c(
+        "RWSGI0162",
+        Info,
+        "A request unwound by `mod_wsgi.RequestTimeout`: the thread recovered and the process keeps serving.",
+        "504 (cut if after the head)",
+    ),
+    c(
+        "RWSGI0163",
+        Error,
+        "The client did not read the response for `response-socket-timeout` (else `socket-timeout`) seconds; the response is cut and the daemon thread freed.",
+        "cut",
+    ),
+    c(
+        "RWSGI0164",
+        Error,
+        "`mod_wsgi.RequestTimeout` could not be injected (the application deleted it from its interpreter's `mod_wsgi` module); the request is abandoned when `interrupt-timeout` runs out (RWSGI0115).",
+        "–",
+    ),
+    c(
+        "RWSGI0165",
+        Info,
+        "A `threads=0` daemon process (service scripts) finished its `WSGIImportScript`s, or was stopped; it exits and is started again.",
+        "–",
+    ),
+    c(
+        "RWSGI0166",
+        Error,
+        "A request was sent to a `threads=0` daemon group (service scripts only; it serves no requests).",
+        "500",
     ),
     c(
         "RWSGI0170",

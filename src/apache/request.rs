@@ -84,6 +84,32 @@ impl Request {
         unsafe { (*self.conn()).keepalive = ffi::AP_CONN_CLOSE };
     }
 
+    /// Sets the client connection's socket timeout (µs), which bounds each blocking write of the
+    /// response (Apache's core output filter polls with it); returns the previous value to
+    /// restore. `None`, and nothing changed, for an HTTP/2 stream (a secondary connection: the
+    /// socket is the master connection's, driven by another thread) or a connection without a
+    /// socket.
+    pub fn swap_client_socket_timeout(self, t_us: i64) -> Option<i64> {
+        // SAFETY: the connection of a live request is live; on an HTTP/1 connection (no
+        // master) its socket is used only by this request's thread while the handler runs.
+        unsafe {
+            let c = self.conn();
+            if !(*c).master.is_null() {
+                return None;
+            }
+            let sock = ffi::ap_get_conn_socket(c);
+            if sock.is_null() {
+                return None;
+            }
+            let mut old: ffi::apr_interval_time_t = 0;
+            if ffi::apr_socket_timeout_get(sock, &mut old) != 0 {
+                return None;
+            }
+            ffi::apr_socket_timeout_set(sock, t_us);
+            Some(old)
+        }
+    }
+
     /// The (virtual) server of the request, as a safe handle.
     pub fn server_handle(self) -> Server {
         // SAFETY: the server of a live request is a configured server_rec of this generation,

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use wsgi_rs_core::config::{Owned, OwnerRule, script_owner_violation};
 use wsgi_rs_core::daemon::RequestMeta;
 use wsgi_rs_core::environ::Environ;
 use wsgi_rs_core::framing;
@@ -50,6 +51,23 @@ fn connect(g: &DaemonGroup) -> std::io::Result<UnixStream> {
     }
 }
 
+/// script-user= / script-group=: the script and its directory (stat'ed now, following links)
+/// against the group's rule (core::config::script_owner_violation).
+fn check_script_owner(rule: OwnerRule, script: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(script));
+    let owned = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .map(|m| Owned { uid: m.uid(), gid: m.gid(), mode: m.mode() })
+            .map_err(|e| format!("cannot stat '{}': {e}", p.display()))
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("/"));
+    match script_owner_violation(rule, owned(path)?, owned(dir)?) {
+        None => Ok(()),
+        Some(why) => Err(why),
+    }
+}
+
 /// How often a request the daemon provably never read is sent again (see `Relay::Unread`).
 const MAX_ATTEMPTS: u32 = 3;
 
@@ -72,6 +90,30 @@ const MAX_ATTEMPTS: u32 = 3;
 /// is returned for Apache to answer with its own error document (`ErrorDocument`).
 pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut RequestMeta, error_override: bool) -> Status {
     let name = &g.opts.name;
+    if g.opts.threads == 0 {
+        // mod_wsgi leaves such a request waiting on a socket nobody accepts until it times out.
+        r.log(
+            LogLevel::Error,
+            &wsgi_rs_core::coded!(
+                "RWSGI0166",
+                "WSGI daemon process group '{name}' has threads=0 (service scripts only) and serves no requests."
+            ),
+        );
+        return Status::INTERNAL_SERVER_ERROR;
+    }
+    if let Some(rule) = g.script_owner
+        && let Err(why) = check_script_owner(rule, r.filename())
+    {
+        r.log(
+            LogLevel::Error,
+            &wsgi_rs_core::coded!(
+                "RWSGI0160",
+                "Refusing to run '{}' in WSGI daemon process group '{name}': {why}.",
+                String::from_utf8_lossy(r.filename())
+            ),
+        );
+        return Status::FORBIDDEN;
+    }
     let sock = g.socket_path.to_string_lossy();
     // The server's Timeout is in µs.
     let server_timeout = r.server_timeout_us() / 1_000_000;
@@ -91,6 +133,10 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
     if buf.len() < RELAY_PIECE {
         buf = vec![0u8; RELAY_PIECE];
     }
+    // response-socket-timeout (else socket-timeout, else Apache's Timeout as it is): how long a
+    // write of the response to the client may block (mod_wsgi's rule), restored afterwards.
+    let response_timeout = g.opts.response_socket_timeout.or(g.opts.socket_timeout);
+    let restore = response_timeout.and_then(|t| r.swap_client_socket_timeout((t as i64).saturating_mul(1_000_000)));
     let mut attempt = 1;
     let status = loop {
         let stream = match connect(g) {
@@ -137,6 +183,9 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
         attempt += 1;
     };
     RELAY_BUF.with(|b| *b.borrow_mut() = buf);
+    if let Some(old) = restore {
+        r.swap_client_socket_timeout(old);
+    }
     status
 }
 
@@ -197,6 +246,17 @@ fn relay_frames(
     // WSGIErrorOverride: the error status of a head that was not relayed; the body that
     // follows is read and dropped, then this status goes to Apache.
     let mut overridden: Option<Status> = None;
+    // How long the client connection's blocking writes may take (set in `forward`): a write or
+    // flush that fails after about that long timed out (the client stopped reading).
+    let write_limit = g
+        .opts
+        .response_socket_timeout
+        .or(g.opts.socket_timeout)
+        .map_or(Duration::from_micros(r.server_timeout_us().max(0) as u64), Duration::from_secs);
+    let mut write_timed_out = false;
+    let flush_delay = g.opts.response_flush_delay_ms;
+    // A flush point was passed over (response-flush-delay) because more came at once.
+    let mut flush_deferred = false;
     // What to do when the conversation with the daemon breaks.
     let broken = |head_sent: bool, status: Status| -> Status {
         if head_sent {
@@ -218,13 +278,17 @@ fn relay_frames(
             if piece.is_empty() {
                 return Ok(());
             }
-            io.write(piece)?;
+            let t0 = Instant::now();
+            let mut wrote = io.write(piece);
             unflushed += piece.len();
-            if unflushed >= flush_every {
+            if wrote.is_ok() && unflushed >= flush_every {
                 unflushed = 0;
-                io.flush()?;
+                wrote = io.flush();
             }
-            Ok(())
+            if wrote.is_err() && t0.elapsed() + Duration::from_millis(500) >= write_limit {
+                write_timed_out = true;
+            }
+            wrote
         }) {
             Ok(f) => f,
             Err(Broken::Reset(e)) if first_frame && unread.is_some() => {
@@ -232,6 +296,16 @@ fn relay_frames(
                     *u = Some(e);
                 }
                 return Status::BAD_GATEWAY;
+            }
+            Err(Broken::ClientGone) if write_timed_out => {
+                r.log(
+                    LogLevel::Error,
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0163", "The client did not read the response from WSGI daemon process '{name}' for {} s (response-socket-timeout); response cut, the daemon's thread released.",
+                        write_limit.as_secs()
+                    ),
+                );
+                return Status::OK;
             }
             Err(Broken::ClientGone) => {
                 r.log(
@@ -279,6 +353,12 @@ fn relay_frames(
             // A response chunk was relayed piece by piece inside read_frame.
             Some(None) => {}
             Some(Some(Frame::BodyRequest(max))) => {
+                // The application reads the request after output it flushed: that output goes
+                // out before we wait for the client (which may wait for it).
+                if std::mem::take(&mut flush_deferred) {
+                    unflushed = 0;
+                    let _ = io.flush();
+                }
                 let max = (max as usize).min(buf.len());
                 let reply = match io.read(&mut buf[..max]) {
                     Ok(0) => (&*stream).write_all(&[wire::T_BODY_END, 0, 0, 0, 0]),
@@ -370,8 +450,21 @@ fn relay_frames(
             // Nothing goes to the client while the body is dropped (a flush would send a head).
             Some(Some(Frame::Flush)) if overridden.is_some() => {}
             Some(Some(Frame::Flush)) => {
-                unflushed = 0;
-                let _ = io.flush();
+                // response-flush-delay: flush only when the daemon stays silent that long, so
+                // a pacing filter (mod_ratelimit) gets full writes while streaming still flows.
+                if flush_delay == 0 || !readable_within(stream, flush_delay) {
+                    unflushed = 0;
+                    flush_deferred = false;
+                    let _ = io.flush();
+                } else if head_sent {
+                    flush_deferred = true;
+                    // Not flushed, but passed on (as mod_wsgi passes each read): what
+                    // ap_rwrite holds goes down the chain, so the head is committed where a
+                    // flush would have committed it (an error after it is then a cut, not a
+                    // 500), and only the FLUSH that forces a short write is left out.
+                    let mut bb = r.brigade();
+                    r.pass_brigade(&mut bb);
+                }
             }
             Some(Some(Frame::ResponseEnd)) => {
                 if let Some(code) = overridden {
@@ -443,6 +536,14 @@ fn relay_frames(
             }
         }
     }
+}
+
+/// Whether the daemon sent more within `ms` milliseconds (or closed the connection).
+fn readable_within(stream: &UnixStream, ms: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: polls one descriptor we hold open, for at most `ms` milliseconds.
+    unsafe { libc::poll(&mut pfd, 1, ms.min(60_000) as libc::c_int) > 0 }
 }
 
 /// Response chunks are relayed to the client in pieces of this size (no per-chunk allocation).

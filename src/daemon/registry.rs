@@ -5,7 +5,7 @@
 use std::ffi::{CString, c_int};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use wsgi_rs_core::config::DaemonOptions;
+use wsgi_rs_core::config::{DaemonOptions, OwnerRule};
 use wsgi_rs_core::wire::TOKEN_LEN;
 
 use crate::apache::pool::Pool;
@@ -29,6 +29,8 @@ pub struct DaemonGroup {
     pub user_name: Option<CString>,
     pub user_home: Option<String>,
     pub supplementary_gids: Vec<u32>,
+    /// `script-user=` / `script-group=`, resolved at configuration time.
+    pub script_owner: Option<OwnerRule>,
     /// Set in post_config by the parent.
     pub socket_path: CString,
     pub listen_fd: c_int,

@@ -5,7 +5,9 @@
 // helper of `apache::cmd` in its first line; the bodies are safe.
 use std::ffi::{CString, c_char, c_void};
 
-use wsgi_rs_core::config::{ProcessGroup, parse_app_group, parse_daemon_process, parse_process_group};
+use wsgi_rs_core::config::{
+    OwnerRule, ProcessGroup, ScriptOwner, parse_app_group, parse_daemon_process, parse_process_group,
+};
 
 use super::Ctx;
 use crate::apache::cmd::{self, CmdParms, CmdResult};
@@ -93,6 +95,15 @@ fn daemon_process_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
         supplementary.push(lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))?);
     }
     // The primary group is added to this list when the process switches (privileges.rs).
+    let script_owner = match &opts.script_owner {
+        None => None,
+        Some(ScriptOwner::User(u)) => Some(OwnerRule::User(
+            lookup_user(u).map_err(|e| format!("WSGIDaemonProcess {name}: script-user: {e}"))?.uid,
+        )),
+        Some(ScriptOwner::Group(gr)) => Some(OwnerRule::Group(
+            lookup_group(gr).map_err(|e| format!("WSGIDaemonProcess {name}: script-group: {e}"))?,
+        )),
+    };
     let global = cmd.outside_virtual_host();
     let id = reg.groups.len();
     reg.groups.push(Box::new(DaemonGroup {
@@ -105,6 +116,7 @@ fn daemon_process_body(c: Ctx, w: Vec<String>) -> Result<(), String> {
         user_name,
         user_home,
         supplementary_gids: supplementary,
+        script_owner,
         socket_path: CString::default(),
         listen_fd: -1,
         log_fd: -1,

@@ -53,6 +53,8 @@ pub fn run(
     match run_request(Box::new(ApacheIo::new(r, sendfile)), env, x, &spec) {
         Outcome::Done | Outcome::ClientGone => Status::OK,
         Outcome::ErrorBeforeHeaders => Status::INTERNAL_SERVER_ERROR,
+        // The application raised mod_wsgi.RequestTimeout itself (only daemons inject it).
+        Outcome::TimedOut => Status::GATEWAY_TIME_OUT,
         Outcome::ErrorAfterHeaders => abort_response(r),
         Outcome::Truncated => {
             cut_response(r);

@@ -3,7 +3,8 @@
 //!
 //! Deliberate differences from mod_wsgi, all of them stricter: an option given twice, a number
 //! with trailing garbage (`atoi("2x")` is 2 in mod_wsgi) and an option that mod_wsgi accepts but
-//! this version does not implement are configuration errors, never silently ignored.
+//! this version refuses (`chroot=`, see [`REFUSED`]) are configuration errors, never silently
+//! ignored.
 //! User and group names are kept as written; resolving them (and refusing a name that resolves to
 //! uid 0) is the caller's job.
 
@@ -23,6 +24,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: u64 = 15;
 pub const DEFAULT_LISTEN_BACKLOG: u32 = 100;
 pub const DEFAULT_HEADER_BUFFER_SIZE: u32 = 32768;
 pub const DEFAULT_RESPONSE_BUFFER_SIZE: u32 = 8 * 1024 * 1024;
+/// mod_wsgi 6.0.2: milliseconds the Apache child waits for more response data before flushing.
+pub const DEFAULT_RESPONSE_FLUSH_DELAY_MS: u64 = 5;
 
 /// Every option we implement, in mod_wsgi's documentation order.
 const SUPPORTED: &[&str] = &[
@@ -60,11 +63,6 @@ const SUPPORTED: &[&str] = &[
     "cpu-priority",
     "memory-limit",
     "virtual-memory-limit",
-];
-
-/// Options mod_wsgi 6.0.5 accepts that this version does not implement yet.
-const UNSUPPORTED: &[&str] = &[
-    "chroot",
     "script-user",
     "script-group",
     "interrupt-timeout",
@@ -76,6 +74,23 @@ const UNSUPPORTED: &[&str] = &[
     "response-flush-delay",
 ];
 
+/// Options mod_wsgi 6.0.5 accepts that this module refuses on purpose, with the reason.
+pub const REFUSED: &[(&str, &str)] = &[(
+    "chroot",
+    "chroot= is not supported by mod_wsgi_rs (deprecated in mod_wsgi too): a jail would need its own copy of \
+     Python, its standard library, every extension module and the application, all imported after the chroot, \
+     and chroot alone is no security boundary. Confine the whole Apache service instead: a container, or \
+     systemd's RootDirectory=/RootImage=, ProtectSystem=strict, ReadOnlyPaths= and PrivateTmp=",
+)];
+
+/// `script-user=` / `script-group=`: who must own a script (and its directory) delegated to
+/// the group. Names or `#id`s as written; resolving them is the caller's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptOwner {
+    User(String),
+    Group(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonOptions {
     pub name: String,
@@ -83,7 +98,9 @@ pub struct DaemonOptions {
     pub processes: u32,
     /// `processes=` was given at all (even `processes=1`): then `wsgi.multiprocess` is True.
     pub processes_given: bool,
-    /// Request threads per process; default 15, 1..=65533 (0, service-script mode, is refused).
+    /// Request threads per process; default 15, 0..=65533. 0 is mod_wsgi's service-script mode:
+    /// no request is served, the process runs its `WSGIImportScript`s and is replaced when they
+    /// return.
     pub threads: u32,
     /// User name or `#uid`, as written; never `root` or `#0`. None = Apache's `User`.
     pub user: Option<String>,
@@ -142,6 +159,26 @@ pub struct DaemonOptions {
     pub memory_limit: Option<u64>,
     /// `RLIMIT_AS` bytes; None (also for `0`) = no limit.
     pub virtual_memory_limit: Option<u64>,
+    /// `script-user=` or `script-group=` (mod_wsgi allows only one of them).
+    pub script_owner: Option<ScriptOwner>,
+    /// Seconds a request interrupted at request-timeout (`mod_wsgi.RequestTimeout` injected)
+    /// gets to unwind before the process is replaced; 0 = no interruption.
+    pub interrupt_timeout: u64,
+    /// Seconds given to running requests after SIGUSR1 (graceful restart of the process);
+    /// 0 = graceful-timeout.
+    pub eviction_timeout: u64,
+    /// `RLIMIT_CPU` soft limit in seconds (a graceful restart when reached); 0 = none.
+    pub cpu_time_limit: u64,
+    /// `server-metrics=On`: `mod_wsgi.server_metrics()` allowed in this group (default Off).
+    pub server_metrics: bool,
+    /// `sys.setswitchinterval()` in this group's processes, in nanoseconds (kept whole so the
+    /// options stay `Eq`); None = the server-wide `WSGISwitchInterval`, else Python's default.
+    pub switch_interval_ns: Option<u64>,
+    /// Seconds an Apache child waits to write the response to the client; None (also for `0`)
+    /// = socket-timeout (then Apache's `Timeout`).
+    pub response_socket_timeout: Option<u64>,
+    /// Milliseconds an Apache child waits for more response data before flushing; default 5.
+    pub response_flush_delay_ms: u64,
 }
 
 impl Default for DaemonOptions {
@@ -183,7 +220,22 @@ impl Default for DaemonOptions {
             cpu_priority: None,
             memory_limit: None,
             virtual_memory_limit: None,
+            script_owner: None,
+            interrupt_timeout: 0,
+            eviction_timeout: 0,
+            cpu_time_limit: 0,
+            server_metrics: false,
+            switch_interval_ns: None,
+            response_socket_timeout: None,
+            response_flush_delay_ms: DEFAULT_RESPONSE_FLUSH_DELAY_MS,
         }
+    }
+}
+
+impl DaemonOptions {
+    /// `switch-interval=` in seconds, for `sys.setswitchinterval()`.
+    pub fn switch_interval(&self) -> Option<f64> {
+        self.switch_interval_ns.map(|ns| ns as f64 / 1e9)
     }
 }
 
@@ -206,8 +258,8 @@ pub fn parse_daemon_process(args: &[&str]) -> Result<DaemonOptions, String> {
         let Some((key, value)) = arg.split_once('=').filter(|(k, _)| !k.is_empty()) else {
             return Err(p.err(format!("invalid option '{arg}', expected name=value")));
         };
-        if UNSUPPORTED.contains(&key) {
-            return Err(p.err(format!("option '{key}' is not supported by mod_wsgi_rs yet")));
+        if let Some((_, why)) = REFUSED.iter().find(|(k, _)| *k == key) {
+            return Err(p.err((*why).to_string()));
         }
         if !SUPPORTED.contains(&key) {
             return Err(p.err(unknown_option(key)));
@@ -217,6 +269,9 @@ pub fn parse_daemon_process(args: &[&str]) -> Result<DaemonOptions, String> {
         }
         seen.push(key);
         p.apply(&mut o, key, value)?;
+    }
+    if seen.contains(&"script-user") && seen.contains(&"script-group") {
+        return Err(p.err("only one of script-user= and script-group= may be given".into()));
     }
     Ok(o)
 }
@@ -244,7 +299,8 @@ fn check_name(name: &str) -> Result<(), String> {
 
 fn unknown_option(key: &str) -> String {
     let normalised = key.to_ascii_lowercase().replace('_', "-");
-    if normalised != key && (SUPPORTED.contains(&normalised.as_str()) || UNSUPPORTED.contains(&normalised.as_str())) {
+    if normalised != key && (SUPPORTED.contains(&normalised.as_str()) || REFUSED.iter().any(|(k, _)| *k == normalised))
+    {
         return format!("unknown option '{key}' (did you mean '{normalised}'? option names are lower case with '-')");
     }
     format!("unknown option '{key}' (valid options: {})", SUPPORTED.join(", "))
@@ -315,13 +371,8 @@ impl Parser<'_> {
                 o.processes_given = true;
             }
             "threads" => {
-                if value == "0" {
-                    return Err(
-                        self.err("threads=0 (service scripts) is not supported yet; give at least 1 thread".into())
-                    );
-                }
-                let expected = format!("a positive integer up to {MAX_THREADS}");
-                o.threads = self.uint(key, value, 1, MAX_THREADS, &expected)? as u32;
+                let expected = format!("0 (service scripts only) or a number of threads up to {MAX_THREADS}");
+                o.threads = self.uint(key, value, 0, MAX_THREADS, &expected)? as u32;
             }
             "user" => {
                 let user = self.principal(key, value, "user")?;
@@ -419,6 +470,35 @@ impl Parser<'_> {
                 } else {
                     o.virtual_memory_limit = limit;
                 }
+            }
+            "script-user" => o.script_owner = Some(ScriptOwner::User(self.principal(key, value, "user")?)),
+            "script-group" => o.script_owner = Some(ScriptOwner::Group(self.principal(key, value, "group")?)),
+            "interrupt-timeout" => o.interrupt_timeout = self.seconds(key, value)?,
+            "eviction-timeout" => o.eviction_timeout = self.seconds(key, value)?,
+            "cpu-time-limit" => o.cpu_time_limit = self.seconds(key, value)?,
+            "server-metrics" => {
+                o.server_metrics = match value.to_ascii_lowercase().as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(self.invalid(key, value, "On or Off")),
+                }
+            }
+            "switch-interval" => {
+                let expected = "a positive number of seconds, such as 0.005";
+                let plain = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+                let secs: f64 =
+                    value.parse().ok().filter(|_| plain).ok_or_else(|| self.invalid(key, value, expected))?;
+                let ns = (secs * 1e9).round();
+                if !(1.0..=(INT_MAX as f64) * 1e9).contains(&ns) {
+                    return Err(self.invalid(key, value, expected));
+                }
+                o.switch_interval_ns = Some(ns as u64);
+            }
+            "response-socket-timeout" => {
+                o.response_socket_timeout = Some(self.seconds(key, value)?).filter(|&s| s != 0);
+            }
+            "response-flush-delay" => {
+                o.response_flush_delay_ms = self.uint(key, value, 0, 60_000, "a number of milliseconds, 0 to 60000")?;
             }
             _ => return Err(self.err(format!("option '{key}' has no parser (internal error)"))),
         }

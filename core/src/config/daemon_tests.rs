@@ -129,12 +129,15 @@ fn malformed_duplicate_unknown_and_unsupported() {
     // Not a mod_wsgi option at all.
     assert!(err("maximum-requests-jitter=5").contains("unknown option 'maximum-requests-jitter'"));
 
-    for key in UNSUPPORTED {
-        let e = err(&format!("{key}=1"));
-        assert_eq!(e, format!("WSGIDaemonProcess shop: option '{key}' is not supported by mod_wsgi_rs yet"));
-    }
-    // Unsupported wins over "given twice": the first occurrence already fails.
-    assert!(parse(&["shop", "chroot=/a", "chroot=/b"]).unwrap_err().contains("not supported"));
+    // Every mod_wsgi 6.0.5 option is implemented except the refused ones, which say why and
+    // what to use instead.
+    assert_eq!(REFUSED.iter().map(|(k, _)| *k).collect::<Vec<_>>(), ["chroot"]);
+    let e = err("chroot=/srv/jail");
+    assert!(e.starts_with("WSGIDaemonProcess shop: chroot= is not supported by mod_wsgi_rs"), "{e}");
+    assert!(e.contains("container") && e.contains("RootDirectory="), "{e}");
+    // Refused wins over "given twice": the first occurrence already fails.
+    assert!(parse(&["shop", "chroot=/a", "chroot=/b"]).unwrap_err().contains("chroot= is not supported"));
+    assert!(err("Chroot=/a").contains("did you mean 'chroot'"));
 }
 
 #[test]
@@ -148,6 +151,8 @@ fn every_supported_option_is_parsed() {
             "response-buffer-size" => "65536",
             "send-buffer-size" | "receive-buffer-size" => "512",
             "umask" => "022",
+            "server-metrics" => "On",
+            "script-user" | "script-group" => "#33",
             _ => "1",
         };
         ok(&format!("{key}={value}"));
@@ -184,8 +189,77 @@ fn threads() {
     for bad in ["-1", "x", "", "15 "] {
         assert_bad_value("threads", bad);
     }
-    let e = err("threads=0");
-    assert!(e.starts_with("WSGIDaemonProcess shop: threads=0 (service scripts) is not supported yet"), "{e}");
+    // Service-script mode (mod_wsgi): no request threads.
+    assert_eq!(ok("threads=0").threads, 0);
+    assert!(err("threads=x").contains("0 (service scripts only) or a number of threads"));
+}
+
+#[test]
+fn new_defaults_match_mod_wsgi() {
+    let d = DaemonOptions::default();
+    assert_eq!((d.interrupt_timeout, d.eviction_timeout, d.cpu_time_limit), (0, 0, 0));
+    assert_eq!((d.server_metrics, d.switch_interval_ns, d.response_socket_timeout), (false, None, None));
+    assert_eq!((d.response_flush_delay_ms, d.script_owner.clone()), (5, None));
+    assert_eq!(d.switch_interval(), None);
+}
+
+#[test]
+fn timeouts_of_the_recovery_options() {
+    let o = parse(&["shop", "interrupt-timeout=10", "eviction-timeout=30", "cpu-time-limit=120"]).unwrap();
+    assert_eq!((o.interrupt_timeout, o.eviction_timeout, o.cpu_time_limit), (10, 30, 120));
+    for key in ["interrupt-timeout", "eviction-timeout", "cpu-time-limit", "response-socket-timeout"] {
+        for bad in ["-1", "1.5", "x", "", "2147483648"] {
+            assert_bad_value(key, bad);
+        }
+    }
+    assert_eq!(ok("response-socket-timeout=7").response_socket_timeout, Some(7));
+    // 0 means "as socket-timeout", as in mod_wsgi.
+    assert_eq!(ok("response-socket-timeout=0").response_socket_timeout, None);
+}
+
+#[test]
+fn response_flush_delay_in_milliseconds() {
+    assert_eq!(ok("response-flush-delay=0").response_flush_delay_ms, 0);
+    assert_eq!(ok("response-flush-delay=250").response_flush_delay_ms, 250);
+    assert_eq!(ok("response-flush-delay=60000").response_flush_delay_ms, 60000);
+    for bad in ["-1", "60001", "0.5", "5ms", ""] {
+        assert_bad_value("response-flush-delay", bad);
+    }
+}
+
+#[test]
+fn server_metrics_flag() {
+    for (v, on) in [("On", true), ("on", true), ("OFF", false), ("Off", false)] {
+        assert_eq!(ok(&format!("server-metrics={v}")).server_metrics, on, "{v}");
+    }
+    for bad in ["1", "yes", "", "onn"] {
+        assert_bad_value("server-metrics", bad);
+    }
+}
+
+#[test]
+fn switch_interval_in_seconds() {
+    assert_eq!(ok("switch-interval=0.002").switch_interval_ns, Some(2_000_000));
+    assert_eq!(ok("switch-interval=0.002").switch_interval(), Some(0.002));
+    assert_eq!(ok("switch-interval=1").switch_interval(), Some(1.0));
+    assert_eq!(ok("switch-interval=.5").switch_interval(), Some(0.5));
+    for bad in ["0", "0.0", "-0.1", "1e-3", "nan", "inf", "x", "", "0.0000000001", "99999999999"] {
+        assert_bad_value("switch-interval", bad);
+    }
+}
+
+#[test]
+fn script_user_or_group() {
+    assert_eq!(ok("script-user=alice").script_owner, Some(ScriptOwner::User("alice".into())));
+    assert_eq!(ok("script-user=#1000").script_owner, Some(ScriptOwner::User("#1000".into())));
+    assert_eq!(ok("script-group=staff").script_owner, Some(ScriptOwner::Group("staff".into())));
+    for bad in ["", "#", "#x", "a b"] {
+        assert_bad_value("script-user", bad);
+        assert_bad_value("script-group", bad);
+    }
+    // mod_wsgi: "Only one of script-user and script-group allowed."
+    let e = parse(&["shop", "script-user=a", "script-group=b"]).unwrap_err();
+    assert_eq!(e, "WSGIDaemonProcess shop: only one of script-user= and script-group= may be given");
 }
 
 #[test]

@@ -17,7 +17,15 @@ pub struct DaemonConfig {
     pub restart_interval: u64,
     pub inactivity_timeout: u64,
     pub request_timeout: u64,
+    /// Seconds a request interrupted at request-timeout gets to unwind (0: no interruption).
+    pub interrupt_timeout: u64,
     pub graceful_timeout: u64,
+    /// Seconds running requests get after SIGUSR1 (0: graceful-timeout).
+    pub eviction_timeout: u64,
+    /// RLIMIT_CPU soft limit in seconds (0: none); the hard limit is one second plus
+    /// shutdown-timeout above it, as in mod_wsgi.
+    pub cpu_time_limit: u64,
+    pub shutdown_timeout: u64,
     /// Replace the process if a script import keeps failing this long (0: off).
     pub startup_timeout: u64,
     /// Replace the process if the GIL cannot be taken for this long (0: off).
@@ -56,7 +64,11 @@ impl DaemonConfig {
             restart_interval: o.restart_interval,
             inactivity_timeout: o.inactivity_timeout,
             request_timeout: o.request_timeout,
+            interrupt_timeout: o.interrupt_timeout,
             graceful_timeout: o.graceful_timeout,
+            eviction_timeout: o.eviction_timeout,
+            cpu_time_limit: o.cpu_time_limit,
+            shutdown_timeout: o.shutdown_timeout,
             startup_timeout: o.startup_timeout,
             deadlock_timeout: o.deadlock_timeout,
             queue_timeout: o.queue_timeout,
@@ -80,6 +92,8 @@ pub enum ShutdownReason {
     StartupTimeout,
     Deadlock,
     InternalError,
+    /// SIGXCPU: the process used cpu-time-limit seconds of CPU.
+    CpuTimeLimit,
     /// SIGTERM/SIGINT: Apache restarts or stops.
     Signal,
     ParentGone,
@@ -97,6 +111,7 @@ impl ShutdownReason {
             ShutdownReason::StartupTimeout => "startup-timeout expired: the WSGI script still fails to load",
             ShutdownReason::Deadlock => "deadlock-timeout expired: the Python GIL could not be acquired",
             ShutdownReason::InternalError => "internal error in a worker thread",
+            ShutdownReason::CpuTimeLimit => "cpu-time-limit reached (SIGXCPU: the process used its CPU time)",
             ShutdownReason::Signal => "Apache asked it to stop (restart, graceful or stop)",
             ShutdownReason::ParentGone => "the Apache parent process is gone",
         }
@@ -115,6 +130,7 @@ impl ShutdownReason {
             ShutdownReason::StartupTimeout => "startup_timeout",
             ShutdownReason::Deadlock => "deadlock_timeout",
             ShutdownReason::InternalError => "internal_error",
+            ShutdownReason::CpuTimeLimit => "cpu_time_limit",
             ShutdownReason::Signal => "shutdown_signal",
             ShutdownReason::ParentGone => "parent_gone",
         }
@@ -141,6 +157,10 @@ mod tests {
             "restart-interval=11",
             "inactivity-timeout=12",
             "request-timeout=13",
+            "interrupt-timeout=21",
+            "eviction-timeout=22",
+            "cpu-time-limit=23",
+            "shutdown-timeout=24",
             "graceful-timeout=14",
             "startup-timeout=16",
             "deadlock-timeout=17",
@@ -159,6 +179,7 @@ mod tests {
         assert_eq!(c.restart_interval, 11);
         assert_eq!(c.inactivity_timeout, 12);
         assert_eq!(c.request_timeout, 13);
+        assert_eq!((c.interrupt_timeout, c.eviction_timeout, c.cpu_time_limit, c.shutdown_timeout), (21, 22, 23, 24));
         assert_eq!(c.graceful_timeout, 14);
         assert_eq!(c.startup_timeout, 16);
         assert_eq!(c.deadlock_timeout, 17);
@@ -177,6 +198,7 @@ mod tests {
         assert!(!c.multiprocess);
         assert_eq!((c.maximum_requests, c.restart_interval, c.inactivity_timeout), (0, 0, 0));
         assert_eq!((c.request_timeout, c.startup_timeout, c.queue_timeout), (0, 0, 0));
+        assert_eq!((c.interrupt_timeout, c.eviction_timeout, c.cpu_time_limit, c.shutdown_timeout), (0, 0, 0, 5));
         assert_eq!((c.graceful_timeout, c.deadlock_timeout), (d.graceful_timeout, d.deadlock_timeout));
         // No socket-timeout (or socket-timeout=0): Apache's Timeout.
         assert_eq!(c.socket_timeout, 300);

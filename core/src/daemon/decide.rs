@@ -1,6 +1,7 @@
 //! The monitor's decision, pure: given what the process looks like now, stop (and why), give up
-//! on requests past request-timeout, or sleep until the earliest moment a time-bound condition
-//! could be reached. The monitor (`monitor.rs`) takes the snapshot, acts, and sleeps on its event
+//! on requests past request-timeout, interrupt them first (interrupt-timeout), or sleep until the
+//! earliest moment a time-bound condition could be reached. Also how long a stopping process
+//! waits for its running requests ([`grace_us`]). The monitor (`monitor.rs`) takes the snapshot, acts, and sleeps on its event
 //! channel for at most that long.
 use super::config::{DaemonConfig, ShutdownReason};
 
@@ -11,6 +12,9 @@ pub struct SlotView {
     pub start_us: i64,
     /// The monitor already answered 504 for this request.
     pub abandoned: bool,
+    /// When `mod_wsgi.RequestTimeout` was injected into this request (µs since the epoch); 0
+    /// when it was not (interrupt-timeout).
+    pub injected_us: i64,
 }
 
 /// Everything the recycling conditions depend on, read at one moment (µs since the epoch).
@@ -21,6 +25,8 @@ pub struct Snapshot {
     pub signalled: bool,
     /// SIGUSR1 arrived.
     pub graceful: bool,
+    /// SIGXCPU arrived (cpu-time-limit).
+    pub cpu_limit: bool,
     pub parent_gone: bool,
     pub served: u64,
     pub active: usize,
@@ -38,9 +44,13 @@ pub struct Snapshot {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     Stop(ShutdownReason),
-    /// These slots' requests are past request-timeout: answer 504 to each, then stop for
+    /// These slots' requests are past request-timeout (and, with interrupt-timeout, did not
+    /// unwind within it after the interruption): answer 504 to each, then stop for
     /// `ShutdownReason::RequestTimeout`.
     Abandon(Vec<usize>),
+    /// interrupt-timeout: these slots' requests just passed request-timeout; inject
+    /// `mod_wsgi.RequestTimeout` into each (and note when), then decide again.
+    Interrupt(Vec<usize>),
     /// Nothing to do before this moment (µs since the epoch); `None`: no condition is
     /// time-bound, only an event (a signal, a worker's) can change anything.
     SleepUntil(Option<i64>),
@@ -69,6 +79,9 @@ pub fn decide(cfg: &DaemonConfig, s: &Snapshot) -> Verdict {
     }
     if s.parent_gone {
         return Verdict::Stop(ShutdownReason::ParentGone);
+    }
+    if s.cpu_limit {
+        return Verdict::Stop(ShutdownReason::CpuTimeLimit);
     }
     if cfg.maximum_requests > 0 && s.served >= cfg.maximum_requests {
         return Verdict::Stop(ShutdownReason::MaximumRequests);
@@ -103,19 +116,42 @@ pub fn decide(cfg: &DaemonConfig, s: &Snapshot) -> Verdict {
         return Verdict::Stop(ShutdownReason::Deadlock);
     }
     if cfg.request_timeout > 0 {
-        let mut overdue = Vec::new();
+        let (mut overdue, mut interrupt) = (Vec::new(), Vec::new());
+        let interrupting = cfg.interrupt_timeout > 0;
         for (i, slot) in s.slots.iter().enumerate() {
-            // An abandoned slot is not waited for again; an idle one may start a request now.
-            let from = if slot.start_us > 0 && !slot.abandoned { slot.start_us } else { now };
-            if due(from.saturating_add(secs(cfg.request_timeout))) && slot.start_us > 0 && !slot.abandoned {
-                overdue.push(i);
+            if slot.start_us == 0 || slot.abandoned {
+                // An abandoned slot is not waited for again; an idle one may start a request now.
+                due(now.saturating_add(secs(cfg.request_timeout)));
+            } else if interrupting && slot.injected_us > 0 {
+                // Interrupted: it has interrupt-timeout to unwind (504, the process survives).
+                if due(slot.injected_us.saturating_add(secs(cfg.interrupt_timeout))) {
+                    overdue.push(i);
+                }
+            } else if due(slot.start_us.saturating_add(secs(cfg.request_timeout))) {
+                if interrupting { interrupt.push(i) } else { overdue.push(i) }
             }
         }
         if !overdue.is_empty() {
             return Verdict::Abandon(overdue);
         }
+        if !interrupt.is_empty() {
+            return Verdict::Interrupt(interrupt);
+        }
     }
     Verdict::SleepUntil(next)
+}
+
+/// How long (µs) a process stopping for `reason` waits for its running requests: Apache gives
+/// its subprocesses 3 s after SIGTERM before SIGKILL, so 2.5 s then; none when the parent is
+/// gone or the GIL is wedged; eviction-timeout (else graceful-timeout) after SIGUSR1;
+/// graceful-timeout otherwise.
+pub fn grace_us(cfg: &DaemonConfig, reason: ShutdownReason) -> i64 {
+    match reason {
+        ShutdownReason::Signal => 2_500_000,
+        ShutdownReason::ParentGone | ShutdownReason::Deadlock => 0,
+        ShutdownReason::GracefulSignal if cfg.eviction_timeout > 0 => secs(cfg.eviction_timeout),
+        _ => secs(cfg.graceful_timeout),
+    }
 }
 
 #[cfg(test)]
@@ -243,7 +279,7 @@ mod tests {
     fn request_timeout_abandons_every_overdue_slot_once() {
         let c = cfg(&["threads=3", "request-timeout=10"]);
         let mut s = snap(T0 + 5 * S);
-        s.slots = vec![SlotView { start_us: T0 + S, abandoned: false }, SlotView::default(), SlotView::default()];
+        s.slots = vec![SlotView { start_us: T0 + S, ..Default::default() }, SlotView::default(), SlotView::default()];
         // Idle slots could start a request now: the next check is the earlier of the two.
         assert_eq!(decide(&c, &s), Verdict::SleepUntil(Some(T0 + 11 * S)));
         s.slots[2].start_us = T0 + 2 * S;
@@ -252,6 +288,71 @@ mod tests {
         s.slots[0].abandoned = true;
         s.slots[2].abandoned = true;
         assert_eq!(decide(&c, &s), Verdict::SleepUntil(Some(T0 + 22 * S)));
+    }
+
+    #[test]
+    fn interrupt_timeout_interrupts_first_then_abandons_after_its_grace() {
+        let c = cfg(&["threads=2", "request-timeout=10", "interrupt-timeout=4"]);
+        let mut s = snap(T0 + 5 * S);
+        s.slots[0].start_us = T0 + S;
+        assert_eq!(decide(&c, &s), Verdict::SleepUntil(Some(T0 + 11 * S)));
+        // Past request-timeout: interrupted, not abandoned.
+        s.now = T0 + 11 * S;
+        assert_eq!(decide(&c, &s), Verdict::Interrupt(vec![0]));
+        s.slots[0].injected_us = T0 + 11 * S;
+        // Not again; the next moment that matters is the end of its grace (or an idle slot's
+        // request-timeout, later here).
+        assert_eq!(decide(&c, &s), Verdict::SleepUntil(Some(T0 + 15 * S)));
+        s.now = T0 + 15 * S - 1;
+        assert_eq!(decide(&c, &s), Verdict::SleepUntil(Some(T0 + 15 * S)));
+        // It did not unwind: abandoned (504, the process is replaced).
+        s.now = T0 + 15 * S;
+        assert_eq!(decide(&c, &s), Verdict::Abandon(vec![0]));
+        // A request that unwound left the slot idle: nothing to do.
+        s.slots[0] = SlotView::default();
+        assert_eq!(decide(&c, &s), Verdict::SleepUntil(Some(T0 + 25 * S)));
+    }
+
+    #[test]
+    fn abandoning_wins_over_interrupting_and_each_slot_has_its_own_clock() {
+        let c = cfg(&["threads=3", "request-timeout=10", "interrupt-timeout=4"]);
+        let mut s = snap(T0 + 20 * S);
+        s.slots = vec![
+            SlotView { start_us: T0 + S, injected_us: T0 + 11 * S, ..Default::default() },
+            SlotView { start_us: T0 + 9 * S, ..Default::default() },
+            SlotView { start_us: T0 + 15 * S, ..Default::default() },
+        ];
+        assert_eq!(decide(&c, &s), Verdict::Abandon(vec![0]));
+        s.slots[0] = SlotView::default();
+        assert_eq!(decide(&c, &s), Verdict::Interrupt(vec![1]));
+        // Without interrupt-timeout the same request is abandoned at once.
+        let plain = cfg(&["threads=3", "request-timeout=10"]);
+        assert_eq!(decide(&plain, &s), Verdict::Abandon(vec![1]));
+    }
+
+    #[test]
+    fn cpu_time_limit_stops_after_the_signals_and_parent() {
+        let c = cfg(&["cpu-time-limit=5", "maximum-requests=1"]);
+        let mut s = snap(T0);
+        s.cpu_limit = true;
+        s.served = 1;
+        assert_eq!(decide(&c, &s), Verdict::Stop(ShutdownReason::CpuTimeLimit));
+        s.parent_gone = true;
+        assert_eq!(decide(&c, &s), Verdict::Stop(ShutdownReason::ParentGone));
+    }
+
+    #[test]
+    fn grace_per_reason() {
+        let c = cfg(&["graceful-timeout=7", "eviction-timeout=30"]);
+        assert_eq!(grace_us(&c, ShutdownReason::GracefulSignal), 30 * S);
+        assert_eq!(grace_us(&c, ShutdownReason::MaximumRequests), 7 * S);
+        assert_eq!(grace_us(&c, ShutdownReason::CpuTimeLimit), 7 * S);
+        assert_eq!(grace_us(&c, ShutdownReason::Signal), 2_500_000);
+        assert_eq!(grace_us(&c, ShutdownReason::ParentGone), 0);
+        assert_eq!(grace_us(&c, ShutdownReason::Deadlock), 0);
+        // Without eviction-timeout, SIGUSR1 gets graceful-timeout (mod_wsgi's fallback).
+        let c = cfg(&["graceful-timeout=7"]);
+        assert_eq!(grace_us(&c, ShutdownReason::GracefulSignal), 7 * S);
     }
 
     #[test]

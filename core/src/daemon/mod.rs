@@ -7,6 +7,7 @@ pub mod backoff;
 mod config;
 mod decide;
 pub mod handoff;
+mod interrupt;
 mod meta;
 mod monitor;
 mod server;

@@ -17,13 +17,15 @@
 //! moves earlier behind the monitor's back (see `decide`), so reading the atomics at each
 //! wake-up is enough and costs the request path no send at all. The GIL probe keeps its own
 //! one-second sleep: it must try the GIL periodically, that is what it measures.
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::config::{DaemonConfig, ShutdownReason};
-use super::decide::{SlotView, Snapshot, Verdict, decide};
+use super::decide::{SlotView, Snapshot, Verdict, decide, grace_us};
+use super::interrupt::{Interrupter, Job};
 use super::state::{Event, State, now_us};
 use crate::hostlog::host_log;
 use crate::wire::{self, Frame};
@@ -32,6 +34,9 @@ use crate::wsgi::LogLevel;
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 static GRACEFUL: AtomicBool = AtomicBool::new(false);
+
+/// SIGXCPU arrived: the process used cpu-time-limit seconds of CPU.
+static CPU_LIMIT: AtomicBool = AtomicBool::new(false);
 
 /// Bumped by the signal handlers, then woken with FUTEX_WAKE; the relay thread sleeps on it
 /// with FUTEX_WAIT. A futex word rather than a self-pipe: the daemon keeps no descriptor of its
@@ -84,6 +89,11 @@ extern "C" fn on_usr1(_sig: libc::c_int) {
     poke_monitor();
 }
 
+extern "C" fn on_xcpu(_sig: libc::c_int) {
+    CPU_LIMIT.store(true, Ordering::Release);
+    poke_monitor();
+}
+
 /// The thread relaying the signal handlers' pokes to the monitor as `Event::Signal`. `false`
 /// if it could not start (the monitor then polls the signal flags).
 fn start_signal_relay(tx: Sender<Event>) -> bool {
@@ -115,19 +125,53 @@ fn install_signals() {
         // Prefork signals its whole process group on restarts (SIGHUP): stop like on SIGTERM.
         libc::signal(libc::SIGHUP, h);
         libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGXCPU, on_xcpu as *const () as libc::sighandler_t);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
 
-/// Answers 504 to a request stuck past request-timeout and closes its connection.
-fn abandon(cfg: &DaemonConfig, state: &State, i: usize, elapsed_us: i64) {
+/// cpu-time-limit: RLIMIT_CPU, soft at the limit (SIGXCPU, then once a second, handled above:
+/// a graceful restart), hard one second plus shutdown-timeout later (SIGKILL from the kernel if
+/// the graceful stop did not end the process), as mod_wsgi sets it. Set only once the handler
+/// is in place; the kernel counts the CPU time since the process started, start-up included.
+fn set_cpu_limit(cfg: &DaemonConfig) {
+    if cfg.cpu_time_limit == 0 {
+        return;
+    }
+    let soft = cfg.cpu_time_limit;
+    let l =
+        libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: (soft + 1 + cfg.shutdown_timeout) as libc::rlim_t };
+    // SAFETY: `l` is a valid rlimit for the duration of the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CPU, &l) } != 0 {
+        host_log(
+            LogLevel::Info,
+            &crate::coded!(
+                "RWSGI0103",
+                "Daemon process '{}' (pid {}) runs without cpu-time-limit={}: setrlimit failed: {}",
+                cfg.group,
+                std::process::id(),
+                soft,
+                std::io::Error::last_os_error()
+            ),
+        );
+    }
+}
+
+/// Answers 504 to a request stuck past request-timeout (and past interrupt-timeout after its
+/// interruption, when `interrupted`) and closes its connection.
+fn abandon(cfg: &DaemonConfig, state: &State, i: usize, elapsed_us: i64, interrupted: bool) {
     let slot = &state.slots[i];
     slot.abandoned.store(true, Ordering::Release);
+    let unwound = if interrupted {
+        format!(" and did not unwind within interrupt-timeout={} s of its interruption", cfg.interrupt_timeout)
+    } else {
+        String::new()
+    };
     host_log(
         LogLevel::Error,
         &crate::coded!(
             "RWSGI0115",
-            "Request in daemon process '{}' (pid {}) exceeded request-timeout={} s after {:.1} s; answering 504 and recycling the process.",
+            "Request in daemon process '{}' (pid {}) exceeded request-timeout={} s after {:.1} s{unwound}; answering 504 and recycling the process.",
             cfg.group,
             std::process::id(),
             cfg.request_timeout,
@@ -181,6 +225,7 @@ fn snapshot(cfg: &DaemonConfig, state: &State) -> Snapshot {
         now: now_us(),
         signalled: SIGNALLED.load(Ordering::Acquire),
         graceful: GRACEFUL.load(Ordering::Acquire),
+        cpu_limit: CPU_LIMIT.load(Ordering::Acquire),
         // SAFETY: getppid has no preconditions.
         parent_gone: unsafe { libc::getppid() } != cfg.parent_pid,
         served: state.served.load(Ordering::Acquire),
@@ -195,9 +240,15 @@ fn snapshot(cfg: &DaemonConfig, state: &State) -> Snapshot {
             state
                 .slots
                 .iter()
-                .map(|s| SlotView {
-                    start_us: s.start_us.load(Ordering::Acquire),
-                    abandoned: s.abandoned.load(Ordering::Acquire),
+                .map(|s| {
+                    let start_us = s.start_us.load(Ordering::Acquire);
+                    // An interruption counts only for the request it was made for.
+                    let for_this = start_us > 0 && s.interrupted_start.load(Ordering::Acquire) == start_us;
+                    SlotView {
+                        start_us,
+                        abandoned: s.abandoned.load(Ordering::Acquire),
+                        injected_us: if for_this { s.injected_us.load(Ordering::Acquire) } else { 0 },
+                    }
                 })
                 .collect()
         } else {
@@ -212,12 +263,18 @@ fn sleep_for(until: Option<i64>, now: i64, cap: Duration) -> Duration {
     d.max(MIN_SLEEP)
 }
 
-pub fn monitor(cfg: &DaemonConfig, state: &State, events: &Receiver<Event>) -> (ShutdownReason, bool) {
+pub fn monitor(cfg: &Arc<DaemonConfig>, state: &Arc<State>, events: &Receiver<Event>) -> (ShutdownReason, bool) {
     let cap = if start_signal_relay(state.sender()) { BACKSTOP } else { SIGNAL_POLL };
     install_signals();
+    set_cpu_limit(cfg);
     if cfg.deadlock_timeout > 0 {
         start_gil_probe();
     }
+    let interrupter = if cfg.request_timeout > 0 && cfg.interrupt_timeout > 0 {
+        Interrupter::start(cfg.clone(), state.clone())
+    } else {
+        None
+    };
     let mut stuck = 0usize;
     let reason = loop {
         let snap = snapshot(cfg, state);
@@ -226,10 +283,22 @@ pub fn monitor(cfg: &DaemonConfig, state: &State, events: &Receiver<Event>) -> (
             Verdict::Abandon(slots) => {
                 for i in slots {
                     let start = snap.slots[i].start_us;
-                    abandon(cfg, state, i, snap.now - start);
+                    abandon(cfg, state, i, snap.now - start, snap.slots[i].injected_us > 0);
                     stuck += 1;
                 }
                 break ShutdownReason::RequestTimeout;
+            }
+            Verdict::Interrupt(slots) => {
+                for i in slots {
+                    let (slot, start_us) = (&state.slots[i], snap.slots[i].start_us);
+                    // The interrupt-timeout clock starts now, whether or not the injection lands.
+                    slot.injected_us.store(snap.now, Ordering::Release);
+                    // SeqCst: the worker reads it after resetting its start (see `server`).
+                    slot.interrupted_start.store(start_us, Ordering::SeqCst);
+                    if let Some(it) = &interrupter {
+                        it.send(Job { slot: i, start_us });
+                    }
+                }
             }
             Verdict::SleepUntil(until) => {
                 // Which event woke us does not matter: the next snapshot reads them all.
@@ -252,6 +321,8 @@ pub fn monitor(cfg: &DaemonConfig, state: &State, events: &Receiver<Event>) -> (
         // finalisation follows a deadlock anyway, see the graceful wait below).
         stop_gil_probe();
     }
+    // An interrupter stuck waiting for the GIL rules out finalisation (as a deadlock does).
+    let interrupter_quiet = interrupter.as_ref().is_none_or(|it| it.stop());
     host_log(
         LogLevel::Info,
         &crate::coded!(
@@ -263,18 +334,12 @@ pub fn monitor(cfg: &DaemonConfig, state: &State, events: &Receiver<Event>) -> (
             state.served.load(Ordering::Acquire)
         ),
     );
-    // Apache gives its subprocesses 3 s after SIGTERM before SIGKILL: stay inside that.
-    let grace = match reason {
-        ShutdownReason::Signal => 2_500_000,
-        ShutdownReason::ParentGone | ShutdownReason::Deadlock => 0,
-        _ => (cfg.graceful_timeout as i64).saturating_mul(1_000_000),
-    };
-    let deadline = now_us() + grace;
+    let deadline = now_us() + grace_us(cfg, reason);
     loop {
         let busy = state.active.load(Ordering::SeqCst).saturating_sub(stuck);
         if busy == 0 {
             // After a deadlock the GIL cannot be had: never try to finalise.
-            return (reason, stuck == 0 && reason != ShutdownReason::Deadlock);
+            return (reason, stuck == 0 && reason != ShutdownReason::Deadlock && interrupter_quiet);
         }
         if now_us() >= deadline {
             host_log(

@@ -83,6 +83,9 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
 /// request before announcing the end or finalising Python. Connections not accepted stay
 /// queued in the group's shared backlog for the other processes (and the replacement).
 fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
+    // SAFETY: pthread_self has no preconditions.
+    let ident = unsafe { libc::pthread_self() } as u64;
+    state.slots[index].ident.store(ident, Ordering::Release);
     while !state.stopping() {
         let mut pfd = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
         // SAFETY: polling one descriptor we own for up to 500 ms.
@@ -104,16 +107,23 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
         // SAFETY: `fd` is a fresh connected socket owned by nobody else.
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
         let slot = &state.slots[index];
-        slot.start_us.store(now_us(), Ordering::Release);
+        let started = now_us();
+        slot.start_us.store(started, Ordering::SeqCst);
         let board = super::status_board::my_slot();
         if let Some(b) = board {
-            b.request_started(now_us());
+            b.request_started(started);
         }
         let (activity, code) = handle(stream, index, cfg, state);
         if let Some(b) = board {
             b.request_finished(if slot.abandoned.load(Ordering::Acquire) { 504 } else { code }, now_us());
         }
-        slot.start_us.store(0, Ordering::Release);
+        slot.start_us.store(0, Ordering::SeqCst);
+        // Interrupted (interrupt-timeout)? The interrupter injects only while the slot still
+        // shows the request, and the monitor notes the interruption before asking it: read
+        // after the reset above, this cannot miss an injection that may still be pending.
+        if slot.interrupted_start.load(Ordering::SeqCst) == started {
+            crate::wsgi::note_interrupted(&slot.app_group.lock().unwrap_or_else(|e| e.into_inner()));
+        }
         *slot.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if activity {
             state.last_activity_us.store(now_us(), Ordering::Release);
@@ -255,6 +265,10 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
         }
     }
     let head_sent = Arc::new(AtomicBool::new(false));
+    if cfg.interrupt_timeout > 0 {
+        let mut g = state.slots[index].app_group.lock().unwrap_or_else(|e| e.into_inner());
+        g.clone_from(&meta.application_group);
+    }
     if let Ok(c) = stream.try_clone() {
         *state.slots[index].conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((c, head_sent.clone()));
     }
@@ -312,6 +326,10 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
             return (activity, 500);
         }
         Outcome::ErrorAfterHeaders => send(&stream, &Frame::ResponseAbort("application error after headers".into())),
+        Outcome::TimedOut => {
+            send(&stream, &Frame::ResponseError { code: 504, message: "interrupted by RequestTimeout".into() });
+            return (activity, 504);
+        }
         // The Apache child checks the body against the Content-Length itself and cuts the
         // connection after relaying what was sent (an abort could turn it into a 500).
         Outcome::Truncated => send(&stream, &Frame::ResponseEnd),

@@ -22,6 +22,17 @@ pub struct Slot {
     pub conn: Mutex<Option<(UnixStream, Arc<AtomicBool>)>>,
     /// Set by the monitor once it gave up on this worker's request.
     pub abandoned: AtomicBool,
+    /// The worker thread's `pthread_self()` (what CPython calls its thread ident), for
+    /// injecting `mod_wsgi.RequestTimeout` (interrupt-timeout).
+    pub ident: AtomicU64,
+    /// The application group of the current request (where its thread state lives). Locked
+    /// briefly by the worker and the interrupter, never with the GIL by the worker.
+    pub app_group: Mutex<String>,
+    /// interrupt-timeout: the `start_us` of the request the monitor interrupted, and when.
+    /// Keyed by the start so a later request on the slot never inherits the interruption,
+    /// and the worker has nothing to reset.
+    pub interrupted_start: AtomicI64,
+    pub injected_us: AtomicI64,
 }
 
 pub struct State {

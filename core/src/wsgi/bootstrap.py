@@ -39,7 +39,18 @@ class RestrictedStdin:
         return False
 
 
+class RequestTimeout(BaseException):
+    """Injected into a request thread that exceeded request-timeout (daemon option
+    interrupt-timeout). Derives from BaseException so `except Exception` does not swallow it;
+    catch it only to clean up, then re-raise."""
+
+
+RequestTimeout.__module__ = "mod_wsgi"
+
+
 def bootstrap(log, stdout, stderr, python_path, opts):
+    # One class per interpreter: the host matches the one of the interpreter a request runs in.
+    sys.modules["mod_wsgi"].RequestTimeout = RequestTimeout
     restrict_stdout = opts["restrict_stdout"]
     restrict_signal = opts["restrict_signal"]
     if opts["restrict_stdin"]:

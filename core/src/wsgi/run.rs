@@ -109,6 +109,9 @@ pub enum Outcome {
     /// The body ended short of its declared Content-Length: the host must close the connection
     /// (after sending what it holds) so the client sees the truncation (already logged).
     Truncated,
+    /// `mod_wsgi.RequestTimeout` (interrupt-timeout) unwound the application before any header
+    /// went out: the host answers 504 (already logged); the thread serves on.
+    TimedOut,
 }
 
 /// Runs the request. Call without the GIL, from any thread; blocks until the response is done.
@@ -184,6 +187,8 @@ fn run_attached(
     tracker: &mut Option<super::events::Tracker>,
     app_start_out: &mut f64,
 ) -> Outcome {
+    // Before any bytecode of this request: an interruption aimed at an earlier one is void.
+    super::interrupt::drop_stale(py, app.group);
     let script = app.script.display();
     let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
     // A CGI script: the adapter's WSGI application, and its "no header block" error class.
@@ -256,6 +261,8 @@ fn run_attached(
         Ok(None) => Ok(()),
         Err(e) => Err(e),
     };
+    // An interruption landing in close() is the one the request already answers for.
+    let closed = closed.or_else(|e| if super::interrupt::is_request_timeout(py, &e) { Ok(()) } else { Err(e) });
     drop(result);
     match (sent, closed) {
         (Err(e), closed) => {
@@ -312,6 +319,19 @@ fn failed(py: Python<'_>, ctx: &RequestCtx, script: &str, e: PyErr) -> Outcome {
         (g.head_sent && g.io.as_ref().is_some_and(|io| io.head_committed()), g.client_gone)
     };
     let log = |level: LogLevel, msg: &str| ctx.log(level, msg);
+    if super::interrupt::is_request_timeout(py, &e) && !client_gone {
+        // interrupt-timeout: the injected exception unwound the application (mod_wsgi: 504,
+        // the thread returns to the pool; after the head only a cut is left).
+        let what = if head_sent { " after its response headers were sent; response cut" } else { "; answering 504" };
+        log(
+            LogLevel::Info,
+            &crate::coded!(
+                "RWSGI0162",
+                "Request to WSGI script '{script}' interrupted by mod_wsgi.RequestTimeout{what}; the thread recovered."
+            ),
+        );
+        return if head_sent { Outcome::ErrorAfterHeaders } else { Outcome::TimedOut };
+    }
     if client_gone {
         log(
             LogLevel::Info,

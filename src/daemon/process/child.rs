@@ -7,6 +7,7 @@ use std::time::Duration;
 use wsgi_rs_core::config::display_title;
 use wsgi_rs_core::daemon::{DaemonConfig, ShutdownReason, serve};
 use wsgi_rs_core::wsgi::interp::{self, InitOptions};
+use wsgi_rs_core::wsgi::service::{self, ServiceEnd};
 use wsgi_rs_core::wsgi::{LogLevel, log, preload};
 
 use crate::apache::log::{host_log, set_main};
@@ -310,20 +311,94 @@ fn python(g: &DaemonGroup, cfg: &ServerConfig, home: Option<String>) {
         process_group: name.clone(),
         maximum_processes: g.opts.processes,
         threads_per_process: g.opts.threads,
+        // switch-interval= wins over the server-wide WSGISwitchInterval.
+        switch_interval: g.opts.switch_interval().or(cfg.switch_interval),
         ..python_options(cfg)
     };
+    // Service scripts (threads=0) may install signal handlers, as in mod_wsgi.
+    let opts = InitOptions { restrict_signal: opts.restrict_signal && g.opts.threads > 0, ..opts };
     if let Err(e) = interp::initialize(&opts) {
         fatal(name, &wsgi_rs_core::coded!("RWSGI0102", "Python initialisation failed: {e}"));
+    }
+    if g.opts.threads == 0 {
+        // The scripts are the process's work, run by `service` after start-up.
+        return;
     }
     for p in &g.preload {
         preload(std::path::Path::new(&p.script), &p.callable, &p.app_group);
     }
 }
 
+/// threads=0 (mod_wsgi's service scripts): run the group's `WSGIImportScript`s on this main
+/// thread, in order, then exit so the spawner starts the process again. The stop signals raise
+/// `SystemExit` in the script (service.rs); the Apache parent's death arrives as SIGTERM
+/// (PR_SET_PDEATHSIG). A script that ends within `QUICK_DEATH` seconds, other than by a stop
+/// signal, exits with status 1 so the spawner waits before the next start (1, 2, 4 … 60 s)
+/// instead of looping.
+fn service(g: &DaemonGroup, index: usize, cfg: &ServerConfig) -> ! {
+    let name = &g.opts.name;
+    let pid = std::process::id();
+    host_log(
+        LogLevel::Info,
+        &wsgi_rs_core::coded!(
+            "RWSGI0100",
+            "Daemon process '{name}' #{index} started (pid {pid}, threads=0: {} service script(s), socket '{}' not served).",
+            g.preload.len(),
+            g.socket_path.to_string_lossy()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let mut end = ServiceEnd::Returned;
+    if let Err(e) = service::install_exit_signals() {
+        host_log(
+            LogLevel::Info,
+            &wsgi_rs_core::coded!(
+                "RWSGI0165",
+                "Daemon process '{name}' (pid {pid}) with threads=0 cannot install its stop signals: {e}"
+            ),
+        );
+    }
+    for p in &g.preload {
+        end = service::run_service_script(std::path::Path::new(&p.script), &p.app_group);
+        if end != ServiceEnd::Returned {
+            break;
+        }
+    }
+    let how = match end {
+        ServiceEnd::Returned => "its service scripts returned",
+        ServiceEnd::Exited => "SystemExit (a stop signal or sys.exit())",
+        ServiceEnd::Failed => "a service script raised (traceback above)",
+    };
+    host_log(
+        LogLevel::Info,
+        &wsgi_rs_core::coded!(
+            "RWSGI0165",
+            "Daemon process '{name}' (pid {pid}) with threads=0 ends after {:.1} s: {how}.",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    let quick = started.elapsed() < Duration::from_secs(wsgi_rs_core::daemon::backoff::QUICK_DEATH);
+    let status = if end != ServiceEnd::Exited && quick { 1 } else { 0 };
+    if cfg.destroy_interpreter.unwrap_or(true) {
+        let shutdown_timeout = g.opts.shutdown_timeout.max(1);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(shutdown_timeout));
+            // SAFETY: ends the whole process, whatever finalisation is doing.
+            unsafe { libc::_exit(status) };
+        });
+        interp::finalize();
+    }
+    // SAFETY: never return into Apache code from a daemon process.
+    unsafe { libc::_exit(status) }
+}
+
 /// Serve: run the daemon loop (core::daemon) until a shutdown reason; if it stopped idle and
 /// WSGIDestroyInterpreter is not Off, finalise Python (atexit handlers), bounded by
 /// `shutdown-timeout=`. Then `_exit(0)`.
 fn serve_and_exit(g: &DaemonGroup, index: usize, s: Server, cfg: &ServerConfig) -> ! {
+    if g.opts.threads == 0 {
+        service(g, index, cfg);
+    }
     let apache_timeout = (s.timeout_us() / 1_000_000).max(1) as u64;
     let dc = DaemonConfig::from_options(
         &g.opts,

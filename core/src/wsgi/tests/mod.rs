@@ -11,6 +11,7 @@ mod auth;
 mod body;
 mod file_wrapper;
 mod input;
+mod interrupt;
 mod response;
 mod stdio;
 
