@@ -11,7 +11,7 @@ SO := target/release/libmod_wsgi_rs.so
 export PYO3_PYTHON := $(PYTHON)
 export APXS
 
-.PHONY: all deps build run test test-unit test-integration venv install install-files bench fuzz fmt fmt-check lint mutants mutants-integration clean
+.PHONY: all deps build run test test-unit test-integration venv install install-files deb bench fuzz fmt fmt-check lint mutants mutants-integration clean
 
 all: build
 
@@ -53,6 +53,10 @@ install-files:
 	printf 'LoadModule wsgi_rs_module %s/mod_wsgi_rs.so\n' "$(LIBEXEC)" > $(DESTDIR)$(SYSCONF)/mods-available/wsgi_rs.load
 	install -m 644 conf-examples/wsgi_rs.conf $(DESTDIR)$(SYSCONF)/mods-available/wsgi_rs.conf
 	@echo "installed; enable with: a2enmod wsgi_rs (disable mod_wsgi first: a2dismod wsgi)"
+
+# The Debian package libapache2-mod-wsgi-rs (target/deb/*.deb; wsgi-express included when built).
+deb: build
+	SO=$(abspath $(SO)) scripts/build-deb.sh
 
 bench: build
 	@WITH_WRK=1 PYTHON=$(PYTHON) scripts/install-deps.sh
