@@ -144,30 +144,48 @@ def cluster():
 
 
 class Load:
-    """`threads` clients requesting `path` through the front in a loop until stop(), a new
-    connection per request; each request recorded as (t_start, t_end, status, node, error)."""
+    """`threads` clients requesting `path` through the front in a loop until stop(); each
+    request recorded as (t_start, t_end, status, node, error, reused). A new connection per
+    request, or with `keepalive` one connection per client for as long as the front keeps it
+    (`reused`: the request was not the first on its connection; a new one after a failure)."""
 
-    def __init__(self, port, path, threads=4):
-        self.port, self.path = port, path
+    def __init__(self, port, path, threads=4, keepalive=False):
+        self.port, self.path, self.keepalive = port, path, keepalive
         self.records = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def _run(self):
+        conn, used = None, 0
         while not self.stopping.is_set():
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
+                                                  source_address=(CLIENT_ADDR, 0))
+                used = 0
             t0 = time.time()
-            status, node, err = 0, None, None
+            status, node, err, reused = 0, None, None, used > 0
             try:
-                status, _, body = http_get(self.port, self.path, timeout=30)
+                conn.request("GET", self.path,
+                             headers={} if self.keepalive else {"Connection": "close"})
+                r = conn.getresponse()
+                status, body = r.status, r.read()
+                used += 1
                 if status == 200:
                     node = json.loads(body)["node"]
                 else:
                     err = body[:200]
+                if not self.keepalive or r.will_close:
+                    conn.close()
+                    conn = None
             except Exception as e:  # noqa: BLE001 - recorded, the test decides
                 err = repr(e)
+                conn.close()
+                conn = None
             with self.lock:
-                self.records.append((t0, time.time(), status, node, err))
+                self.records.append((t0, time.time(), status, node, err, reused))
+        if conn is not None:
+            conn.close()
 
     def __enter__(self):
         for t in self.threads:
@@ -234,11 +252,13 @@ def test_load_spread_over_the_nodes(cluster):
 THREADS = 4
 
 
-@pytest.mark.parametrize("how", ["graceful-stop", "stop"])
-def test_node_stopped_under_load(cluster, how):
+@pytest.mark.parametrize("how,keepalive", [("graceful-stop", False), ("stop", False),
+                                           ("stop", True)],
+                         ids=["graceful-stop", "stop", "stop-keepalive-clients"])
+def test_node_stopped_under_load(cluster, how, keepalive):
     n1, n2 = cluster.nodes
     # Requests of 0.2 s: node1 always has some running when it is told to stop.
-    with Load(cluster.front.port, "/node?wait=0.2", threads=THREADS) as load:
+    with Load(cluster.front.port, "/node?wait=0.2", THREADS, keepalive) as load:
         wait_for(lambda: Counter(r[3] for r in load.records).get("node1", 0) >= 10, 60,
                  "node1 serving under load")
         t_stop = time.time()
@@ -257,10 +277,11 @@ def test_node_stopped_under_load(cluster, how):
     # Requests running when the stop began, and which node they were on: those that failed
     # have no node; they can only have been on node1 (node2 was never stopped).
     running = [r for r in recs if r[0] < t_stop < r[1]]
-    print(f"\nscaling-out -k {how}: {len(recs)} requests, {len(fails)} failed "
-          f"({Counter(r[2] for r in fails)}), {len(running)} running at the stop "
-          f"({Counter(r[3] for r in running)}), stop took {t_gone - t_stop:.2f} s, marked down "
-          f"({state!r}) {t_marked - t_gone:.2f} s after; node1 served "
+    print(f"\nscaling-out -k {how}{' (keep-alive clients)' if keepalive else ''}: "
+          f"{len(recs)} requests, {len(fails)} failed "
+          f"({Counter(r[2] or r[4].split('(')[0] for r in fails)}), {len(running)} running at "
+          f"the stop ({Counter(r[3] for r in running)}), stop took {t_gone - t_stop:.2f} s, "
+          f"marked down ({state!r}) {t_marked - t_gone:.2f} s after; node1 served "
           f"{sum(1 for r in recs if r[3] == 'node1')}, node2 {sum(1 for r in recs if r[3] == 'node2')}")
     # Requests started once the node was gone: all good, all from node2.
     assert len(after_gone) >= 60
@@ -271,14 +292,24 @@ def test_node_stopped_under_load(cluster, how):
         # nothing fails in the whole run.
         assert not fails, fails[:10]
         assert any(r[3] == "node1" for r in running), running
-    else:
-        # A hard stop cuts what node1 was running (the front cannot replay a request the node
-        # may have acted on) and what it accepted while it was stopping (its listener stays
-        # open until its parent exits): each a 502 from the front (never a 503: a refused
-        # connection fails over). Only requests in flight during the stop may fail.
-        assert fails, "the hard stop cut no request: the test did not stop node1 under load"
-        assert all(r[2] == 502 and r[0] < t_gone and r[1] > t_stop for r in fails), fails
-        assert any(r[3] is None for r in running), running
+        return
+    # A hard stop cuts what node1 was running (the front cannot replay a request the node may
+    # have acted on) and what it accepted while it was stopping (its listener stays open until
+    # its parent exits). Only requests in flight during the stop may fail, never with a 503 (a
+    # refused connection fails over).
+    assert fails, "the hard stop cut no request: the test did not stop node1 under load"
+    assert all(r[0] < t_gone and r[1] > t_stop for r in fails), fails
+    assert any(r[3] is None for r in running), running
+    for r in fails:
+        if r[5]:
+            # On a client connection that carried a request before, the front closes it
+            # without an answer (AH01104), so that the client may retry an idempotent request.
+            assert r[2] == 0 and "RemoteDisconnected" in r[4], r
+        else:
+            # On a new connection the client gets a 502.
+            assert r[2] == 502, r
+    if keepalive:
+        assert any(r[5] for r in fails), fails
     # node2 kept serving throughout and is still fine.
     status, _, body = http_get(cluster.front.port, "/node")
     assert status == 200 and json.loads(body)["node"] == "node2"
