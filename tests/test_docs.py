@@ -5,7 +5,7 @@ every `apache` example block of the manual passes `apache2 -t`; docs/errors.md i
 scripts/gen-error-docs.py makes of core/src/codes.rs; every log line quoted in
 docs/troubleshooting.md matches a message the code writes under that code; every README
 "Differences from mod_wsgi" row is in docs/migration.md; links between the pages resolve; and
-nothing points outside the repository (a user's clone has no ../shared/)."""
+nothing points outside the repository (a user's clone has only the repository itself)."""
 import glob
 import os
 import re
@@ -311,7 +311,7 @@ def test_every_page_is_in_the_index():
 
 
 def test_nothing_points_outside_the_repository():
-    """A user's clone has no ../shared/: the README, Makefile, docs, tests, scripts and bench
+    """A user's clone has no development directory beside it: the README, Makefile, docs, tests, scripts and bench
     must not use it."""
     needle = "../" + "shared"
     hits = []
