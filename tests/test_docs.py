@@ -165,8 +165,8 @@ def test_the_manual_has_examples():
     assert pages.get("directives.md", 0) >= 40, pages
 
 
-@pytest.mark.parametrize("page,index,block", apache_blocks() if os.path.isdir(DOCS) else [],
-                         ids=lambda v: v if isinstance(v, (str, int)) and not str(v).count("\n") else "")
+@pytest.mark.parametrize("page,index,block", [
+    pytest.param(page, i, block, id=f"{page}#{i}") for page, i, block in (apache_blocks() if os.path.isdir(DOCS) else [])])
 def test_example_block_passes_configtest(page, index, block):
     rc, out = configtest(block, name="docs-example")
     assert rc == 0, f"{page} example #{index} fails apache2 -t:\n{block}\n---\n{out}"
