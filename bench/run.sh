@@ -213,6 +213,7 @@ label() {
   esac
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RPS ERR MEM
 done_rows=()
 for row in ${ROWS//,/ }; do
@@ -242,6 +243,7 @@ for row in ${ROWS//,/ }; do
 done
 
 [ ${#done_rows[@]} -gt 0 ] || die "no row ran"
+busy=$(awk -v n="$(nproc)" '{ print ($1 > n) ? 1 : 0 }' <<<"$load_before")
 
 cell() { # row workload
   local r=${RPS[$1,$2]} base=${RPS[static,$2]:-} e=${ERR[$1,$2]}
@@ -258,9 +260,10 @@ python=$(strings "$MOD_WSGI_RS_SO" 2>/dev/null | grep -o 'libpython3\.[0-9]*' | 
 echo "## mod_wsgi_rs benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "$(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load average" \
-     "$(cut -d' ' -f1-3 /proc/loadavg) before the run; ${python:-Python}; Apache $("$APACHE" -v | awk -F/ '/version/ {print $2}' | cut -d' ' -f1);" \
+     "$load_before before the run; ${python:-Python}; Apache $("$APACHE" -v | awk -F/ '/version/ {print $2}' | cut -d' ' -f1);" \
      "$LOADGEN, $CONNS connections, ${DURATION} s per cell;" \
      "$([ ${#server_cpu[@]} -gt 0 ] && echo 'server pinned to CPU 0, load generator to CPU 1' || echo 'no CPU pinning')."
+[ "$busy" = 1 ] && echo && echo "**The machine was busy during the run (load average above its CPU count): run again before trusting a difference.**"
 echo
 echo "| configuration | hello 13 B (req/s, ratio to static) | echo $ECHO_BYTES B POST | RSS after load |"
 echo "|---|---|---|---|"
