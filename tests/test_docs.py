@@ -60,6 +60,22 @@ def test_every_directive_has_an_entry():
     assert not missing, f"directives of src/module/mod.rs without a '### Name' entry in docs/directives.md: {missing}"
 
 
+def test_every_supported_directive_has_a_default_and_an_example():
+    """Each entry of a directive the module accepts gives its default and an `apache` example
+    that uses it (the examples are run through configtest below)."""
+    wrong = []
+    for name, _, handler in module_directives():
+        text = entry(name) or ""
+        if handler == "d::not_supported":
+            continue
+        if "**Default:**" not in text:
+            wrong.append(f"{name}: no **Default:**")
+        blocks = re.findall(r"^```apache\n(.*?)^```", text, re.S | re.M)
+        if not any(re.search(r"^\s*" + name + r"\b", b, re.M) for b in blocks):
+            wrong.append(f"{name}: no ```apache example using it")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_every_entry_is_a_directive():
     """No entry for a directive the module does not have (a typo, a removed directive)."""
     names = {n for n, _, _ in module_directives()}
@@ -263,8 +279,9 @@ def test_migration_guide_lists_every_difference():
         assert migration.count("\n| ") >= 30
         return
     missing = [r for r in readme_rows if r not in migration]
-    assert not missing, ("README 'Differences from mod_wsgi' rows missing from docs/migration.md "
-                         "(copy them into its table):\n" + "\n".join(missing))
+    rows = [l for l in read("README.md").splitlines() if any(l.startswith("| " + r) for r in missing)]
+    assert not missing, ("README 'Differences from mod_wsgi' rows missing from docs/migration.md; "
+                         "add these lines to its table:\n" + "\n".join(rows))
 
 
 def test_migration_guide_says_what_changes():
