@@ -58,6 +58,12 @@ install-files:
 bench: build
 	MOD_WSGI_RS_SO=$(abspath $(SO)) bench/run.sh | tee bench.md
 
+# Regenerates the generated parts of the manual (docs/errors.md from core/src/codes.rs);
+# tests/test_docs.py fails while they are stale.
+.PHONY: docs
+docs:
+	$(PYTHON) scripts/gen-error-docs.py
+
 fuzz:
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh
 
