@@ -5,7 +5,6 @@ PORT ?= 8000
 APP ?= conf-examples/hello.wsgi
 # Test virtualenv (Flask, Django, pytest): world-readable, because Apache's workers use it.
 WSGI_RS_VENV ?= /tmp/mod_wsgi_rs-venv
-BENCH_DIR ?= ../shared/bench
 CARGO ?= cargo
 SO := target/release/libmod_wsgi_rs.so
 export PYO3_PYTHON := $(PYTHON)
@@ -58,10 +57,16 @@ install-files:
 deb: build
 	SO=$(abspath $(SO)) scripts/build-deb.sh
 
+# The project's own benchmark (docs/benchmark.md): Apache static vs our embedded and daemon
+# modes (and mod_wsgi where installed); a Markdown table on stdout and in bench.md.
 bench: build
-	@WITH_WRK=1 PYTHON=$(PYTHON) scripts/install-deps.sh
-	@[ -d $(BENCH_DIR) ] || { echo "bench: $(BENCH_DIR) not found (set BENCH_DIR)"; exit 1; }
-	MOD_WSGI_RS_SO=$(abspath $(SO)) $(BENCH_DIR)/run-anchors.sh | tee bench.md
+	MOD_WSGI_RS_SO=$(abspath $(SO)) bench/run.sh | tee bench.md
+
+# Regenerates the generated parts of the manual (docs/errors.md from core/src/codes.rs);
+# tests/test_docs.py fails while they are stale.
+.PHONY: docs
+docs:
+	$(PYTHON) scripts/gen-error-docs.py
 
 fuzz:
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh

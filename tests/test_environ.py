@@ -147,7 +147,7 @@ def test_mod_wsgi_keys(srv):
 
 
 def test_default_application_group_is_global(srv):
-    # Deliberate difference from mod_wsgi (DESIGN.md §1): default group is %{GLOBAL}.
+    # Deliberate difference from mod_wsgi (docs/architecture.md §1, docs/migration.md): default group is %{GLOBAL}.
     assert env(srv)["mod_wsgi.application_group"] == ""
 
 
