@@ -70,7 +70,10 @@ esac
 
 # Documentation (policy 12.3, 12.5, 12.7): compressed README and changelog, a DEP-5 copyright.
 gzip -9n < "$repo/README.md" > "$doc/README.md.gz"
-for f in "$repo"/conf-examples/*; do install -m 644 "$f" "$doc/examples/"; done
+# Examples, sub-directories included (conf-examples/balancer/).
+(cd "$repo/conf-examples" && find . -type f) | while read -r f; do
+  install -D -m 644 "$repo/conf-examples/$f" "$doc/examples/$f"
+done
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
   printf '%s (%s) unstable; urgency=medium\n\n' "$PKG" "$version"
