@@ -249,13 +249,13 @@ pub fn plan(a: &ServerArgs, log_to_terminal: bool, check_ports: bool) -> Result<
         if !h.is_dir() {
             return Err(Fail(format!("{flag} {}: no such directory", h.display())));
         }
+        need_readable(h, Need::List, who, flag)?;
         if !h.join("pyvenv.cfg").is_file() && !h.join("bin/python3").exists() {
             return Err(Fail(format!(
                 "{flag} {}: not a virtualenv or Python prefix (no pyvenv.cfg, no bin/python3)",
                 h.display()
             )));
         }
-        need_readable(h, Need::List, who, flag)?;
         let lib = h.join("lib");
         if lib.is_dir() {
             need_readable(&lib, Need::List, who, flag)?;
