@@ -34,6 +34,7 @@ venv: deps
 
 test-unit: deps
 	$(CARGO) test -p wsgi_rs_core
+	$(CARGO) test -p wsgi-express
 
 test-integration: build venv
 	@WITH_STRACE=1 PYTHON=$(PYTHON) scripts/install-deps.sh

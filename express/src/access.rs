@@ -106,7 +106,7 @@ pub fn can_read(path: &Path, need: Need, who: Option<&RunAs>) -> bool {
     allowed(&abs, if need == Need::Read { 0o4 } else { 0o5 })
 }
 
-/// The first ancestor of `path` (or `path` itself) that `who` cannot get through, for messages.
+/// How error messages name `who`.
 pub fn describe_who(who: Option<&RunAs>) -> String {
     match who {
         Some(w) => format!("user {}", w.user),

@@ -146,21 +146,20 @@ pub fn httpd_conf(p: &Plan, command_line: &str) -> String {
         AppType::Script | AppType::Module => {
             s += "\n# The application\n";
             let _ = writeln!(s, "WSGISocketPrefix {}", q(&p.root.join("wsgi")));
-            let app_opts;
-            if p.embedded {
+            let app_opts = if p.embedded {
                 if let Some(h) = &p.python_home {
                     let _ = writeln!(s, "WSGIPythonHome {}", q(h));
                 }
                 let mut path = vec![p.working_dir.display().to_string()];
                 path.extend(p.python_path.iter().map(|d| d.display().to_string()));
                 let _ = writeln!(s, "WSGIPythonPath \"{}\"", path.join(":"));
-                app_opts = "application-group=%{GLOBAL}".to_string();
+                "application-group=%{GLOBAL}".to_string()
             } else {
                 s += "WSGIRestrictEmbedded On\n";
                 s += &daemon_line(p);
                 s.push('\n');
-                app_opts = format!("process-group={GROUP} application-group=%{{GLOBAL}}");
-            }
+                format!("process-group={GROUP} application-group=%{{GLOBAL}}")
+            };
             let _ = writeln!(s, "WSGIScriptAlias \"{}\" {} {app_opts}", p.mount, q(&p.target));
             let callable = if p.app_type == AppType::Module { "application" } else { &p.callable };
             let _ = writeln!(s, "WSGICallableObject {callable}");
