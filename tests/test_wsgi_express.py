@@ -553,6 +553,13 @@ def test_unreadable_or_missing_venv(stage):
     rc, out, err = run_express("start-server", "app.wsgi", "--port", str(free_port()), cwd=stage,
                                VIRTUAL_ENV=stage)
     one_line_error(rc, err, "not a virtualenv")
+    # A venv of another Python version than the module's.
+    with open(os.path.join(venv, "pyvenv.cfg"), "w") as f:
+        f.write("home = /usr/bin\nversion = 3.99.1\n")
+    rc, out, err = run_express("start-server", "app.wsgi", "--port", str(free_port()), cwd=stage,
+                               VIRTUAL_ENV=venv)
+    one_line_error(rc, err, f"python home ($VIRTUAL_ENV) {venv} is Python 3.99, but the module",
+                   "is built for Python 3.")
 
 
 def test_unknown_module_name_and_bad_values(stage):

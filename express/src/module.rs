@@ -35,6 +35,30 @@ pub fn locate(args: &ModuleArgs) -> Result<PathBuf, Fail> {
     })
 }
 
+/// The Python "X.Y" the module links against, from the `libpythonX.Y.so` name in its file (the
+/// DT_NEEDED entry); None when it cannot be told.
+pub fn python_version_of(so: &Path) -> Option<String> {
+    let bytes = std::fs::read(so).ok()?;
+    let needle = b"libpython3.";
+    let at = bytes.windows(needle.len()).position(|w| w == needle)? + needle.len();
+    let minor: String = bytes[at..].iter().take_while(|b| b.is_ascii_digit()).map(|&b| b as char).collect();
+    (!minor.is_empty() && bytes[at + minor.len()..].starts_with(b".so")).then(|| format!("3.{minor}"))
+}
+
+/// The "X.Y" of a virtualenv, from the `version`/`version_info` line of its pyvenv.cfg.
+pub fn venv_version(home: &Path) -> Option<String> {
+    let cfg = std::fs::read_to_string(home.join("pyvenv.cfg")).ok()?;
+    cfg.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        let k = k.trim();
+        if k != "version" && k != "version_info" {
+            return None;
+        }
+        let mut parts = v.trim().split('.');
+        Some(format!("{}.{}", parts.next()?, parts.next()?))
+    })
+}
+
 /// The active virtualenv: $VIRTUAL_ENV (what `activate` sets; it is the venv's sys.prefix).
 pub fn active_venv() -> Option<PathBuf> {
     std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()).map(PathBuf::from)
@@ -95,6 +119,21 @@ mod tests {
             "LoadModule wsgi_rs_module \"/m/x.so\"\nWSGIPythonHome \"/v\"\n"
         );
         assert_eq!(config_lines(Path::new("/m/x.so"), None), "LoadModule wsgi_rs_module \"/m/x.so\"\n");
+    }
+
+    #[test]
+    fn python_versions_of_the_module_and_a_venv() {
+        let dir = std::env::temp_dir().join(format!("wsgi-express-ver-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("m.so"), b"\x7fELF....libpython3.11.so.1.0\0libc.so.6\0").unwrap();
+        assert_eq!(python_version_of(&dir.join("m.so")).as_deref(), Some("3.11"));
+        std::fs::write(dir.join("m.so"), b"\x7fELF no python here").unwrap();
+        assert_eq!(python_version_of(&dir.join("m.so")), None);
+        std::fs::write(dir.join("pyvenv.cfg"), "home = /usr/bin\nversion = 3.12.1\n").unwrap();
+        assert_eq!(venv_version(&dir).as_deref(), Some("3.12"));
+        std::fs::write(dir.join("pyvenv.cfg"), "home = /usr/bin\nversion_info = 3.13.0.final.0\n").unwrap();
+        assert_eq!(venv_version(&dir).as_deref(), Some("3.13"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -256,6 +256,17 @@ pub fn plan(a: &ServerArgs, log_to_terminal: bool, check_ports: bool) -> Result<
                 h.display()
             )));
         }
+        // A venv of another Python than the module's cannot start (a classic mod_wsgi pain).
+        let versions = (crate::module::venv_version(h), crate::module::python_version_of(&module_so));
+        if let (Some(venv), Some(built)) = versions
+            && venv != built
+        {
+            return Err(Fail(format!(
+                "{flag} {} is Python {venv}, but the module {} is built for Python {built}",
+                h.display(),
+                module_so.display()
+            )));
+        }
         let lib = h.join("lib");
         if lib.is_dir() {
             need_readable(&lib, Need::List, who, flag)?;
