@@ -252,6 +252,45 @@ def test_ctrl_c_stops_everything(stage):
         assert_stops_clean(x, Express.ctrl_c)
 
 
+def test_logs_reach_a_socket_as_under_systemd(stage):
+    """stdout and stderr are sockets (journald gives services that): Apache cannot reopen them
+    as /dev/stdout and /dev/stderr, so wsgi-express relays its logs."""
+    out_a, out_b = socket.socketpair()
+    err_a, err_b = socket.socketpair()
+    port = free_port()
+    p = subprocess.Popen([EXPRESS, "start-server", "app.wsgi", "--access-log", "--port", str(port),
+                          "--server-root", os.path.join(stage, "server-root")],
+                         cwd=stage, env=env(), stdout=out_b.fileno(), stderr=err_b.fileno(),
+                         start_new_session=True)
+    out_b.close()
+    err_b.close()
+    try:
+        deadline = time.time() + 90
+        while True:
+            assert p.poll() is None, err_a.recv(65536).decode(errors="replace")
+            try:
+                if http_request(port, "GET", "/via-socket", timeout=10).status == 200:
+                    break
+            except OSError:
+                pass
+            assert time.time() < deadline, "no answer"
+            time.sleep(0.3)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(60) == 0
+
+    def drain(s):
+        s.settimeout(10)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        return data.decode(errors="replace")
+    out, err = drain(out_a), drain(err_a)
+    assert '"GET /via-socket HTTP/1.1" 200' in out
+    assert "resuming normal operations" in err and "caught SIGTERM" in err
+    assert err.rstrip().endswith("wsgi-express: stopped")
+
+
 def test_flask_app_under_a_mount_point(stage):
     flask_dir = os.path.join(stage, "apps", "flask_app")
     x = Express(stage, "flask_site.wsgi", "--python-home", venv_dir(), "--mount-point", "/flask",

@@ -1,8 +1,10 @@
 //! setup-server (write the files) and start-server (write them, then run Apache in the
 //! foreground until it exits or we are told to stop).
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::Fail;
@@ -54,6 +56,19 @@ pub fn setup_server(p: &Plan, command_line: &str) -> Result<i32, Fail> {
     Ok(0)
 }
 
+/// Copies `from` to `to` line by line as it comes (a thread); signals `done` at end of file.
+fn relay(mut from: impl Read + Send + 'static, mut to: impl Write + Send + 'static, done: mpsc::Sender<()>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).and_then(|_| to.flush()).is_err() {
+                break;
+            }
+        }
+        let _ = done.send(());
+    });
+}
+
 /// Runs Apache in the foreground. Returns our exit status: 0 after a stop we asked for,
 /// otherwise Apache's own status.
 pub fn start_server(p: &Plan, command_line: &str) -> Result<i32, Fail> {
@@ -62,8 +77,22 @@ pub fn start_server(p: &Plan, command_line: &str) -> Result<i32, Fail> {
     let mut cmd = Command::new(&p.httpd);
     cmd.arg("-f").arg(p.conf_path()).arg("-DFOREGROUND");
     sys::tie_to_parent(&mut cmd);
+    // Apache reopens /dev/stdout and /dev/stderr (its log files): give it pipes of ours, which
+    // it can always reopen, and relay them. Our own stdout/stderr may be a socket (journald), a
+    // file of another user or a terminal; reopening those can fail.
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| Fail(format!("cannot run {}: {e}", p.httpd.display())))?;
     let pid = child.id();
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut relays = 0;
+    if let Some(r) = child.stdout.take() {
+        relay(r, std::io::stdout(), done_tx.clone());
+        relays += 1;
+    }
+    if let Some(r) = child.stderr.take() {
+        relay(r, std::io::stderr(), done_tx);
+        relays += 1;
+    }
     eprintln!(
         "wsgi-express: serving {} on {} (Apache pid {pid}, config {}); Ctrl-C stops",
         p.target.display(),
@@ -91,6 +120,13 @@ pub fn start_server(p: &Plan, command_line: &str) -> Result<i32, Fail> {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    // The relays end when every holder of the pipes (Apache's children too) has exited; do not
+    // hang on one that has not.
+    for _ in 0..relays {
+        if done_rx.recv_timeout(Duration::from_secs(5)).is_err() {
+            break;
+        }
+    }
     if stopping.is_some() {
         eprintln!("wsgi-express: stopped");
         return Ok(if status.success() { 0 } else { status.code().unwrap_or(1) });
