@@ -7,6 +7,9 @@ APP ?= conf-examples/hello.wsgi
 WSGI_RS_VENV ?= /tmp/mod_wsgi_rs-venv
 CARGO ?= cargo
 SO := target/release/libmod_wsgi_rs.so
+EXPRESS := target/release/wsgi-express
+# Where `make install` puts wsgi-express.
+BINDIR ?= /usr/local/bin
 export PYO3_PYTHON := $(PYTHON)
 export APXS
 
@@ -18,17 +21,19 @@ deps:
 	@PYTHON=$(PYTHON) scripts/install-deps.sh
 
 build: deps
-	$(CARGO) build --release
-	@echo "built $(SO) (LoadModule wsgi_rs_module $(abspath $(SO)))"
+	$(CARGO) build --release --workspace
+	@echo "built $(SO) (LoadModule wsgi_rs_module $(abspath $(SO))) and $(EXPRESS)"
 
+# wsgi-express start-server on 127.0.0.1:$(PORT) (see scripts/run.sh).
 run: build
-	APP=$(APP) PORT=$(PORT) SO=$(abspath $(SO)) scripts/run.sh
+	APP=$(APP) PORT=$(PORT) SO=$(abspath $(SO)) EXPRESS=$(abspath $(EXPRESS)) scripts/run.sh
 
 venv: deps
 	@PYTHON=$(PYTHON) VENV=$(WSGI_RS_VENV) scripts/test-venv.sh
 
 test-unit: deps
 	$(CARGO) test -p wsgi_rs_core
+	$(CARGO) test -p wsgi-express
 
 test-integration: build venv
 	@WITH_STRACE=1 PYTHON=$(PYTHON) scripts/install-deps.sh
@@ -51,6 +56,8 @@ install-files:
 	install -m 644 $(SO) $(DESTDIR)$(LIBEXEC)/mod_wsgi_rs.so
 	printf 'LoadModule wsgi_rs_module %s/mod_wsgi_rs.so\n' "$(LIBEXEC)" > $(DESTDIR)$(SYSCONF)/mods-available/wsgi_rs.load
 	install -m 644 conf-examples/wsgi_rs.conf $(DESTDIR)$(SYSCONF)/mods-available/wsgi_rs.conf
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(EXPRESS) $(DESTDIR)$(BINDIR)/wsgi-express
 	@echo "installed; enable with: a2enmod wsgi_rs (disable mod_wsgi first: a2dismod wsgi)"
 
 # The Debian package libapache2-mod-wsgi-rs (target/deb/*.deb; wsgi-express included when built).

@@ -22,6 +22,9 @@ trap 'rm -rf "$work"' EXIT INT TERM
 cp -r "$here" "$work/tests"
 find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
 cp "$so" "$work/mod_wsgi_rs.so"
+# wsgi-express (tests/test_wsgi_express.py), built beside the module.
+express=${WSGI_EXPRESS:-$(dirname "$so")/wsgi-express}
+[ -x "$express" ] && cp "$express" "$work/wsgi-express"
 cp "$here/../Cargo.toml" "$work/Cargo.toml"  # the version test_environ compares with
 chmod -R a+rX "$work"
 
@@ -30,6 +33,7 @@ cd "$work"
 rc=0
 runuser -u "$user" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME="$work" \
     PYTHONDONTWRITEBYTECODE=1 MOD_WSGI_RS_SO="$work/mod_wsgi_rs.so" WSGI_RS_VENV="$venv" \
+    WSGI_EXPRESS="$work/wsgi-express" \
     ${WSGI_RS_MODULE_NAME:+WSGI_RS_MODULE_NAME=$WSGI_RS_MODULE_NAME} \
     ${WSGI_RS_CODE_PREFIX:+WSGI_RS_CODE_PREFIX=$WSGI_RS_CODE_PREFIX} \
     "$venv/bin/python" -m pytest -p no:cacheprovider "$work/tests" -q "$@" || rc=$?

@@ -17,7 +17,9 @@ def apxs(var):
 def test_make_install_layout():
     so = os.environ.get("MOD_WSGI_RS_SO", os.path.join(REPO, "target/release/libmod_wsgi_rs.so"))
     with tempfile.TemporaryDirectory() as dest:
-        r = subprocess.run(["make", "-s", "-C", REPO, "install-files", f"DESTDIR={dest}", f"SO={so}"],
+        express = os.environ.get("WSGI_EXPRESS", os.path.join(REPO, "target/release/wsgi-express"))
+        r = subprocess.run(["make", "-s", "-C", REPO, "install-files", f"DESTDIR={dest}", f"SO={so}",
+                            f"EXPRESS={express}", "BINDIR=/usr/local/bin"],
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
         libexec, sysconf = apxs("LIBEXECDIR"), apxs("SYSCONFDIR")
@@ -30,3 +32,7 @@ def test_make_install_layout():
         with open(dest + sysconf + "/mods-available/wsgi_rs.conf") as f:
             conf = f.read()
         assert "<IfModule wsgi_rs_module>" in conf
+        installed = dest + "/usr/local/bin/wsgi-express"
+        assert os.access(installed, os.X_OK)
+        with open(installed, "rb") as a, open(express, "rb") as b:
+            assert a.read() == b.read()
