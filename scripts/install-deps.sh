@@ -18,6 +18,8 @@ fi
 if [ "${WITH_WRK:-0}" = 1 ]; then command -v wrk >/dev/null 2>&1 || missing+=(wrk); fi
 # The tests use strace (where it is missing and cannot be installed, those tests are skipped).
 if [ "${WITH_STRACE:-0}" = 1 ] && [ "$(id -u)" = 0 ]; then command -v strace >/dev/null 2>&1 || missing+=(strace); fi
+# The wsgi-express HTTPS tests make a self-signed certificate with the openssl CLI.
+if [ "${WITH_STRACE:-0}" = 1 ]; then command -v openssl >/dev/null 2>&1 || missing+=(openssl); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "mod_wsgi_rs: missing packages: ${missing[*]}" >&2
