@@ -11,9 +11,29 @@ use crate::hostlog::host_log;
 use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK};
 use crate::wsgi::{LogLevel, RequestIo, ResponseHead};
 
+/// The connection, shared by the reader and the writer of one request (no descriptor is
+/// duplicated per request; the worker keeps its own reference for the next request).
+pub struct Shared(pub Arc<UnixStream>);
+
+impl io::Read for Shared {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct SocketIo {
-    reader: FrameReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
+    reader: FrameReader<Shared>,
+    writer: BufWriter<Shared>,
     body_done: bool,
     /// Shared with the monitor: once set, the monitor may no longer answer 504 for this request.
     head_sent: Arc<AtomicBool>,
@@ -22,10 +42,10 @@ pub struct SocketIo {
 }
 
 impl SocketIo {
-    pub fn new(stream: &UnixStream, head_sent: Arc<AtomicBool>, client: String) -> io::Result<Self> {
+    pub fn new(stream: &Arc<UnixStream>, head_sent: Arc<AtomicBool>, client: String) -> io::Result<Self> {
         Ok(SocketIo {
-            reader: FrameReader::new(stream.try_clone()?),
-            writer: BufWriter::with_capacity(64 * 1024, stream.try_clone()?),
+            reader: FrameReader::new(Shared(stream.clone())),
+            writer: BufWriter::with_capacity(64 * 1024, Shared(stream.clone())),
             body_done: false,
             head_sent,
             client,
@@ -91,7 +111,7 @@ impl RequestIo for SocketIo {
 
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
         self.writer.flush()?;
-        let sock = self.writer.get_ref().as_raw_fd();
+        let sock = self.writer.get_ref().0.as_raw_fd();
         let mut off = offset as libc::off_t;
         let mut left = len;
         while left > 0 {
