@@ -4,7 +4,7 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -297,7 +297,8 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
     let head_sent = Arc::new(AtomicBool::new(false));
     *state.slots[index].conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((stream.clone(), head_sent.clone()));
     let client = String::from_utf8_lossy(&meta.client).into_owned();
-    let io = match SocketIo::new(stream, head_sent, client) {
+    let tail = Arc::new(Mutex::new(Vec::new()));
+    let io = match SocketIo::new(stream, head_sent, client, tail.clone()) {
         Ok(io) => io,
         Err(_) => return Some(false),
     };
@@ -334,24 +335,27 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
         cgi: meta.cgi,
     };
     let outcome = run_request(Box::new(io), &env, &x, &spec);
-    // The SocketIo was dropped (and flushed) by run_request: the final frame goes last.
+    // The SocketIo was dropped by run_request, leaving what it had not sent yet in `tail`: the
+    // final frame goes after it, in the same write.
     if state.slots[index].abandoned.load(Ordering::Acquire) {
         return Some(false);
     }
+    let mut out = std::mem::take(&mut *tail.lock().unwrap_or_else(|e| e.into_inner()));
     // Only a conversation that ends with ResponseEnd is reused by the Apache child.
-    Some(match outcome {
-        Outcome::Done => send(stream, &Frame::ResponseEnd),
+    let (last, keep) = match outcome {
+        Outcome::Done => (Some(Frame::ResponseEnd), true),
         Outcome::ErrorBeforeHeaders => {
-            send(stream, &Frame::ResponseError { code: 500, message: "application error".into() });
-            false
+            (Some(Frame::ResponseError { code: 500, message: "application error".into() }), false)
         }
-        Outcome::ErrorAfterHeaders => {
-            send(stream, &Frame::ResponseAbort("application error after headers".into()));
-            false
-        }
+        Outcome::ErrorAfterHeaders => (Some(Frame::ResponseAbort("application error after headers".into())), false),
         // The Apache child checks the body against the Content-Length itself and cuts the
         // connection after relaying what was sent (an abort could turn it into a 500).
-        Outcome::Truncated => send(stream, &Frame::ResponseEnd),
-        Outcome::ClientGone => false,
-    })
+        Outcome::Truncated => (Some(Frame::ResponseEnd), true),
+        Outcome::ClientGone => (None, false),
+    };
+    if let Some(f) = &last {
+        wire::encode(f, &mut out);
+    }
+    let sent = out.is_empty() || std::io::Write::write_all(&mut &**stream, &out).is_ok();
+    Some(keep && sent)
 }

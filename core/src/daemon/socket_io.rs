@@ -4,7 +4,7 @@
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::hostlog::host_log;
@@ -39,11 +39,21 @@ pub struct SocketIo {
     head_sent: Arc<AtomicBool>,
     client: String,
     scratch: Vec<u8>,
+    /// Where the bytes still buffered when the request ends go (instead of a write of their
+    /// own): the worker appends the final frame and sends both in one write, so a small
+    /// response (head, body, end) reaches the Apache child in one piece.
+    tail: Arc<Mutex<Vec<u8>>>,
 }
 
 impl SocketIo {
-    pub fn new(stream: &Arc<UnixStream>, head_sent: Arc<AtomicBool>, client: String) -> io::Result<Self> {
+    pub fn new(
+        stream: &Arc<UnixStream>,
+        head_sent: Arc<AtomicBool>,
+        client: String,
+        tail: Arc<Mutex<Vec<u8>>>,
+    ) -> io::Result<Self> {
         Ok(SocketIo {
+            tail,
             reader: FrameReader::new(Shared(stream.clone())),
             writer: BufWriter::with_capacity(64 * 1024, Shared(stream.clone())),
             body_done: false,
@@ -146,6 +156,12 @@ impl RequestIo for SocketIo {
 
 impl Drop for SocketIo {
     fn drop(&mut self) {
-        let _ = self.writer.flush();
+        // Hand the unsent bytes to the worker (see `tail`) rather than writing them now.
+        let stream = self.writer.get_ref().0.clone();
+        let w = std::mem::replace(&mut self.writer, BufWriter::with_capacity(0, Shared(stream)));
+        let (_, buffered) = w.into_parts();
+        if let Ok(b) = buffered {
+            *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = b;
+        }
     }
 }
