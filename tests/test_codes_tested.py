@@ -26,6 +26,8 @@ UNTESTED = {
                  "would stop the main interpreter first",
     "RWSGI0121": "fork() failing in the spawner needs the process table or memory exhausted "
                  "(RLIMIT_NPROC does not bind root)",
+    "RWSGI0181": "epoll_create1() failing in a daemon process needs its descriptors or kernel "
+                 "memory exhausted before its first request",
 }
 
 
