@@ -4,8 +4,8 @@
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::hostlog::host_log;
 use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK};
