@@ -126,7 +126,9 @@ class Load:
         return [r for r in self.records if r[2] != 200 or r[4] is not None]
 
 
-# ----- raw frames for the daemon socket (wire protocol v1) -------------------------------------
+# ----- raw frames for the daemon socket (wire protocol v2) -------------------------------------
+# core/src/wire/frame.rs VERSION (v2: several requests per connection).
+WIRE_VERSION = 2
 T_REQUEST_HEAD = 0x01
 
 
@@ -135,13 +137,13 @@ def frame(kind, payload):
 
 
 def request_head(token=b"\0" * 32, env=(), meta=()):
-    """A well-formed RequestHead frame: u16 version 1, 32-byte token, env pairs, meta pairs."""
+    """A well-formed RequestHead frame: u16 version 2, 32-byte token, env pairs, meta pairs."""
     def pairs(items):
         out = struct.pack(">I", len(items))
         for k, v in items:
             out += struct.pack(">I", len(k)) + k + struct.pack(">I", len(v)) + v
         return out
-    return frame(T_REQUEST_HEAD, struct.pack(">H", 1) + token + pairs(list(env))
+    return frame(T_REQUEST_HEAD, struct.pack(">H", WIRE_VERSION) + token + pairs(list(env))
                  + pairs(list(meta)))
 
 

@@ -29,6 +29,8 @@ UNTESTED = {
     "RWSGI0171": "guards the glue between the request path and a hub's Python methods; a "
                  "subscriber's own failure is RWSGI0172 (caught inside the hub), so no "
                  "application input reaches it",
+    "RWSGI0181": "epoll_create1() failing in a daemon process needs its descriptors or kernel "
+                 "memory exhausted before its first request",
 }
 
 

@@ -2,12 +2,13 @@
 get 500), a daemon group whose socket is gone (503 after connect-timeout) or cannot be reached
 by Apache's user (WSGISocketPrefix in a private directory: 503), and WSGISocketPrefix itself."""
 import os
+import signal
 import socket
 import time
 
 import pytest
 
-from daemon_util import socket_files
+from daemon_util import socket_files, wait_for
 from harness import IS_ROOT, Apache, serve
 
 pytestmark = pytest.mark.daemon
@@ -57,6 +58,15 @@ def test_socket_gone_503_after_connect_timeout(how):
         os.unlink(sock)
         if how == "nobody-listening":
             dead_socket(sock)
+        # The Apache child keeps its connection to the daemon open between requests, and that
+        # one would still reach it: end the daemon process (its replacement listens on the
+        # socket's old, now unreachable, descriptor) so the next request needs a new one.
+        pids = a.daemon_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: all(not os.path.exists(f"/proc/{p}") or
+                             open(f"/proc/{p}/stat").read().split()[2] == "Z"
+                             for p in pids), 10, "the daemon process killed")
         mark = a.log_mark()
         t0 = time.monotonic()
         r = a.get("/g/pid")

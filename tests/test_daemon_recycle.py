@@ -181,6 +181,7 @@ class StandIn:
     def __init__(self, path, first):
         self.path, self.real, self.first = path, path + ".real", first
         self.connections = 0
+        self.relayed = []
         os.rename(path, self.real)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
@@ -204,6 +205,7 @@ class StandIn:
                 continue
             up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             up.connect(self.real)
+            self.relayed += [conn, up]
             threading.Thread(target=_pipe, args=(conn, up), daemon=True).start()
             threading.Thread(target=_pipe, args=(up, conn), daemon=True).start()
 
@@ -211,6 +213,15 @@ class StandIn:
         self.stopping.set()
         self.thread.join(5)
         self.sock.close()
+        # The Apache child keeps connections open between requests: end the relayed ones, as
+        # a daemon process that goes away does (it closes them; the relay would only half-close
+        # them), so none of them outlives the stand-in.
+        for s in self.relayed:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
         os.unlink(self.path)
         os.rename(self.real, self.path)
 

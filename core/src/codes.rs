@@ -349,6 +349,18 @@ pub const CODES: &[Code] = &[
         "A `mod_wsgi.subscribe_events` / `subscribe_shutdown` callback raised; its traceback follows and the other subscribers still run.",
         "–",
     ),
+    c(
+        "RWSGI0180",
+        Info,
+        "An idle pooled connection to a daemon group was closed by its daemon process (recycled, restarted, killed) before it read the request: the request did not run and goes on a new connection (once, not counted as an attempt).",
+        "–",
+    ),
+    c(
+        "RWSGI0181",
+        Error,
+        "A daemon process could not create the epoll instance its worker threads wait on (descriptors or memory exhausted): it is recycled.",
+        "–",
+    ),
 ];
 
 /// `"RWSGInnnn: message"`: the one way a coded log line is made, in every logging path of both

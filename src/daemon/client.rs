@@ -4,7 +4,7 @@
 //!
 //! Failure mapping (mod_wsgi 6): daemon unreachable → 503, connection lost before the response
 //! head → 502, queue/request/socket timeout → 504; after the head, the response is cut.
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
 
 use crate::apache::request::Request;
 use crate::apache::status::Status;
+use crate::daemon::pool::{self, Conn};
 use crate::daemon::registry::DaemonGroup;
 use crate::request::abort::{abort_response, cut_response};
 use crate::request::io::ApacheIo;
@@ -73,15 +74,22 @@ const MAX_ATTEMPTS: u32 = 3;
 
 /// Forwards the request. Returns the handler's status.
 ///
+/// The request goes first on an idle connection of this child's pool (`pool`), else on a new
+/// one; a connection whose conversation ended cleanly goes back to the pool.
+///
 /// Resending contract: a request is sent again (on a new connection, which any process of the
-/// group may accept, at most `MAX_ATTEMPTS` times in all) only when the daemon provably never
-/// started it, that is when it could not have decoded the request head:
+/// group may accept, at most `MAX_ATTEMPTS` times in all, plus once after a pooled connection
+/// refused it: RWSGI0180) only when the daemon provably never started it, that is when it could
+/// not have decoded the request head:
 /// - writing the head failed (the daemon closed the connection before it was all sent), or
 /// - the first read failed with ECONNRESET before a single byte came back. On a Unix stream
 ///   socket Linux reports ECONNRESET to the peer only when a socket is closed with unread data
 ///   in its receive queue (or was never accepted). Until the daemon sends its first frame we
 ///   have sent nothing but the head (the body goes only in answer to a `BodyRequest`), and a
 ///   daemon runs a request only after reading its whole head: unread data means an unread head.
+///   On a pooled connection the previous conversation ended at `ResponseEnd` with nothing left
+///   unread on either side, so the same holds: any unread byte is this request's head. A daemon
+///   closing an idle connection before the head arrived makes the write fail (EPIPE).
 ///
 /// A clean EOF, a timeout or any byte from the daemon is never retried (the app may have run),
 /// and nothing was read from the client yet, so the resent request is the same request.
@@ -138,26 +146,35 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
     let response_timeout = g.opts.response_socket_timeout.or(g.opts.socket_timeout);
     let restore = response_timeout.and_then(|t| r.swap_client_socket_timeout((t as i64).saturating_mul(1_000_000)));
     let mut attempt = 1;
+    let socket = g.socket_path.as_bytes();
+    // First an idle connection of this child's pool (protocol v2), if any; a request it refuses
+    // unread goes on a new connection, without counting as an attempt.
+    let mut pooled = pool::take(socket);
     let status = loop {
-        let stream = match connect(g) {
-            Ok(s) => s,
-            Err(e) => {
-                r.log(
-                    LogLevel::Error,
-                    &wsgi_rs_core::coded!(
-                        "RWSGI0110",
-                        "Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
-                        // SAFETY: getuid has no preconditions.
-                        unsafe { libc::getuid() }
-                    ),
-                );
-                break Status::SERVICE_UNAVAILABLE;
-            }
+        let from_pool = pooled.is_some();
+        let mut conn = match pooled.take() {
+            Some(c) => c,
+            None => match connect(g) {
+                Ok(s) => Conn::new(s),
+                Err(e) => {
+                    r.log(
+                        LogLevel::Error,
+                        &wsgi_rs_core::coded!(
+                            "RWSGI0110",
+                            "Unable to connect to WSGI daemon process '{name}' on '{sock}' as uid {}: {e}",
+                            // SAFETY: getuid has no preconditions.
+                            unsafe { libc::getuid() }
+                        ),
+                    );
+                    break Status::SERVICE_UNAVAILABLE;
+                }
+            },
         };
-        let _ = stream.set_read_timeout(Some(timeout));
-        let _ = stream.set_write_timeout(Some(timeout));
-        let unread = match (&stream).write_all(&out) {
-            Err(e) if attempt >= MAX_ATTEMPTS || !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
+        conn.set_timeout(timeout);
+        let stream = &conn.stream;
+        let may_resend = from_pool || attempt < MAX_ATTEMPTS;
+        let unread = match (&conn.stream).write_all(&out) {
+            Err(e) if !may_resend || !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
                 r.log(
                     LogLevel::Error,
                     &wsgi_rs_core::coded!(
@@ -168,11 +185,28 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
                 break Status::BAD_GATEWAY;
             }
             Err(e) => e,
-            Ok(()) => match relay(r, g, &stream, &mut buf, timeout, attempt < MAX_ATTEMPTS, error_override) {
-                Relay::Done(status) => break status,
+            Ok(()) => match relay(r, g, stream, &mut buf, timeout, may_resend, error_override) {
+                Relay::Done(status, reusable) => {
+                    if reusable {
+                        pool::give_back(socket, conn);
+                    }
+                    break status;
+                }
                 Relay::Unread(e) => e,
             },
         };
+        if from_pool {
+            // The daemon process closed this idle connection (recycled, restarted, killed)
+            // before reading the request: the normal end of a pooled connection.
+            r.log(
+                LogLevel::Info,
+                &wsgi_rs_core::coded!(
+                    "RWSGI0180",
+                    "Idle connection to WSGI daemon process '{name}' on '{sock}' was closed by the daemon before it read the request ({unread}); sending it on a new connection."
+                ),
+            );
+            continue;
+        }
         r.log(
             LogLevel::Warning,
             &wsgi_rs_core::coded!(
@@ -195,8 +229,9 @@ thread_local! {
 
 /// How a conversation with the daemon ended.
 enum Relay {
-    /// The handler's status.
-    Done(Status),
+    /// The handler's status, and whether the connection may carry another request (the
+    /// response ended with `ResponseEnd` and nothing more was received).
+    Done(Status, bool),
     /// The daemon closed the connection without reading the whole request head (ECONNRESET
     /// before any byte from it): the request did not run and may be sent again.
     Unread(std::io::Error),
@@ -214,15 +249,21 @@ fn relay(
     error_override: bool,
 ) -> Relay {
     let mut unread = None;
-    let status = relay_frames(r, g, stream, buf, timeout, may_resend.then_some(&mut unread), error_override);
+    let mut reusable = false;
+    let status =
+        relay_frames(r, g, stream, buf, timeout, may_resend.then_some(&mut unread), error_override, &mut reusable);
     match unread {
         Some(e) => Relay::Unread(e),
-        None => Relay::Done(status),
+        None => Relay::Done(status, reusable),
     }
 }
 
 /// `unread`: where to put the error when the daemon reset the connection before sending any
 /// byte (then the returned status means nothing); `None`: answer 502 as for any lost daemon.
+/// `reusable` is set when the conversation ended at `ResponseEnd` with no byte left unread.
+// The relay loop's whole context (request, group, stream, buffers, limits, the two per-request
+// flags and the reuse verdict); a struct for them would only rename the same eight values.
+#[allow(clippy::too_many_arguments)]
 fn relay_frames(
     r: Request,
     g: &DaemonGroup,
@@ -231,7 +272,11 @@ fn relay_frames(
     timeout: Duration,
     mut unread: Option<&mut Option<std::io::Error>>,
     error_override: bool,
+    reusable: &mut bool,
 ) -> Status {
+    // Small frames (heads, chunk headers, the end marker) come in one read instead of two per
+    // frame; large chunk payloads bypass this buffer.
+    let mut rd = BufReader::with_capacity(READ_BUF, stream);
     let mut first_frame = true;
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
@@ -269,7 +314,7 @@ fn relay_frames(
     loop {
         // response-buffer-size: force a flush once that much was written without one.
         let flush_every = g.opts.response_buffer_size as usize;
-        let frame = match read_frame(stream, buf, head_sent || overridden.is_some(), &mut |piece| {
+        let frame = match read_frame(&mut rd, buf, head_sent || overridden.is_some(), &mut |piece| {
             if overridden.is_some() {
                 return Ok(());
             }
@@ -452,7 +497,8 @@ fn relay_frames(
             Some(Some(Frame::Flush)) => {
                 // response-flush-delay: flush only when the daemon stays silent that long, so
                 // a pacing filter (mod_ratelimit) gets full writes while streaming still flows.
-                if flush_delay == 0 || !readable_within(stream, flush_delay) {
+                // (Frames already in the read buffer: the daemon is not silent.)
+                if flush_delay == 0 || (rd.buffer().is_empty() && !readable_within(stream, flush_delay)) {
                     unflushed = 0;
                     flush_deferred = false;
                     let _ = io.flush();
@@ -468,6 +514,7 @@ fn relay_frames(
             }
             Some(Some(Frame::ResponseEnd)) => {
                 if let Some(code) = overridden {
+                    *reusable = rd.buffer().is_empty();
                     return code;
                 }
                 if !head_sent {
@@ -501,6 +548,7 @@ fn relay_frames(
                     // What was relayed goes out, then the connection is cut.
                     cut_response(r);
                 }
+                *reusable = rd.buffer().is_empty();
                 return Status::OK;
             }
             // After an overridden error head (nothing relayed yet), Apache's error document
@@ -565,10 +613,13 @@ fn io_broken(e: std::io::Error) -> Broken {
     }
 }
 
+/// Capacity of the buffered reader over the daemon connection.
+const READ_BUF: usize = 8 * 1024;
+
 /// Reads one frame from the daemon. `Ok(None)`: clean end of stream; `Ok(Some(None))`: a
 /// response chunk, already passed to `relay` piece by piece through `buf`; otherwise the frame.
 fn read_frame(
-    mut stream: &UnixStream,
+    stream: &mut BufReader<&UnixStream>,
     buf: &mut [u8],
     head_sent: bool,
     relay: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,

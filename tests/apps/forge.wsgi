@@ -72,13 +72,12 @@ def application(environ, start_response):
     s = connection_to_apache(environ)
     try:
         s.sendall(b"".join(FORGERIES[kind]))
-        # Wait until the Apache child is done with the connection, then let the daemon's own
-        # (now unread) frames go nowhere.
-        s.settimeout(10)
-        try:
-            s.recv(1)
-        except OSError:
-            pass
+        # End the connection for writing and reading: what was sent stays readable by the
+        # Apache child, and the daemon's own frames, written after this returns, go nowhere
+        # (the Apache child keeps connections open between requests, so waiting for it to
+        # close this one would wait for ever; its next request on it is refused unread and
+        # goes on a new connection).
+        s.shutdown(socket.SHUT_RDWR)
     finally:
         s.close()
     start_response("500 Never Seen", [])

@@ -5,6 +5,7 @@
 //! The caller (src/daemon/process/child.rs) has already dropped privileges and started Python.
 pub mod backoff;
 mod config;
+mod conns;
 mod decide;
 pub mod handoff;
 mod interrupt;

@@ -182,7 +182,7 @@ fn abandon(cfg: &DaemonConfig, state: &State, i: usize, elapsed_us: i64, interru
         if !head_sent.load(Ordering::Acquire) {
             let mut buf = Vec::new();
             wire::encode(&Frame::ResponseError { code: 504, message: "request-timeout expired".into() }, &mut buf);
-            let _ = std::io::Write::write_all(&mut &stream, &buf);
+            let _ = std::io::Write::write_all(&mut &*stream, &buf);
         }
         let _ = stream.shutdown(std::net::Shutdown::Both);
     }

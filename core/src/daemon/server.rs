@@ -1,13 +1,15 @@
-//! Worker threads: accept a connection, authenticate the request head, run the request.
+//! Worker threads: take a request (a new connection, or the next head on an idle one, see
+//! `conns`), authenticate the request head, run the request.
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::config::{DaemonConfig, ShutdownReason};
+use super::conns::{Conns, Ready};
 use super::meta::RequestMeta;
 use super::monitor::monitor;
 use super::socket_io::SocketIo;
@@ -22,16 +24,34 @@ use crate::wsgi::{AppSpec, LogLevel, Outcome, WsgiExtras, run_request};
 /// Returns the reason and whether every request finished (so Python may be finalised).
 pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
     // SAFETY: setting O_NONBLOCK on the inherited listening socket: every process of the group
-    // polls before accepting, so a lost race gives EAGAIN instead of blocking.
+    // waits for it (epoll) before accepting, so a lost race gives EAGAIN instead of blocking.
     unsafe {
         let fl = libc::fcntl(listener, libc::F_GETFL);
         libc::fcntl(listener, libc::F_SETFL, fl | libc::O_NONBLOCK);
     }
     let cfg = Arc::new(cfg);
     let (state, events) = State::new(cfg.threads.max(1) as usize);
+    let conns = match Conns::new(listener) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            // No worker can wait for requests: recycle the process (as for a dead worker).
+            host_log(
+                LogLevel::Error,
+                &crate::coded!(
+                    "RWSGI0181",
+                    "Daemon process '{}' (pid {}) could not watch its socket (epoll): {e}; recycling the process.",
+                    cfg.group,
+                    std::process::id()
+                ),
+            );
+            state.internal_error.store(true, Ordering::Release);
+            state.notify(Event::Recycle);
+            return monitor(&cfg, &state, &events);
+        }
+    };
     let mut started = 0usize;
     for i in 0..cfg.threads.max(1) as usize {
-        let (cfg, state) = (cfg.clone(), state.clone());
+        let (cfg, state, conns) = (cfg.clone(), state.clone(), conns.clone());
         let mut b = std::thread::Builder::new().name(format!("wsgi-{i}"));
         if let Some(s) = cfg.stack_size {
             b = b.stack_size(s);
@@ -39,7 +59,9 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
         let group = cfg.group.clone();
         match b.spawn(move || {
             // A panic must not silently shrink the pool: log it, and recycle the process.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(listener, i, &cfg, &state))).is_err() {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(listener, &conns, i, &cfg, &state)))
+                .is_err()
+            {
                 host_log(
                     LogLevel::Error,
                     &crate::coded!(
@@ -76,36 +98,52 @@ pub fn serve(listener: RawFd, cfg: DaemonConfig) -> (ShutdownReason, bool) {
     monitor(&cfg, &state, &events)
 }
 
-/// The accept loop. A connection, once accepted, is always served: the thread counts itself in
-/// `active` *before* accepting and then checks `stopping`, while the monitor sets `stopping`
-/// and only then waits for `active` to drop to 0 (both sequentially consistent). So either this
-/// thread sees `stopping` and accepts nothing, or the monitor sees it busy and waits for its
-/// request before announcing the end or finalising Python. Connections not accepted stay
-/// queued in the group's shared backlog for the other processes (and the replacement).
-fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
+/// The worker loop. A request, once taken (a connection accepted, or an idle connection's
+/// next head), is always served: the thread counts itself in `active` *before* taking it and
+/// then checks `stopping`, while the monitor sets `stopping` and only then waits for `active`
+/// to drop to 0 (both sequentially consistent). So either this thread sees `stopping` and
+/// takes nothing, or the monitor sees it busy and waits for its request before announcing the
+/// end or finalising Python. Connections not accepted stay queued in the group's shared backlog
+/// for the other processes (and the replacement); idle connections are closed unread
+/// (`Conns::close_idle`), so their Apache children send what they had sent on a new one.
+///
+/// Protocol v2: after a request the connection is parked in `conns` (watched for the next
+/// head) instead of closed, unless the process is stopping.
+fn worker(listener: RawFd, conns: &Conns, index: usize, cfg: &DaemonConfig, state: &State) {
     // SAFETY: pthread_self has no preconditions.
     let ident = unsafe { libc::pthread_self() } as u64;
     state.slots[index].ident.store(ident, Ordering::Release);
     while !state.stopping() {
-        let mut pfd = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
-        // SAFETY: polling one descriptor we own for up to 500 ms.
-        let n = unsafe { libc::poll(&mut pfd, 1, 500) };
-        if n <= 0 {
+        let ready = conns.wait(500);
+        if matches!(ready, Ready::Nothing) {
             continue;
         }
         state.active.fetch_add(1, Ordering::SeqCst);
         if state.stopping() {
             release(state);
-            return;
+            break;
         }
-        // SAFETY: accept4 on the listening socket; the result is a new descriptor we own.
-        let fd = unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
-        if fd < 0 {
-            release(state);
-            continue; // another thread or process took it
-        }
-        // SAFETY: `fd` is a fresh connected socket owned by nobody else.
-        let stream = unsafe { UnixStream::from_raw_fd(fd) };
+        let (stream, id) = match ready {
+            Ready::Listener => {
+                // SAFETY: accept4 on the listening socket; the result is a new descriptor we own.
+                let fd =
+                    unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+                if fd < 0 {
+                    release(state);
+                    continue; // another thread or process took it
+                }
+                // SAFETY: `fd` is a fresh connected socket owned by nobody else.
+                (Arc::new(unsafe { UnixStream::from_raw_fd(fd) }), None)
+            }
+            Ready::Conn(id) => match conns.take(id) {
+                Some(s) => (s, Some(id)),
+                None => {
+                    release(state);
+                    continue;
+                }
+            },
+            Ready::Nothing => unreachable!("handled above"),
+        };
         let slot = &state.slots[index];
         let started = now_us();
         slot.start_us.store(started, Ordering::SeqCst);
@@ -113,9 +151,16 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
         if let Some(b) = board {
             b.request_started(started);
         }
-        let (activity, code) = handle(stream, index, cfg, state);
+        let served_one = handle(&stream, id.is_none(), index, cfg, state);
         if let Some(b) = board {
-            b.request_finished(if slot.abandoned.load(Ordering::Acquire) { 504 } else { code }, now_us());
+            if served_one.keep.is_some() {
+                b.request_finished(
+                    if slot.abandoned.load(Ordering::Acquire) { 504 } else { served_one.code },
+                    now_us(),
+                );
+            } else {
+                b.request_not_taken();
+            }
         }
         slot.start_us.store(0, Ordering::SeqCst);
         // Interrupted (interrupt-timeout)? The interrupter injects only while the slot still
@@ -125,13 +170,19 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
             crate::wsgi::note_interrupted(&slot.app_group.lock().unwrap_or_else(|e| e.into_inner()));
         }
         *slot.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        if activity {
+        if served_one.activity {
             state.last_activity_us.store(now_us(), Ordering::Release);
         }
         if slot.abandoned.swap(false, Ordering::AcqRel) {
             // The monitor already answered for us and counts us as stuck: stop serving.
             return;
         }
+        let Some(keep) = served_one.keep else {
+            // Nothing was asked on it (the Apache child closed an idle connection).
+            drop(stream);
+            release(state);
+            continue;
+        };
         let served = state.served.fetch_add(1, Ordering::AcqRel) + 1;
         if cfg.maximum_requests > 0 && served >= cfg.maximum_requests {
             // Stop accepting in every thread now (requests already accepted finish); the
@@ -139,8 +190,14 @@ fn worker(listener: RawFd, index: usize, cfg: &DaemonConfig, state: &State) {
             state.stopping.store(true, Ordering::SeqCst);
             state.notify(Event::Recycle);
         }
+        if keep {
+            conns.park(stream, id, || state.stopping());
+        }
         release(state);
     }
+    // Stopping: nothing is taken any more; idle connections are closed now rather than at exit
+    // (graceful-timeout later), so their requests go elsewhere at once.
+    conns.close_idle();
 }
 
 /// Ends a worker's claim on `active` (a request, or a reservation for `accept`); the monitor of
@@ -152,32 +209,52 @@ fn release(state: &State) {
     }
 }
 
-fn send(stream: &UnixStream, f: &Frame) {
+/// Sends one frame; `false` if it could not be written whole.
+fn send(stream: &UnixStream, f: &Frame) -> bool {
     let mut buf = Vec::new();
     wire::encode(f, &mut buf);
-    let _ = std::io::Write::write_all(&mut &*stream, &buf);
+    std::io::Write::write_all(&mut &*stream, &buf).is_ok()
 }
 
 fn stamp(p: &Path) -> Option<(i64, i64)> {
     std::fs::metadata(p).ok().map(|m| (m.mtime(), m.mtime_nsec()))
 }
 
-/// Serves one connection. Returns whether it counts as activity for inactivity-timeout: a
-/// request from our Apache child (valid head and token) outside `WSGIIgnoreActivity On`; such
-/// a request has also stamped `last_activity_us` when it started. Others never move it, so a
-/// process served only ignored requests still reaches its inactivity-timeout (the monitor
-/// stops it between them: a running request, ignored or not, always holds the stop off).
-/// With it, the HTTP status answered (0: none, the connection was refused or the client
-/// left), for the status board.
-fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -> (bool, u16) {
+/// What [`handle`] saw on a connection.
+struct Served {
+    /// `None`: the connection ended (or failed) before a request head, nothing ran;
+    /// `Some(keep)`: a request was received; `keep`: its conversation ended with `ResponseEnd`,
+    /// so the connection may carry the next one.
+    keep: Option<bool>,
+    /// It counts as activity for inactivity-timeout: a request from our Apache child (valid
+    /// head and token) outside `WSGIIgnoreActivity On`; such a request has also stamped
+    /// `last_activity_us` when it started. Others never move it, so a process served only
+    /// ignored requests still reaches its inactivity-timeout (the monitor stops it between
+    /// them: a running request, ignored or not, always holds the stop off).
+    activity: bool,
+    /// The HTTP status answered (0: none, the connection was refused or the client left), for
+    /// the status board.
+    code: u16,
+}
+
+impl Served {
+    const NOTHING: Served = Served { keep: None, activity: false, code: 0 };
+    const REFUSED: Served = Served { keep: Some(false), activity: false, code: 0 };
+}
+
+/// Serves the request on `stream` (`fresh`: a connection just accepted).
+fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfig, state: &State) -> Served {
     let g = &cfg.group;
     let t = Some(Duration::from_secs(cfg.socket_timeout.max(1)));
-    let _ = stream.set_read_timeout(t);
-    let _ = stream.set_write_timeout(t);
-    // Our client sends the head right after connecting: a silent connection is not ours, and
-    // must not hold a worker thread for the whole socket-timeout.
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(cfg.socket_timeout.clamp(1, 10))));
-    let mut reader = FrameReader::new(&stream);
+    if fresh {
+        let _ = stream.set_write_timeout(t);
+        // Our client sends the head right after connecting: a silent connection is not ours,
+        // and must not hold a worker thread for the whole socket-timeout. (An idle connection
+        // is only taken once its next head starts to arrive, and keeps the timeouts set below
+        // at its first request.)
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(cfg.socket_timeout.clamp(1, 10))));
+    }
+    let mut reader = FrameReader::new(&**stream);
     let malformed = |e: &dyn std::fmt::Display| {
         host_log(
             LogLevel::Error,
@@ -190,7 +267,7 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
     };
     let head = match reader.read_frame() {
         Ok(Some(Frame::RequestHead(h))) => h,
-        Ok(None) => return (false, 0),
+        Ok(None) => return Served::NOTHING,
         Ok(Some(_)) => {
             host_log(
                 LogLevel::Error,
@@ -200,11 +277,11 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
                     cfg.socket_path
                 ),
             );
-            return (false, 0);
+            return Served::REFUSED;
         }
         Err(e) => {
             malformed(&e);
-            return (false, 0);
+            return Served::REFUSED;
         }
     };
     if !wire::token_eq(&head.token, &cfg.token) {
@@ -216,14 +293,16 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
                 cfg.socket_path
             ),
         );
-        return (false, 0);
+        return Served::REFUSED;
     }
-    let _ = stream.set_read_timeout(t);
+    if fresh {
+        let _ = stream.set_read_timeout(t);
+    }
     let meta = match RequestMeta::from_pairs(&head.meta) {
         Ok(m) => m,
         Err(e) => {
             malformed(&e);
-            return (false, 0);
+            return Served::REFUSED;
         }
     };
     let activity = !meta.ignore_activity;
@@ -242,8 +321,8 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
                 cfg.queue_timeout
             ),
         );
-        send(&stream, &Frame::ResponseError { code: 504, message: "queue-timeout expired".into() });
-        return (activity, 504);
+        send(stream, &Frame::ResponseError { code: 504, message: "queue-timeout expired".into() });
+        return Served { keep: Some(false), activity, code: 504 };
     }
     let script = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&meta.script));
     if meta.reload
@@ -269,14 +348,13 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
         let mut g = state.slots[index].app_group.lock().unwrap_or_else(|e| e.into_inner());
         g.clone_from(&meta.application_group);
     }
-    if let Ok(c) = stream.try_clone() {
-        *state.slots[index].conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((c, head_sent.clone()));
-    }
+    *state.slots[index].conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((stream.clone(), head_sent.clone()));
     let client = String::from_utf8_lossy(&meta.client).into_owned();
     let code = Arc::new(std::sync::atomic::AtomicU16::new(0));
-    let io = match SocketIo::new(&stream, head_sent, client, code.clone()) {
+    let tail = Arc::new(Mutex::new(Vec::new()));
+    let io = match SocketIo::new(stream, head_sent, client, code.clone(), tail.clone()) {
         Ok(io) => io,
-        Err(_) => return (activity, 0),
+        Err(_) => return Served { keep: Some(false), activity, code: 0 },
     };
     let env = Environ {
         vars: head
@@ -315,25 +393,35 @@ fn handle(stream: UnixStream, index: usize, cfg: &DaemonConfig, state: &State) -
         cgi: meta.cgi,
     };
     let outcome = run_request(Box::new(io), &env, &x, &spec);
-    // The SocketIo was dropped (and flushed) by run_request: the final frame goes last.
+    // The SocketIo was dropped by run_request, leaving what it had not sent yet in `tail`: the
+    // final frame goes after it, in the same write.
     if state.slots[index].abandoned.load(Ordering::Acquire) {
-        return (activity, 0);
+        return Served { keep: Some(false), activity, code: 0 };
     }
-    match outcome {
-        Outcome::Done => send(&stream, &Frame::ResponseEnd),
+    let mut out = std::mem::take(&mut *tail.lock().unwrap_or_else(|e| e.into_inner()));
+    // Only a conversation that ends with ResponseEnd is reused by the Apache child.
+    let (last, keep) = match outcome {
+        Outcome::Done => (Some(Frame::ResponseEnd), true),
         Outcome::ErrorBeforeHeaders => {
-            send(&stream, &Frame::ResponseError { code: 500, message: "application error".into() });
-            return (activity, 500);
+            (Some(Frame::ResponseError { code: 500, message: "application error".into() }), false)
         }
-        Outcome::ErrorAfterHeaders => send(&stream, &Frame::ResponseAbort("application error after headers".into())),
+        Outcome::ErrorAfterHeaders => (Some(Frame::ResponseAbort("application error after headers".into())), false),
         Outcome::TimedOut => {
-            send(&stream, &Frame::ResponseError { code: 504, message: "interrupted by RequestTimeout".into() });
-            return (activity, 504);
+            (Some(Frame::ResponseError { code: 504, message: "interrupted by RequestTimeout".into() }), false)
         }
         // The Apache child checks the body against the Content-Length itself and cuts the
         // connection after relaying what was sent (an abort could turn it into a 500).
-        Outcome::Truncated => send(&stream, &Frame::ResponseEnd),
-        Outcome::ClientGone => {}
+        Outcome::Truncated => (Some(Frame::ResponseEnd), true),
+        Outcome::ClientGone => (None, false),
+    };
+    if let Some(f) = &last {
+        wire::encode(f, &mut out);
     }
-    (activity, code.load(Ordering::Relaxed))
+    let sent = out.is_empty() || std::io::Write::write_all(&mut &**stream, &out).is_ok();
+    let code = match outcome {
+        Outcome::ErrorBeforeHeaders => 500,
+        Outcome::TimedOut => 504,
+        _ => code.load(Ordering::Relaxed),
+    };
+    Served { keep: Some(keep && sent), activity, code }
 }

@@ -4,16 +4,36 @@
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::hostlog::host_log;
 use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK};
 use crate::wsgi::{LogLevel, RequestIo, ResponseHead};
 
+/// The connection, shared by the reader and the writer of one request (no descriptor is
+/// duplicated per request; the worker keeps its own reference for the next request).
+pub struct Shared(pub Arc<UnixStream>);
+
+impl io::Read for Shared {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct SocketIo {
-    reader: FrameReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
+    reader: FrameReader<Shared>,
+    writer: BufWriter<Shared>,
     body_done: bool,
     /// Shared with the monitor: once set, the monitor may no longer answer 504 for this request.
     head_sent: Arc<AtomicBool>,
@@ -21,18 +41,24 @@ pub struct SocketIo {
     scratch: Vec<u8>,
     /// The status code of the head sent (for the status board).
     code: Arc<std::sync::atomic::AtomicU16>,
+    /// Where the bytes still buffered when the request ends go (instead of a write of their
+    /// own): the worker appends the final frame and sends both in one write, so a small
+    /// response (head, body, end) reaches the Apache child in one piece.
+    tail: Arc<Mutex<Vec<u8>>>,
 }
 
 impl SocketIo {
     pub fn new(
-        stream: &UnixStream,
+        stream: &Arc<UnixStream>,
         head_sent: Arc<AtomicBool>,
         client: String,
         code: Arc<std::sync::atomic::AtomicU16>,
+        tail: Arc<Mutex<Vec<u8>>>,
     ) -> io::Result<Self> {
         Ok(SocketIo {
-            reader: FrameReader::new(stream.try_clone()?),
-            writer: BufWriter::with_capacity(64 * 1024, stream.try_clone()?),
+            tail,
+            reader: FrameReader::new(Shared(stream.clone())),
+            writer: BufWriter::with_capacity(64 * 1024, Shared(stream.clone())),
             body_done: false,
             head_sent,
             client,
@@ -100,7 +126,7 @@ impl RequestIo for SocketIo {
 
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
         self.writer.flush()?;
-        let sock = self.writer.get_ref().as_raw_fd();
+        let sock = self.writer.get_ref().0.as_raw_fd();
         let mut off = offset as libc::off_t;
         let mut left = len;
         while left > 0 {
@@ -135,6 +161,12 @@ impl RequestIo for SocketIo {
 
 impl Drop for SocketIo {
     fn drop(&mut self) {
-        let _ = self.writer.flush();
+        // Hand the unsent bytes to the worker (see `tail`) rather than writing them now.
+        let stream = self.writer.get_ref().0.clone();
+        let w = std::mem::replace(&mut self.writer, BufWriter::with_capacity(0, Shared(stream)));
+        let (_, buffered) = w.into_parts();
+        if let Ok(b) = buffered {
+            *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = b;
+        }
     }
 }

@@ -19,7 +19,7 @@ pub struct Slot {
     pub start_us: AtomicI64,
     /// The current connection and whether its response head went out. Locked only briefly by
     /// the worker (set/clear) and the monitor (answer 504 to a stuck request); never with the GIL.
-    pub conn: Mutex<Option<(UnixStream, Arc<AtomicBool>)>>,
+    pub conn: Mutex<Option<(Arc<UnixStream>, Arc<AtomicBool>)>>,
     /// Set by the monitor once it gave up on this worker's request.
     pub abandoned: AtomicBool,
     /// The worker thread's `pthread_self()` (what CPython calls its thread ident), for

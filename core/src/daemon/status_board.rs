@@ -148,6 +148,13 @@ impl SlotRef {
         self.w(LAST_ACTIVITY_US).store(now_us as u64, Ordering::Relaxed);
     }
 
+    /// What looked like a request (a kept connection became readable) was its end: undoes
+    /// `request_started` without counting a request.
+    pub fn request_not_taken(&self) {
+        let busy = self.w(BUSY);
+        let _ = busy.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(1)));
+    }
+
     /// A request ended with HTTP status `code` (0: none sent).
     pub fn request_finished(&self, code: u16, now_us: i64) {
         let busy = self.w(BUSY);

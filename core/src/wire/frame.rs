@@ -1,9 +1,11 @@
-//! Frame types, limits and errors of the daemon protocol (v1).
+//! Frame types, limits and errors of the daemon protocol (v2).
 
 use std::fmt;
 
-/// Protocol version carried by every [`RequestHead`].
-pub const VERSION: u16 = 1;
+/// Protocol version carried by every [`RequestHead`]. v2: a connection carries any number of
+/// requests one after another (the frames are those of v1); a daemon of another version
+/// refuses the head, so a module replaced on disk never half-speaks to an older one.
+pub const VERSION: u16 = 2;
 /// Length of the per-group secret token.
 pub const TOKEN_LEN: usize = 32;
 

@@ -1,5 +1,9 @@
-//! The daemon wire protocol (v1): the frames an Apache child and a daemon process exchange over
-//! a Unix stream socket, one connection per request (DESIGN §4).
+//! The daemon wire protocol (v2): the frames an Apache child and a daemon process exchange over
+//! a Unix stream socket (DESIGN §4). v2 keeps v1's frames; a connection carries requests one
+//! after another: after `ResponseEnd` (nothing else ends a conversation cleanly) the Apache child
+//! may send the next `RequestHead` on it, each with the token. Either side may close an idle
+//! connection; the daemon closes one without reading anything of it, so an Apache child that
+//! sent a head on it sees EPIPE or ECONNRESET before any byte back and may send it elsewhere.
 //!
 //! Every frame is `[u8 type][u32 big-endian payload length][payload]`; integers are big-endian
 //! and byte strings are `u32 len + bytes`.

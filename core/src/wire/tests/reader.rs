@@ -97,7 +97,7 @@ fn frame_reader_protocol_errors_are_invalid_data() {
     bad_version[HEADER_LEN + 1] = 9;
     let e = FrameReader::new(Cursor::new(bad_version)).read_frame().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidData);
-    assert_eq!(e.to_string(), "protocol version 9 unsupported (expected 1)");
+    assert_eq!(e.to_string(), "protocol version 9 unsupported (expected 2)");
 }
 
 /// A stream that declares a 16 MiB head and then ends: the reader must fail with

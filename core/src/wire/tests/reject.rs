@@ -100,13 +100,13 @@ fn count_larger_than_possible_rejected() {
     assert_eq!(e, DecodeError::TooLarge { kind: "ResponseHead header entries", len: 10_001, max: 10_000 });
     assert_eq!(e.to_string(), "ResponseHead header entries: count 10001 exceeds 10000");
     // RequestHead env count of u32::MAX.
-    let mut p = vec![0, 1];
+    let mut p = VERSION.to_be_bytes().to_vec();
     p.extend_from_slice(&token());
     p.extend_from_slice(&u32::MAX.to_be_bytes());
     p.extend_from_slice(&0u32.to_be_bytes());
     assert!(matches!(decode(&raw_frame(T_REQUEST_HEAD, &p)), Err(DecodeError::TooLarge { .. })));
     // Meta count of 2 with room for exactly one entry.
-    let mut p = vec![0, 1];
+    let mut p = VERSION.to_be_bytes().to_vec();
     p.extend_from_slice(&token());
     p.extend_from_slice(&0u32.to_be_bytes());
     p.extend_from_slice(&2u32.to_be_bytes());
@@ -144,8 +144,11 @@ fn trailing_bytes_rejected() {
 
 #[test]
 fn bad_version_rejected() {
-    let mut bytes = enc(&samples()[1]);
-    bytes[HEADER_LEN..HEADER_LEN + 2].copy_from_slice(&2u16.to_be_bytes());
-    assert_eq!(decode(&bytes), Err(DecodeError::BadVersion(2)));
-    assert_eq!(DecodeError::BadVersion(2).to_string(), "protocol version 2 unsupported (expected 1)");
+    // v1 (one request per connection) and a future v3 are both refused.
+    for v in [1u16, 3] {
+        let mut bytes = enc(&samples()[1]);
+        bytes[HEADER_LEN..HEADER_LEN + 2].copy_from_slice(&v.to_be_bytes());
+        assert_eq!(decode(&bytes), Err(DecodeError::BadVersion(v)));
+    }
+    assert_eq!(DecodeError::BadVersion(1).to_string(), "protocol version 1 unsupported (expected 2)");
 }

@@ -32,7 +32,7 @@ fn exact_wire_layout() {
         [0x10, 0, 0, 0, 22, 0, 200, 0, 0, 0, 2, b'O', b'K', 0, 0, 0, 1, 0, 0, 0, 1, b'a', 0, 0, 0, 1, b'b']
     );
     let rh = enc(&Frame::RequestHead(RequestHead { token: [7; TOKEN_LEN], env: vec![], meta: vec![] }));
-    let mut want = vec![0x01, 0, 0, 0, 42, 0, 1];
+    let mut want = vec![0x01, 0, 0, 0, 42, 0, 2]; // version 2
     want.extend_from_slice(&[7; TOKEN_LEN]);
     want.extend_from_slice(&[0; 8]);
     assert_eq!(rh, want);
