@@ -79,6 +79,7 @@ fn an_injection_left_from_an_interrupted_request_is_dropped_by_the_next() {
     let app = "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n";
     // On a thread of its own: the note is per thread.
     std::thread::spawn(move || {
+        // SAFETY: pthread_self has no preconditions.
         let me = unsafe { libc::pthread_self() } as u64;
         // Not noted: the pending injection lands in the next request of the thread.
         assert_eq!(crate::wsgi::inject_request_timeout("", me, || true), Ok(true));
