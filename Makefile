@@ -65,7 +65,8 @@ deb: build
 	SO=$(abspath $(SO)) scripts/build-deb.sh
 
 # The project's own benchmark (docs/benchmark.md): Apache static vs our embedded and daemon
-# modes (and mod_wsgi where installed); a Markdown table on stdout and in bench.md.
+# modes (and mod_wsgi, gunicorn, granian, Apache -> granian where installed, on PATH or in
+# BENCH_VENV=/path/to/venv); a Markdown table on stdout and in bench.md.
 bench: build
 	MOD_WSGI_RS_SO=$(abspath $(SO)) bench/run.sh | tee bench.md
 

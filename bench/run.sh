@@ -5,6 +5,10 @@
 #   rs-daemon   mod_wsgi_rs, daemon mode (WSGIDaemonProcess processes=2 threads=8)
 #   wsgi-embedded, wsgi-daemon   mod_wsgi with the same configuration text, when Debian's
 #               libapache2-mod-wsgi-py3 or mod_wsgi from pip is installed (MOD_WSGI_SO)
+#   gunicorn    gunicorn -k gthread --workers 2 --threads 8, when gunicorn is installed
+#   granian     granian --interface wsgi --workers 1 --blocking-threads 8, when installed
+#   apache-granian   Apache (mod_proxy_http, keep-alive to the backend) in front of that granian
+#   (gunicorn and granian: on PATH, or in the virtualenv BENCH_VENV; the same bench/app.wsgi)
 # Workloads (bench/app.wsgi; WORKLOADS=hello,echo by default): hello = GET of 13 bytes;
 #   echo = POST of ECHO_BYTES, sent back; big = GET of 1 MiB from a generator; file = GET of a
 #   1 MiB file through wsgi.file_wrapper (the static row serves the same bytes from a file).
@@ -20,13 +24,17 @@
 #   ECHO_BYTES=4096                   size of the POST body
 #   WORKLOADS=hello,echo              columns, from hello,big,file,echo (all four with
 #                                     ECHO_BYTES=65536 are the README's performance table)
-#   ROWS=static,rs-embedded,rs-daemon,wsgi-embedded,wsgi-daemon   rows to run (if available)
+#   ROWS=static,rs-embedded,rs-daemon,wsgi-embedded,wsgi-daemon,gunicorn,granian,apache-granian
+#                                     rows to run (each when available)
+#   BENCH_VENV=/path/to/venv          a virtualenv holding gunicorn, granian and/or mod_wsgi
+#                                     (its bin/ is searched before PATH)
 #   LOADGEN=wrk|ab                    default: wrk; installed with apt-get when missing and root,
 #                                     else ab (apache2-utils)
 #   PIN=auto|0                        2+ CPUs: the server on CPU 0, the load generator on CPU 1
 #   MOD_WSGI_RS_SO=target/release/libmod_wsgi_rs.so
 #   MOD_WSGI_SO=/usr/lib/apache2/modules/mod_wsgi.so (Debian's), else `mod_wsgi-express
-#                                     module-location` (mod_wsgi from pip) when on PATH
+#                                     module-location` (mod_wsgi from pip) in BENCH_VENV or on PATH
+#   GUNICORN= GRANIAN=                the programs (default: BENCH_VENV's bin/, else PATH)
 #   APACHE=/usr/sbin/apache2 MODDIR=/usr/lib/apache2/modules
 #   KEEP=1                            keep the work directory (configs, logs, raw outputs)
 set -euo pipefail
@@ -39,21 +47,33 @@ CONNS=${CONNS:-16}
 ECHO_BYTES=${ECHO_BYTES:-4096}
 WORKLOADS=${WORKLOADS:-hello,echo}
 REPS=${REPS:-1}
-ROWS=${ROWS:-static,rs-embedded,rs-daemon,wsgi-embedded,wsgi-daemon}
+ROWS=${ROWS:-static,rs-embedded,rs-daemon,wsgi-embedded,wsgi-daemon,gunicorn,granian,apache-granian}
 PIN=${PIN:-auto}
 APACHE=${APACHE:-/usr/sbin/apache2}
 MODDIR=${MODDIR:-/usr/lib/apache2/modules}
 MOD_WSGI_RS_SO=${MOD_WSGI_RS_SO:-$repo/target/release/libmod_wsgi_rs.so}
-if [ -z "${MOD_WSGI_SO:-}" ]; then  # Debian's package, else mod_wsgi from pip if on PATH
+BENCH_VENV=${BENCH_VENV:-}
+# A program from BENCH_VENV's bin/, else from PATH; empty when neither has it.
+find_tool() { # name
+  if [ -n "$BENCH_VENV" ] && [ -x "$BENCH_VENV/bin/$1" ]; then echo "$BENCH_VENV/bin/$1"
+  else command -v "$1" 2>/dev/null || true; fi
+}
+if [ -z "${MOD_WSGI_SO:-}" ]; then  # Debian's package, else mod_wsgi from pip (BENCH_VENV, PATH)
   MOD_WSGI_SO=$MODDIR/mod_wsgi.so
-  [ -f "$MOD_WSGI_SO" ] || MOD_WSGI_SO=$(mod_wsgi-express module-location 2>/dev/null || echo "$MOD_WSGI_SO")
+  express=$(find_tool mod_wsgi-express)
+  if [ ! -f "$MOD_WSGI_SO" ] && [ -n "$express" ]; then
+    MOD_WSGI_SO=$("$express" module-location 2>/dev/null || echo "$MOD_WSGI_SO")
+  fi
 fi
+GUNICORN=${GUNICORN:-$(find_tool gunicorn)}
+GRANIAN=${GRANIAN:-$(find_tool granian)}
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 [ -x "$APACHE" ] || die "$APACHE not found (install apache2, or set APACHE=)"
 [ -f "$MOD_WSGI_RS_SO" ] || die "$MOD_WSGI_RS_SO not found: run make build first"
+[ -z "$BENCH_VENV" ] || [ -d "$BENCH_VENV/bin" ] || die "BENCH_VENV=$BENCH_VENV is not a virtualenv (no bin/)"
 command -v curl >/dev/null || die "curl is needed to check the responses (apt-get install curl)"
 
 # ----- the load generator: wrk, else ab ----------------------------------------------------
@@ -80,12 +100,14 @@ work=$(mktemp -d /tmp/mod_wsgi_rs-bench.XXXXXX)
 chmod 755 "$work"
 cleanup() {
   [ -n "${running_conf:-}" ] && stop_apache "$running_conf" || true
+  [ -n "${backend_pid:-}" ] && stop_backend || true
   if [ "${KEEP:-0}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$work/htdocs"
 cp "$here/app.wsgi" "$here/echo.lua" "$work/"
+ln -s app.wsgi "$work/bench_app.py"  # the same file, importable for gunicorn and granian
 cp "$MOD_WSGI_RS_SO" "$work/mod_wsgi_rs.so"
 printf 'Hello world!\n' >"$work/htdocs/hello"
 python3 -c 'import sys; open(sys.argv[1], "wb").write(bytes(range(256)) * 4096)' "$work/htdocs/data.bin"
@@ -140,6 +162,11 @@ EOF
       echo "LuaMapHandler ^/echo\$ \"$work/echo.lua\" handle" ;;
     rs-*) echo "LoadModule wsgi_rs_module \"$work/mod_wsgi_rs.so\"" ;;
     wsgi-*) echo "LoadModule wsgi_module \"$MOD_WSGI_SO\"" ;;
+    apache-*)  # in front of the backend on $backend_port, keep-alive connections pooled
+      echo "LoadModule proxy_module $MODDIR/mod_proxy.so"
+      echo "LoadModule proxy_http_module $MODDIR/mod_proxy_http.so"
+      echo "ProxyPass / http://127.0.0.1:$backend_port/ keepalive=On"
+      echo "ProxyPassReverse / http://127.0.0.1:$backend_port/" ;;
   esac
   case $row in
     *-embedded)
@@ -173,6 +200,51 @@ stop_apache() { # conf
     kill -9 "$pid" 2>/dev/null || true
   fi
   running_conf=""
+}
+
+# gunicorn or granian (the application server of a row) in the background on $port, pinned
+# like Apache; backend_pid is its master process.
+start_backend() { # server dir port -> 0 when it answers
+  local server=$1 dir=$2 port=$3 i
+  case $server in
+    gunicorn)
+      "${server_cpu[@]}" "$GUNICORN" -b "127.0.0.1:$port" -k gthread --workers 2 --threads 8 \
+        --chdir "$work" --log-level warning --pid "$dir/backend.pid" \
+        bench_app:application >"$dir/backend.log" 2>&1 &
+      ;;
+    granian)
+      "${server_cpu[@]}" "$GRANIAN" --interface wsgi --host 127.0.0.1 --port "$port" \
+        --workers 1 --blocking-threads 8 --working-dir "$work" --no-access-log \
+        --log-level warning bench_app:application >"$dir/backend.log" 2>&1 &
+      ;;
+  esac
+  backend_pid=$!
+  for i in $(seq 1 150); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/hello" 2>/dev/null && return 0
+    kill -0 "$backend_pid" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+
+stop_backend() { # TERM to the master, then KILL whatever is left of its tree
+  local pids pid i
+  [ -n "${backend_pid:-}" ] || return 0
+  pids=$(tree_pids "$backend_pid")
+  kill -TERM "$backend_pid" 2>/dev/null || true
+  for i in $(seq 1 100); do kill -0 "$backend_pid" 2>/dev/null || break; sleep 0.2; done
+  wait "$backend_pid" 2>/dev/null || true
+  for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
+  backend_pid=""
+}
+
+# The pids of the process tree rooted at $1.
+tree_pids() {
+  ps -e -o pid=,ppid= | awk -v root="$1" '
+    { kids[$2] = kids[$2] " " $1 }
+    END { n = 1; q[1] = root
+          for (i = 1; i <= n; i++) { print q[i]; m = split(kids[q[i]], k, " ")
+            for (j = 1; j <= m; j++) q[++n] = k[j] } }'
 }
 
 # Sum of VmRSS (KiB) over the process tree rooted at $1 (the Apache parent, its children,
@@ -226,6 +298,9 @@ label() {
     rs-daemon) echo "**mod_wsgi_rs daemon (2 x 8)**" ;;
     wsgi-embedded) echo "mod_wsgi embedded" ;;
     wsgi-daemon) echo "mod_wsgi daemon (2 x 8)" ;;
+    gunicorn) echo "gunicorn gthread (2 x 8)" ;;
+    granian) echo "granian wsgi (1 x 8)" ;;
+    apache-granian) echo "Apache mod_proxy_http → granian (1 x 8)" ;;
   esac
 }
 
@@ -235,20 +310,38 @@ for w in ${WORKLOADS//,/ }; do
   case $w in hello|echo|big|file) ;; *) die "unknown workload '$w' (hello, echo, big, file)" ;; esac
 done
 done_rows=()
+not_found="not on PATH${BENCH_VENV:+ nor in $BENCH_VENV/bin}; pip install it, or set BENCH_VENV=/path/to/venv"
 for row in ${ROWS//,/ }; do
+  backend=""
   case $row in
     static|rs-embedded|rs-daemon) ;;
-    wsgi-*) [ -f "$MOD_WSGI_SO" ] || { log "$row: skipped ($MOD_WSGI_SO not installed: apt-get install libapache2-mod-wsgi-py3)"; continue; } ;;
+    wsgi-*) [ -f "$MOD_WSGI_SO" ] || { log "$row: skipped ($MOD_WSGI_SO not installed: apt-get install libapache2-mod-wsgi-py3, or pip install mod_wsgi and set BENCH_VENV)"; continue; } ;;
+    gunicorn) backend=gunicorn
+      [ -n "$GUNICORN" ] || { log "$row: skipped (gunicorn $not_found)"; continue; } ;;
+    granian|apache-granian) backend=granian
+      [ -n "$GRANIAN" ] || { log "$row: skipped (granian $not_found)"; continue; } ;;
     *) die "unknown row '$row'" ;;
   esac
   dir="$work/$row"; mkdir -p "$dir"; chmod 755 "$dir"
   port=$(free_port)
-  write_conf "$row" "$dir" "$port" >"$dir/httpd.conf"
-  log "$row: starting Apache on 127.0.0.1:$port"
-  running_conf="$dir/httpd.conf"
-  if ! start_apache "$dir/httpd.conf" "$port" || ! check_responses "$port"; then
-    log "$row: failed; error log:"; tail -n 20 "$dir/error_log" >&2 || true
-    stop_apache "$dir/httpd.conf"; continue
+  if [ -n "$backend" ]; then
+    backend_port=$port
+    [ "$row" = "$backend" ] || backend_port=$(free_port)
+    log "$row: starting $backend on 127.0.0.1:$backend_port"
+    if ! start_backend "$backend" "$dir" "$backend_port" \
+        || { [ "$row" = "$backend" ] && ! check_responses "$port"; }; then
+      log "$row: failed; $backend's log:"; tail -n 20 "$dir/backend.log" >&2 || true
+      stop_backend; continue
+    fi
+  fi
+  if [ "$row" != "$backend" ]; then
+    write_conf "$row" "$dir" "$port" >"$dir/httpd.conf"
+    log "$row: starting Apache on 127.0.0.1:$port"
+    running_conf="$dir/httpd.conf"
+    if ! start_apache "$dir/httpd.conf" "$port" || ! check_responses "$port"; then
+      log "$row: failed; error log:"; tail -n 20 "$dir/error_log" >&2 || true
+      stop_apache "$dir/httpd.conf"; stop_backend; continue
+    fi
   fi
   summary=""
   for w in ${WORKLOADS//,/ }; do
@@ -262,9 +355,13 @@ for row in ${ROWS//,/ }; do
     done
     summary="$summary $w ${RPS[$row,$w]} req/s,"
   done
-  MEM[$row]=$(( $(tree_rss_kib "$(cat "$dir/httpd.pid")") / 1024 ))
+  kib=0
+  [ "$row" = "$backend" ] || kib=$(tree_rss_kib "$(cat "$dir/httpd.pid")")
+  [ -z "$backend" ] || kib=$((kib + $(tree_rss_kib "$backend_pid")))
+  MEM[$row]=$((kib / 1024))
   log "$row:$summary ${MEM[$row]} MiB"
-  stop_apache "$dir/httpd.conf"
+  [ "$row" = "$backend" ] || stop_apache "$dir/httpd.conf"
+  stop_backend
   done_rows+=("$row")
 done
 
