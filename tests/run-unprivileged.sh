@@ -26,6 +26,8 @@ cp "$so" "$work/mod_wsgi_rs.so"
 express=${WSGI_EXPRESS:-$(dirname "$so")/wsgi-express}
 [ -x "$express" ] && cp "$express" "$work/wsgi-express"
 cp "$here/../Cargo.toml" "$work/Cargo.toml"  # the version test_environ compares with
+# The examples (test_conf_examples.py, test_scaling_out.py load them as written).
+cp -r "$here/../conf-examples" "$work/conf-examples"
 chmod -R a+rX "$work"
 
 [ $# -gt 0 ] || set -- -m smoke
