@@ -24,6 +24,15 @@ restricted = serve("daemon-restrict-embedded", RESTRICTED)
 
 
 @pytest.mark.smoke
+def _gone(pid):
+    """The process has exited (reaped, or a zombie); it may vanish while /proc is read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
 def test_restrict_embedded(restricted):
     mark = restricted.log_mark()
     r = restricted.get("/embedded/pid")
@@ -64,9 +73,7 @@ def test_socket_gone_503_after_connect_timeout(how):
         pids = a.daemon_pids()
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: all(not os.path.exists(f"/proc/{p}") or
-                             open(f"/proc/{p}/stat").read().split()[2] == "Z"
-                             for p in pids), 10, "the daemon process killed")
+        wait_for(lambda: all(_gone(p) for p in pids), 10, "the daemon process killed")
         mark = a.log_mark()
         t0 = time.monotonic()
         r = a.get("/g/pid")
