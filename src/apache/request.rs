@@ -448,6 +448,25 @@ impl Request {
         unsafe { ffi::ap_should_client_block(self.as_ptr()) != 0 }
     }
 
+    /// The client sent `Expect: 100-continue` (and no interim response went yet).
+    pub fn expecting_100(self) -> bool {
+        self.rec().expecting_100 != 0
+    }
+
+    /// A request body follows, by its framing (chunked, or a Content-Length above 0), checked
+    /// without reading it or answering `Expect`. Valid after `setup_client_block`.
+    pub fn has_body(self) -> bool {
+        let rec = self.rec();
+        rec.read_chunked != 0 || rec.remaining > 0
+    }
+
+    /// The body was read to its end (Apache saw its EOS): a further `get_client_block` returns
+    /// 0 at once, without reading. (`ap_get_client_block`'s own early-return test.)
+    pub fn body_read_to_end(self) -> bool {
+        let rec = self.rec();
+        rec.remaining < 0 || (rec.read_chunked == 0 && rec.remaining == 0)
+    }
+
     /// Reads up to `buf.len()` bytes of the body: the count, 0 at its end, < 0 on error.
     pub fn get_client_block(self, buf: &mut [u8]) -> isize {
         // SAFETY: live request; writes at most buf.len() bytes into buf.

@@ -1,6 +1,7 @@
 //! The Apache-child side of daemon mode: forward one request to the group's socket and relay
-//! the response. The body is read from Apache's input filters only when the daemon asks for it
-//! (`BodyRequest`), so the app controls how much is read, as in embedded mode.
+//! the response. The body's first window (`PUSH_WINDOW`) goes with the request head; the rest
+//! is read from Apache's input filters only when the daemon asks for it (`BodyRequest`), so
+//! the app controls how much of a large body is read, as in embedded mode.
 //!
 //! Failure mapping (mod_wsgi 6): daemon unreachable → 503, connection lost before the response
 //! head → 502, queue/request/socket timeout → 504; after the head, the response is cut.
@@ -9,7 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use wsgi_rs_core::config::{Owned, OwnerRule, script_owner_violation};
-use wsgi_rs_core::daemon::RequestMeta;
+use wsgi_rs_core::daemon::{Pushed, RequestMeta};
 use wsgi_rs_core::environ::Environ;
 use wsgi_rs_core::framing;
 use wsgi_rs_core::wire::{self, Frame, T_BODY_CHUNK};
@@ -85,8 +86,10 @@ const MAX_ATTEMPTS: u32 = 3;
 /// - the first read failed with ECONNRESET before a single byte came back. On a Unix stream
 ///   socket Linux reports ECONNRESET to the peer only when a socket is closed with unread data
 ///   in its receive queue (or was never accepted). Until the daemon sends its first frame we
-///   have sent nothing but the head (the body goes only in answer to a `BodyRequest`), and a
-///   daemon runs a request only after reading its whole head: unread data means an unread head.
+///   have sent nothing but the head and the body frames pushed with it (`push_window`; the
+///   rest of the body goes only in answer to a `BodyRequest`), and a daemon runs a request
+///   only after reading its whole head and every pushed frame (`meta::Pushed`): unread data
+///   means an unread request.
 ///   On a pooled connection the previous conversation ended at `ResponseEnd` with nothing left
 ///   unread on either side, so the same holds: any unread byte is this request's head. A daemon
 ///   closing an idle connection before the head arrived makes the write fail (EPIPE).
@@ -126,6 +129,21 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
     // The server's Timeout is in µs.
     let server_timeout = r.server_timeout_us() / 1_000_000;
     let timeout = Duration::from_secs(g.opts.socket_timeout.unwrap_or(server_timeout.max(1) as u64).max(1));
+    let mut io = ApacheIo::new(r, false);
+    // The body's first window goes with the head (see `push_window`), read before the
+    // connection is taken: a slow client holds no daemon thread while it uploads it.
+    let mut window = PUSH_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let (filled, end) = push_window(r, g, &mut io, &mut window);
+    let mut tail = Vec::new();
+    if filled > 0 {
+        meta.pushed = Pushed::Chunk;
+    }
+    if let Some(end) = end {
+        wire::encode(&end, &mut tail);
+        meta.pushed = if filled > 0 { Pushed::ChunkEnd } else { Pushed::End };
+    }
+    let chunk_head = wire::chunk_header(T_BODY_CHUNK, filled);
+    let chunk_head: &[u8] = if filled > 0 { &chunk_head } else { &[] };
     meta.queue_start_us = now_us();
     let mut out = Vec::with_capacity(4096);
     let pairs = meta.to_pairs();
@@ -173,7 +191,7 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
         conn.set_timeout(timeout);
         let stream = &conn.stream;
         let may_resend = from_pool || attempt < MAX_ATTEMPTS;
-        let unread = match (&conn.stream).write_all(&out) {
+        let unread = match write_parts(&conn.stream, &[&out, chunk_head, &window[..filled], &tail]) {
             Err(e) if !may_resend || !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
                 r.log(
                     LogLevel::Error,
@@ -185,7 +203,7 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
                 break Status::BAD_GATEWAY;
             }
             Err(e) => e,
-            Ok(()) => match relay(r, g, stream, &mut buf, timeout, may_resend, error_override) {
+            Ok(()) => match relay(r, g, &mut io, stream, &mut buf, timeout, may_resend, error_override) {
                 Relay::Done(status, reusable) => {
                     if reusable {
                         pool::give_back(socket, conn);
@@ -217,6 +235,7 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
         attempt += 1;
     };
     RELAY_BUF.with(|b| *b.borrow_mut() = buf);
+    PUSH_BUF.with(|b| *b.borrow_mut() = window);
     if let Some(old) = restore {
         r.swap_client_socket_timeout(old);
     }
@@ -225,6 +244,68 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
 
 thread_local! {
     static RELAY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The pushed window of the request body (see `push_window`), kept per worker thread.
+    static PUSH_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How much of the request body goes to the daemon with the request head, unasked. A body up
+/// to this size (the common form post, a JSON API call) costs no `BodyRequest` round trip;
+/// a larger one is pulled after it as the application reads, as before.
+const PUSH_WINDOW: usize = 64 * 1024;
+
+/// Reads the body's first window from the client into `window`, for `forward` to send with
+/// the head. Returns how many bytes, and the frame that ends the body when it ended within the
+/// window (`BodyEnd`, or `BodyError` if reading failed), else None (the rest is pulled).
+///
+/// Nothing is read when the request has no body, or when the client sent `Expect:
+/// 100-continue`: then `100 Continue` goes out only when the application reads `wsgi.input`,
+/// as in embedded mode (reading here would send it for every such request).
+fn push_window(r: Request, g: &DaemonGroup, io: &mut ApacheIo, window: &mut Vec<u8>) -> (usize, Option<Frame>) {
+    if !r.has_body() || r.expecting_100() {
+        return (0, None);
+    }
+    if window.len() < PUSH_WINDOW {
+        window.resize(PUSH_WINDOW, 0);
+    }
+    let mut filled = 0;
+    while filled < PUSH_WINDOW {
+        match io.read(&mut window[filled..PUSH_WINDOW]) {
+            Ok(0) => return (filled, Some(Frame::BodyEnd)),
+            Ok(n) => filled += n,
+            Err(e) => {
+                r.log(
+                    LogLevel::Error,
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0117",
+                        "Request data read error when proxying data to WSGI daemon process '{}': {e}",
+                        g.opts.name
+                    ),
+                );
+                return (filled, Some(Frame::BodyError(e.to_string())));
+            }
+        }
+        // A Content-Length body read to its end: known without another read.
+        if r.body_read_to_end() {
+            return (filled, Some(Frame::BodyEnd));
+        }
+    }
+    (filled, None)
+}
+
+/// Writes `parts` in order, whole (writev: the request head and its pushed body in one call).
+fn write_parts(stream: &UnixStream, parts: &[&[u8]]) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> =
+        parts.iter().filter(|p| !p.is_empty()).map(|p| std::io::IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match (&*stream).write_vectored(rest) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// How a conversation with the daemon ended.
@@ -239,9 +320,12 @@ enum Relay {
 
 /// The conversation after the request head: answers body requests, relays the response.
 /// `may_resend`: report an unread request as `Relay::Unread` instead of answering 502.
+// As relay_frames.
+#[allow(clippy::too_many_arguments)]
 fn relay(
     r: Request,
     g: &DaemonGroup,
+    io: &mut ApacheIo,
     stream: &UnixStream,
     buf: &mut [u8],
     timeout: Duration,
@@ -251,7 +335,7 @@ fn relay(
     let mut unread = None;
     let mut reusable = false;
     let status =
-        relay_frames(r, g, stream, buf, timeout, may_resend.then_some(&mut unread), error_override, &mut reusable);
+        relay_frames(r, g, io, stream, buf, timeout, may_resend.then_some(&mut unread), error_override, &mut reusable);
     match unread {
         Some(e) => Relay::Unread(e),
         None => Relay::Done(status, reusable),
@@ -267,6 +351,7 @@ fn relay(
 fn relay_frames(
     r: Request,
     g: &DaemonGroup,
+    io: &mut ApacheIo,
     stream: &UnixStream,
     buf: &mut [u8],
     timeout: Duration,
@@ -280,7 +365,6 @@ fn relay_frames(
     let mut first_frame = true;
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
-    let mut io = ApacheIo::new(r, false);
     let mut head_sent = false;
     let mut unflushed = 0usize;
     // The daemon's framing, checked here again (it is less trusted than Apache): its declared

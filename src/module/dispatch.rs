@@ -364,6 +364,8 @@ fn handle(r: Request) -> Status {
                 request_handler: if h != b"wsgi-script" { h.to_vec() } else { Vec::new() },
                 handler_script: handler_script.to_vec(),
                 ignore_activity: tri(dir.ignore_activity, false),
+                // Set by client::forward once it has read the body's first window.
+                pushed: Default::default(),
             };
             return client::forward(r, g, &env, &mut meta, tri(dir.error_override, false));
         }

@@ -31,6 +31,46 @@ pub struct RequestMeta {
     pub handler_script: Vec<u8>,
     /// `WSGIIgnoreActivity On`: this request does not reset the daemon's inactivity-timeout.
     pub ignore_activity: bool,
+    /// What of the request body follows the head unasked (before any `BodyRequest`).
+    pub pushed: Pushed,
+}
+
+/// The request body frames an Apache child sends right after the head (the first window of
+/// the body), so a small body costs no `BodyRequest` round trip. The daemon reads all of them
+/// before the application starts: a request whose pushed frames were not all read did not run
+/// (the resend contract in the module's src/daemon/client.rs depends on it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pushed {
+    /// Nothing: the body, if any, is pulled with `BodyRequest`s.
+    #[default]
+    Nothing,
+    /// One `BodyChunk`; the rest of the body is pulled.
+    Chunk,
+    /// One `BodyChunk`, then `BodyEnd` or `BodyError`: the whole body.
+    ChunkEnd,
+    /// `BodyEnd` or `BodyError` alone (an empty body, or an error before its first byte).
+    End,
+}
+
+impl Pushed {
+    fn as_bytes(self) -> &'static [u8] {
+        match self {
+            Pushed::Nothing => b"",
+            Pushed::Chunk => b"chunk",
+            Pushed::ChunkEnd => b"chunk,end",
+            Pushed::End => b"end",
+        }
+    }
+
+    /// Whether a `BodyChunk` follows the head.
+    pub fn has_chunk(self) -> bool {
+        matches!(self, Pushed::Chunk | Pushed::ChunkEnd)
+    }
+
+    /// Whether a `BodyEnd`/`BodyError` follows (after the chunk, if any).
+    pub fn has_end(self) -> bool {
+        matches!(self, Pushed::ChunkEnd | Pushed::End)
+    }
 }
 
 fn num<T: std::str::FromStr>(k: &str, v: &[u8]) -> Result<T, String> {
@@ -71,6 +111,9 @@ impl RequestMeta {
         if self.ignore_activity {
             p.push((b"ignore_activity".to_vec(), b"1".to_vec()));
         }
+        if self.pushed != Pushed::Nothing {
+            p.push((b"pushed".to_vec(), self.pushed.as_bytes().to_vec()));
+        }
         p
     }
 
@@ -107,6 +150,14 @@ impl RequestMeta {
                 "request_handler" => m.request_handler = v.clone(),
                 "handler_script" => m.handler_script = v.clone(),
                 "ignore_activity" => m.ignore_activity = v == b"1",
+                // Unlike other keys, an unknown value is an error: frames this daemon would not
+                // read may follow the head.
+                "pushed" => {
+                    m.pushed = [Pushed::Chunk, Pushed::ChunkEnd, Pushed::End]
+                        .into_iter()
+                        .find(|p| p.as_bytes() == v.as_slice())
+                        .ok_or_else(|| "bad meta value for pushed".to_string())?
+                }
                 _ => {}
             }
         }
@@ -141,13 +192,23 @@ mod tests {
             request_handler: b"wsgi-resource".to_vec(),
             handler_script: b"/srv/resource.wsgi".to_vec(),
             ignore_activity: true,
+            pushed: Pushed::ChunkEnd,
         };
         assert_eq!(RequestMeta::from_pairs(&m.to_pairs()).unwrap(), m);
+        for p in [Pushed::Nothing, Pushed::Chunk, Pushed::ChunkEnd, Pushed::End] {
+            let one = RequestMeta { pushed: p, ..m.clone() };
+            assert_eq!(RequestMeta::from_pairs(&one.to_pairs()).unwrap().pushed, p);
+        }
         // The defaults add no key: a plain request's head is what it was before them.
-        let plain =
-            RequestMeta { request_handler: vec![], handler_script: vec![], ignore_activity: false, ..m.clone() };
+        let plain = RequestMeta {
+            request_handler: vec![],
+            handler_script: vec![],
+            ignore_activity: false,
+            pushed: Pushed::Nothing,
+            ..m.clone()
+        };
         let keys: Vec<Vec<u8>> = plain.to_pairs().into_iter().map(|(k, _)| k).collect();
-        for k in [&b"request_handler"[..], b"handler_script", b"ignore_activity"] {
+        for k in [&b"request_handler"[..], b"handler_script", b"ignore_activity", b"pushed"] {
             assert!(!keys.iter().any(|x| x == k), "{}", String::from_utf8_lossy(k));
         }
         assert_eq!(RequestMeta::from_pairs(&plain.to_pairs()).unwrap(), plain);
@@ -156,6 +217,10 @@ mod tests {
         newer.push((b"from_the_future".to_vec(), b"x".to_vec()));
         assert_eq!(RequestMeta::from_pairs(&newer).unwrap(), plain);
         assert!(RequestMeta::from_pairs(&vec![]).is_err());
+        // A push this daemon does not know how to read refuses the request.
+        let mut odd = plain.to_pairs();
+        odd.push((b"pushed".to_vec(), b"two-chunks".to_vec()));
+        assert!(RequestMeta::from_pairs(&odd).is_err());
         assert!(
             RequestMeta::from_pairs(&vec![
                 (b"script".to_vec(), b"/x".to_vec()),

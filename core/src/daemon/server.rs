@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use super::config::{DaemonConfig, ShutdownReason};
 use super::conns::{Conns, Ready};
-use super::meta::RequestMeta;
+use super::meta::{Pushed, RequestMeta};
 use super::monitor::monitor;
-use super::socket_io::SocketIo;
+use super::socket_io::{PushedBody, SocketIo};
 use super::state::{Event, State, now_us};
 use crate::environ::{Environ, Key};
 use crate::hostlog::host_log;
@@ -216,6 +216,40 @@ fn send(stream: &UnixStream, f: &Frame) -> bool {
     std::io::Write::write_all(&mut &*stream, &buf).is_ok()
 }
 
+/// Reads the body frames announced by the head's `pushed` key.
+fn read_pushed(reader: &mut FrameReader<&UnixStream>, pushed: Pushed) -> Result<PushedBody, String> {
+    let mut body = PushedBody::default();
+    let mut next = || match reader.read_frame() {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err("the connection ended before the pushed request body".to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if pushed.has_chunk() {
+        match next()? {
+            Frame::BodyChunk(d) => body.data = d,
+            f => {
+                return Err(format!(
+                    "pushed request body: {} instead of BodyChunk",
+                    wire::kind_name(f.kind()).unwrap_or("?")
+                ));
+            }
+        }
+    }
+    if pushed.has_end() {
+        body.end = Some(match next()? {
+            Frame::BodyEnd => None,
+            Frame::BodyError(m) => Some(m),
+            f => {
+                return Err(format!(
+                    "pushed request body: {} instead of its end",
+                    wire::kind_name(f.kind()).unwrap_or("?")
+                ));
+            }
+        });
+    }
+    Ok(body)
+}
+
 fn stamp(p: &Path) -> Option<(i64, i64)> {
     std::fs::metadata(p).ok().map(|m| (m.mtime(), m.mtime_nsec()))
 }
@@ -305,6 +339,15 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
             return Served::REFUSED;
         }
     };
+    // The body frames pushed with the head are read now, before anything runs: an Apache
+    // child that sees its request refused unread may send it again (see `meta::Pushed`).
+    let pushed = match read_pushed(&mut reader, meta.pushed) {
+        Ok(p) => p,
+        Err(e) => {
+            malformed(&e);
+            return Served::REFUSED;
+        }
+    };
     let activity = !meta.ignore_activity;
     if activity {
         state.last_activity_us.store(now_us(), Ordering::Release);
@@ -352,7 +395,7 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
     let client = String::from_utf8_lossy(&meta.client).into_owned();
     let code = Arc::new(std::sync::atomic::AtomicU16::new(0));
     let tail = Arc::new(Mutex::new(Vec::new()));
-    let io = match SocketIo::new(stream, head_sent, client, code.clone(), tail.clone()) {
+    let io = match SocketIo::new(stream, head_sent, client, code.clone(), tail.clone(), pushed) {
         Ok(io) => io,
         Err(_) => return Served { keep: Some(false), activity, code: 0 },
     };

@@ -1,6 +1,7 @@
-//! [`RequestIo`] over the daemon's end of a connection from an Apache child: the body is
-//! pulled chunk by chunk (`BodyRequest`), so neither side ever buffers a whole body and the two
-//! can never both block writing.
+//! [`RequestIo`] over the daemon's end of a connection from an Apache child: the body's first
+//! window comes with the head (`PushedBody`), the rest is pulled chunk by chunk
+//! (`BodyRequest`), so neither side ever buffers a whole body and the two can never both block
+//! writing.
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -31,8 +32,20 @@ impl Write for Shared {
     }
 }
 
+/// The body frames that came with the request head (`meta::Pushed`), read before the
+/// application started; `read` serves them before it pulls anything.
+#[derive(Default)]
+pub struct PushedBody {
+    pub data: Vec<u8>,
+    /// How much of `data` the application has read.
+    pub pos: usize,
+    /// `Some`: the body ends after `data` (`Some(Some(message))`: with a read error).
+    pub end: Option<Option<String>>,
+}
+
 pub struct SocketIo {
     reader: FrameReader<Shared>,
+    pushed: PushedBody,
     writer: BufWriter<Shared>,
     body_done: bool,
     /// Shared with the monitor: once set, the monitor may no longer answer 504 for this request.
@@ -54,9 +67,11 @@ impl SocketIo {
         client: String,
         code: Arc<std::sync::atomic::AtomicU16>,
         tail: Arc<Mutex<Vec<u8>>>,
+        pushed: PushedBody,
     ) -> io::Result<Self> {
         Ok(SocketIo {
             tail,
+            pushed,
             reader: FrameReader::new(Shared(stream.clone())),
             writer: BufWriter::with_capacity(64 * 1024, Shared(stream.clone())),
             body_done: false,
@@ -82,6 +97,20 @@ impl RequestIo for SocketIo {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.body_done || buf.is_empty() {
             return Ok(0);
+        }
+        let p = &mut self.pushed;
+        if p.pos < p.data.len() {
+            let n = buf.len().min(p.data.len() - p.pos);
+            buf[..n].copy_from_slice(&p.data[p.pos..p.pos + n]);
+            p.pos += n;
+            return Ok(n);
+        }
+        if let Some(end) = p.end.take() {
+            self.body_done = true;
+            return match end {
+                None => Ok(0),
+                Some(msg) => Err(io::Error::new(io::ErrorKind::ConnectionAborted, msg)),
+            };
         }
         let max = buf.len().min(MAX_CHUNK) as u32;
         self.frame(&Frame::BodyRequest(max))?;

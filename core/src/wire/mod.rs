@@ -25,8 +25,11 @@
 //! `ignore_activity`) are sent only when not at their default, so adding one is compatible in
 //! both directions and needs no new version; a new frame type or field layout would.
 //!
-//! The body is pulled: the daemon sends `BodyRequest(max)` and the client answers with one
-//! `BodyChunk`, `BodyEnd` or `BodyError`. Decoding is strict and canonical: lengths are checked
+//! The body's first window may follow the head unasked, announced by the head's `pushed` meta
+//! key (`daemon::meta::Pushed`: one `BodyChunk`, and/or `BodyEnd`/`BodyError` when the body
+//! ended within it); a daemon that does not know the key's value refuses the request. The rest
+//! is pulled: the daemon sends `BodyRequest(max)` and the client answers with one `BodyChunk`,
+//! `BodyEnd` or `BodyError`. Decoding is strict and canonical: lengths are checked
 //! against their limits and against the bytes present before any allocation, trailing bytes,
 //! unknown types, other versions and non-UTF-8 messages are errors, and a decoded frame
 //! re-encodes to exactly the bytes it was decoded from.
