@@ -49,7 +49,7 @@ pub fn run(
         );
         return Status::INTERNAL_SERVER_ERROR;
     }
-    let spec = AppSpec { script: path_of(script_path), callable, reload, group: x.application_group, cgi };
+    let spec = AppSpec { script: path_of(script_path), callable, reload, group: x.application_group, cgi, stamp: None };
     match run_request(Box::new(ApacheIo::new(r, sendfile)), env, x, &spec) {
         Outcome::Done | Outcome::ClientGone => Status::OK,
         Outcome::ErrorBeforeHeaders => Status::INTERNAL_SERVER_ERROR,

@@ -368,9 +368,9 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
         return Served { keep: Some(false), activity, code: 504 };
     }
     let script = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&meta.script));
-    if meta.reload
-        && let Some(now) = stamp(&script)
-    {
+    // One stat a request, shared with the script loader (`AppSpec::stamp`).
+    let script_stamp = if meta.reload { stamp(&script) } else { None };
+    if let Some(now) = script_stamp {
         {
             let mut known = state.script_stamps.lock().unwrap_or_else(|e| e.into_inner());
             match known.get(&script) {
@@ -434,6 +434,7 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
         reload: meta.reload,
         group: &meta.application_group,
         cgi: meta.cgi,
+        stamp: script_stamp,
     };
     let outcome = run_request(Box::new(io), &env, &x, &spec);
     // The SocketIo was dropped by run_request, leaving what it had not sent yet in `tail`: the
@@ -461,6 +462,7 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
         wire::encode(f, &mut out);
     }
     let sent = out.is_empty() || std::io::Write::write_all(&mut &**stream, &out).is_ok();
+    super::socket_io::give_back_buffer(out);
     let code = match outcome {
         Outcome::ErrorBeforeHeaders => 500,
         Outcome::TimedOut => 504,

@@ -2,7 +2,8 @@
 //! window comes with the head (`PushedBody`), the rest is pulled chunk by chunk
 //! (`BodyRequest`), so neither side ever buffers a whole body and the two can never both block
 //! writing.
-use std::io::{self, BufWriter, Write};
+use std::cell::RefCell;
+use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,10 +44,81 @@ pub struct PushedBody {
     pub end: Option<Option<String>>,
 }
 
+/// Capacity of the response buffer: writes smaller than this are gathered (head, small chunks,
+/// the end frame) into one `write`; a larger one goes out with what is buffered in one `writev`.
+const OUT_CAP: usize = 64 * 1024;
+
+thread_local! {
+    /// The response buffer of this worker thread, lent to each request's [`SocketIo`] and given
+    /// back by the worker ([`give_back_buffer`]) after the final write. Allocating and freeing
+    /// 64 KiB per request made glibc consolidate its heap on every free.
+    static OUT_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Returns a request's response buffer (emptied) for the next request on this thread.
+pub fn give_back_buffer(mut b: Vec<u8>) {
+    // A buffer grown far past its size (by a large final write) is not kept.
+    if b.capacity() <= 4 * OUT_CAP {
+        b.clear();
+        OUT_BUF.with(|o| *o.borrow_mut() = b);
+    }
+}
+
+/// A write buffer over the connection (what `BufWriter` did, on a lent buffer).
+struct Out {
+    buf: Vec<u8>,
+    sock: Shared,
+}
+
+impl Out {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.buf.len() + data.len() <= OUT_CAP {
+            self.buf.extend_from_slice(data);
+            return Ok(());
+        }
+        // What is buffered and `data` in one writev.
+        let r = write_all_vectored(&self.sock.0, &mut [IoSlice::new(&self.buf), IoSlice::new(data)]);
+        self.buf.clear();
+        r
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let r = (&*self.sock.0).write_all(&self.buf);
+        self.buf.clear();
+        r
+    }
+
+    fn get_ref(&self) -> &Shared {
+        &self.sock
+    }
+
+    fn get_mut(&mut self) -> &mut Shared {
+        &mut self.sock
+    }
+}
+
+/// Writes all of `parts` (empty ones allowed), retrying short writes.
+fn write_all_vectored(s: &UnixStream, parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+    let mut rest = parts;
+    IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        match (&*s).write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 pub struct SocketIo {
     reader: FrameReader<Shared>,
     pushed: PushedBody,
-    writer: BufWriter<Shared>,
+    writer: Out,
     body_done: bool,
     /// Shared with the monitor: once set, the monitor may no longer answer 504 for this request.
     head_sent: Arc<AtomicBool>,
@@ -73,7 +145,14 @@ impl SocketIo {
             tail,
             pushed,
             reader: FrameReader::new(Shared(stream.clone())),
-            writer: BufWriter::with_capacity(64 * 1024, Shared(stream.clone())),
+            writer: Out {
+                buf: OUT_BUF.with(|o| {
+                    let mut b = std::mem::take(&mut *o.borrow_mut());
+                    b.reserve(OUT_CAP);
+                    b
+                }),
+                sock: Shared(stream.clone()),
+            },
             body_done: false,
             head_sent,
             client,
@@ -191,11 +270,7 @@ impl RequestIo for SocketIo {
 impl Drop for SocketIo {
     fn drop(&mut self) {
         // Hand the unsent bytes to the worker (see `tail`) rather than writing them now.
-        let stream = self.writer.get_ref().0.clone();
-        let w = std::mem::replace(&mut self.writer, BufWriter::with_capacity(0, Shared(stream)));
-        let (_, buffered) = w.into_parts();
-        if let Ok(b) = buffered {
-            *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = b;
-        }
+        let buffered = std::mem::take(&mut self.writer.buf);
+        *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = buffered;
     }
 }

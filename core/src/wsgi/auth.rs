@@ -203,7 +203,7 @@ fn attached(
     let log = |level: LogLevel, msg: &str| req.log(level, msg);
     let traceback = |e: &PyErr| log_lines(&log, LogLevel::Error, "RWSGI0021", &format_exception(py, e));
     let (shown, directive) = (spec.script.display().to_string(), spec.directive);
-    let module = match load_module(py, spec.script, spec.reload) {
+    let module = match load_module(py, spec.script, spec.reload, None) {
         Ok((m, loaded)) => {
             if loaded {
                 let place = if spec.group.is_empty() {

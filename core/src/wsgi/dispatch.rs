@@ -71,7 +71,7 @@ fn dispatch_attached(
     log: &dyn Fn(LogLevel, &str),
 ) -> Result<Dispatch, ()> {
     let traceback = |e: &PyErr| log_lines(log, LogLevel::Error, "RWSGI0021", &format_exception(py, e));
-    let module = match load_module(py, script, reload) {
+    let module = match load_module(py, script, reload, None) {
         Ok((m, loaded)) => {
             if loaded {
                 log(LogLevel::Info, &crate::coded!("RWSGI0050", "Loaded WSGI dispatch script '{shown}'."));

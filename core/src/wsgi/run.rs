@@ -28,6 +28,8 @@ pub struct AppSpec<'a> {
     pub group: &'a str,
     /// `WSGICGIScript On`: `script` is a legacy CGI script, run through the adapter (`cgi.rs`).
     pub cgi: bool,
+    /// The script's stamp when the caller already stat'ed it for this request (with `reload`).
+    pub stamp: Option<(i64, i64)>,
 }
 
 /// Where a group's code runs, for log lines.
@@ -203,7 +205,7 @@ fn run_attached(
             Some(Err(e)) => Err(LoadError::Exec(e)),
         }
     } else {
-        load_app(py, app.script, app.callable, app.reload)
+        load_app(py, app.script, app.callable, app.reload, app.stamp)
     };
     let application = match loaded {
         Ok((a, loaded)) => {
@@ -513,7 +515,7 @@ pub fn preload(script: &Path, callable: &str, group: &str) {
     let shown = script.display().to_string();
     let log = |level: LogLevel, msg: &str| super::log::host_log(level, msg);
     Python::attach(|py| {
-        let r = super::groups::run_in(py, group, |py| match load_app(py, script, callable, false) {
+        let r = super::groups::run_in(py, group, |py| match load_app(py, script, callable, false, None) {
             Ok(_) | Err(LoadError::NoCallable(_)) => log(
                 LogLevel::Info,
                 &crate::coded!("RWSGI0051", "Preloaded WSGI script '{shown}' into {}.", where_runs(group)),

@@ -14,7 +14,8 @@ use pyo3::types::PyModule;
 use std::sync::LazyLock;
 
 /// Modification time as (seconds, nanoseconds): the reload trigger.
-type Stamp = (i64, i64);
+/// A script file's modification time (seconds, nanoseconds), as `stat` gives it.
+pub type Stamp = (i64, i64);
 
 struct Loaded {
     module: Py<PyModule>,
@@ -168,8 +169,9 @@ pub(crate) fn load_app<'py>(
     path: &Path,
     callable: &str,
     reload: bool,
+    known: Option<Stamp>,
 ) -> Result<(Bound<'py, PyAny>, bool), LoadError> {
-    let (module, loaded) = load_module(py, path, reload).map_err(LoadError::Exec)?;
+    let (module, loaded) = load_module(py, path, reload, known).map_err(LoadError::Exec)?;
     let app = module.getattr(callable).map_err(|_| {
         LoadError::NoCallable(PyAttributeError::new_err(format!(
             "Target WSGI script '{}' does not contain WSGI application '{callable}'.",
@@ -181,12 +183,22 @@ pub(crate) fn load_app<'py>(
 
 /// The module of the script at `path` in the current interpreter, imported once per process
 /// (and again when changed, with `reload`), as [`load_app`] describes; the flag says whether it
-/// was (re)loaded now.
-pub(crate) fn load_module<'py>(py: Python<'py>, path: &Path, reload: bool) -> PyResult<(Bound<'py, PyAny>, bool)> {
+/// was (re)loaded now. `known`: the file's stamp if the caller stat'ed it for this request
+/// already (a daemon process, for its restart-on-change check), so it is not stat'ed twice.
+pub(crate) fn load_module<'py>(
+    py: Python<'py>,
+    path: &Path,
+    reload: bool,
+    known: Option<Stamp>,
+) -> PyResult<(Bound<'py, PyAny>, bool)> {
     let key: Key = (super::groups::current_interp(py), path.to_path_buf());
     // With reloading, the file's stamp says whether the loaded module is current (one stat a
     // request, outside the lock); without, a first import takes it below.
-    let current = if reload { Some(stamp(path)?) } else { None };
+    let current = match (reload, known) {
+        (false, _) => None,
+        (true, Some(s)) => Some(s),
+        (true, None) => Some(stamp(path)?),
+    };
     let step = {
         // One lock a request; the key is copied only the first time a script is seen.
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());

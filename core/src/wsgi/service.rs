@@ -50,7 +50,7 @@ pub fn run_service_script(script: &Path, group: &str) -> ServiceEnd {
     let shown = script.display().to_string();
     let log = |level: LogLevel, msg: &str| super::log::host_log(level, msg);
     Python::attach(|py| {
-        let r = super::groups::run_in(py, group, |py| match load_app(py, script, "application", false) {
+        let r = super::groups::run_in(py, group, |py| match load_app(py, script, "application", false, None) {
             Ok(_) | Err(LoadError::NoCallable(_)) => ServiceEnd::Returned,
             Err(LoadError::Exec(e)) if e.is_instance_of::<pyo3::exceptions::PySystemExit>(py) => ServiceEnd::Exited,
             Err(LoadError::Exec(e)) => {

@@ -362,7 +362,7 @@ pub(super) fn run_script_in(script: &std::path::Path, io: MemIo, req: &Req<'_>, 
         handler_script: b"",
         apache_request: None,
     };
-    let app = AppSpec { script, callable: "application", reload: false, group, cgi: false };
+    let app = AppSpec { script, callable: "application", reload: false, group, cgi: false, stamp: None };
     let outcome = run_request(Box::new(io), &env, &x, &app);
     let rec = std::mem::take(&mut *rec.lock().unwrap());
     (outcome, rec)
