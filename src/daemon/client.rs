@@ -10,7 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use wsgi_rs_core::config::{Owned, OwnerRule, script_owner_violation};
-use wsgi_rs_core::daemon::{Pushed, RequestMeta};
+use wsgi_rs_core::daemon::{MetaNums, Pushed, RequestMeta};
 use wsgi_rs_core::environ::Environ;
 use wsgi_rs_core::framing;
 use wsgi_rs_core::wire::{self, Frame, T_BODY_CHUNK};
@@ -146,11 +146,12 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
     let chunk_head: &[u8] = if filled > 0 { &chunk_head } else { &[] };
     meta.queue_start_us = now_us();
     let mut out = Vec::with_capacity(4096);
-    let pairs = meta.to_pairs();
+    let mut nums = MetaNums::default();
+    let pairs = meta.pairs(&mut nums);
     wire::encode_request_head(
         &g.token,
         env.vars.iter().map(|(k, v)| (k.as_bytes(), v.as_ref())),
-        pairs.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        pairs.iter().copied(),
         &mut out,
     );
     // Apache worker threads are long-lived: keep one relay buffer per thread instead of

@@ -73,89 +73,128 @@ impl Pushed {
     }
 }
 
+/// Room for the decimal numbers of [`RequestMeta::pairs`].
+#[derive(Default)]
+pub struct MetaNums {
+    bufs: [[u8; 20]; 5],
+    lens: [usize; 5],
+}
+
+impl MetaNums {
+    fn set(&mut self, i: usize, v: i64) {
+        use std::io::Write;
+        let mut w = &mut self.bufs[i][..];
+        // An i64 has at most 20 characters: this cannot fail.
+        let _ = write!(w, "{v}");
+        self.lens[i] = 20 - w.len();
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        &self.bufs[i][..self.lens[i]]
+    }
+}
+
 fn num<T: std::str::FromStr>(k: &str, v: &[u8]) -> Result<T, String> {
     std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad meta value for {k}"))
 }
 
 impl RequestMeta {
     pub fn to_pairs(&self) -> Pairs {
-        let mut p: Pairs = vec![
-            (b"script".to_vec(), self.script.clone()),
-            (b"callable".to_vec(), self.callable.clone().into_bytes()),
-            (b"application_group".to_vec(), self.application_group.clone().into_bytes()),
-            (b"reload".to_vec(), if self.reload { b"1".to_vec() } else { b"0".to_vec() }),
-            (b"https".to_vec(), if self.https { b"1".to_vec() } else { b"0".to_vec() }),
-            (b"listener_host".to_vec(), self.listener_host.clone()),
-            (b"listener_port".to_vec(), self.listener_port.to_string().into_bytes()),
-            (b"server_pid".to_vec(), self.server_pid.to_string().into_bytes()),
-            (b"request_id".to_vec(), self.request_id.clone()),
-            (b"request_start_us".to_vec(), self.request_start_us.to_string().into_bytes()),
-            (b"queue_start_us".to_vec(), self.queue_start_us.to_string().into_bytes()),
-            (b"client".to_vec(), self.client.clone()),
-        ];
-        if self.cgi {
-            p.push((b"cgi".to_vec(), b"1".to_vec()));
-        }
+        let mut nums = MetaNums::default();
+        self.pairs(&mut nums).into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+    }
+
+    /// The meta pairs, borrowed from `self` (numbers formatted into `nums`), for
+    /// `wire::encode_request_head`: what an Apache child sends with each request, without an
+    /// allocation per key and value.
+    pub fn pairs<'a>(&'a self, nums: &'a mut MetaNums) -> Vec<(&'a [u8], &'a [u8])> {
+        nums.set(0, self.listener_port as i64);
+        nums.set(1, self.server_pid as i64);
+        nums.set(2, self.request_start_us);
+        nums.set(3, self.queue_start_us);
         if let Some(c) = self.connection_id {
-            p.push((b"connection_id".to_vec(), c.to_string().into_bytes()));
+            nums.set(4, c);
+        }
+        let nums = &*nums;
+        let flag = |b: bool| -> &'static [u8] { if b { b"1" } else { b"0" } };
+        let mut p: Vec<(&[u8], &[u8])> = Vec::with_capacity(20);
+        p.extend_from_slice(&[
+            (b"script", &self.script),
+            (b"callable", self.callable.as_bytes()),
+            (b"application_group", self.application_group.as_bytes()),
+            (b"reload", flag(self.reload)),
+            (b"https", flag(self.https)),
+            (b"listener_host", &self.listener_host),
+            (b"listener_port", nums.get(0)),
+            (b"server_pid", nums.get(1)),
+            (b"request_id", &self.request_id),
+            (b"request_start_us", nums.get(2)),
+            (b"queue_start_us", nums.get(3)),
+            (b"client", &self.client),
+        ]);
+        if self.cgi {
+            p.push((b"cgi", b"1"));
+        }
+        if self.connection_id.is_some() {
+            p.push((b"connection_id", nums.get(4)));
         }
         // Keys added after v1 shipped are sent only when not at their default, so a request
         // that does not use them is encoded as before (meta keys are an open set: a daemon
         // ignores keys it does not know, see from_pairs).
         if !self.request_handler.is_empty() {
-            p.push((b"request_handler".to_vec(), self.request_handler.clone()));
+            p.push((b"request_handler", &self.request_handler));
         }
         if !self.handler_script.is_empty() {
-            p.push((b"handler_script".to_vec(), self.handler_script.clone()));
+            p.push((b"handler_script", &self.handler_script));
         }
         if self.ignore_activity {
-            p.push((b"ignore_activity".to_vec(), b"1".to_vec()));
+            p.push((b"ignore_activity", b"1"));
         }
         if self.pushed != Pushed::Nothing {
-            p.push((b"pushed".to_vec(), self.pushed.as_bytes().to_vec()));
+            p.push((b"pushed", self.pushed.as_bytes()));
         }
         p
     }
 
     /// Unknown keys are ignored (forward compatibility); `script` and `callable` are required.
-    pub fn from_pairs(pairs: &Pairs) -> Result<Self, String> {
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Result<Self, String> {
         let mut m = RequestMeta::default();
         let (mut has_script, mut has_callable) = (false, false);
         for (k, v) in pairs {
             let k = std::str::from_utf8(k).unwrap_or("");
             match k {
                 "script" => {
-                    m.script = v.clone();
+                    m.script = v.to_vec();
                     has_script = true;
                 }
                 "callable" => {
-                    m.callable = String::from_utf8(v.clone()).map_err(|_| "callable is not UTF-8".to_string())?;
+                    m.callable = String::from_utf8(v.to_vec()).map_err(|_| "callable is not UTF-8".to_string())?;
                     has_callable = true;
                 }
                 "application_group" => {
                     m.application_group =
-                        String::from_utf8(v.clone()).map_err(|_| "application_group is not UTF-8".to_string())?
+                        String::from_utf8(v.to_vec()).map_err(|_| "application_group is not UTF-8".to_string())?
                 }
                 "reload" => m.reload = v == b"1",
                 "cgi" => m.cgi = v == b"1",
                 "https" => m.https = v == b"1",
-                "listener_host" => m.listener_host = v.clone(),
+                "listener_host" => m.listener_host = v.to_vec(),
                 "listener_port" => m.listener_port = num(k, v)?,
                 "server_pid" => m.server_pid = num(k, v)?,
-                "request_id" => m.request_id = v.clone(),
+                "request_id" => m.request_id = v.to_vec(),
                 "connection_id" => m.connection_id = Some(num(k, v)?),
                 "request_start_us" => m.request_start_us = num(k, v)?,
                 "queue_start_us" => m.queue_start_us = num(k, v)?,
-                "client" => m.client = v.clone(),
-                "request_handler" => m.request_handler = v.clone(),
-                "handler_script" => m.handler_script = v.clone(),
+                "client" => m.client = v.to_vec(),
+                "request_handler" => m.request_handler = v.to_vec(),
+                "handler_script" => m.handler_script = v.to_vec(),
                 "ignore_activity" => m.ignore_activity = v == b"1",
                 // Unlike other keys, an unknown value is an error: frames this daemon would not
                 // read may follow the head.
                 "pushed" => {
                     m.pushed = [Pushed::Chunk, Pushed::ChunkEnd, Pushed::End]
                         .into_iter()
-                        .find(|p| p.as_bytes() == v.as_slice())
+                        .find(|p| p.as_bytes() == v)
                         .ok_or_else(|| "bad meta value for pushed".to_string())?
                 }
                 _ => {}
@@ -171,6 +210,10 @@ impl RequestMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(p: &Pairs) -> Result<RequestMeta, String> {
+        RequestMeta::from_pairs(p.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+    }
 
     #[test]
     fn round_trip() {
@@ -194,10 +237,10 @@ mod tests {
             ignore_activity: true,
             pushed: Pushed::ChunkEnd,
         };
-        assert_eq!(RequestMeta::from_pairs(&m.to_pairs()).unwrap(), m);
+        assert_eq!(parse(&m.to_pairs()).unwrap(), m);
         for p in [Pushed::Nothing, Pushed::Chunk, Pushed::ChunkEnd, Pushed::End] {
             let one = RequestMeta { pushed: p, ..m.clone() };
-            assert_eq!(RequestMeta::from_pairs(&one.to_pairs()).unwrap().pushed, p);
+            assert_eq!(parse(&one.to_pairs()).unwrap().pushed, p);
         }
         // The defaults add no key: a plain request's head is what it was before them.
         let plain = RequestMeta {
@@ -211,18 +254,18 @@ mod tests {
         for k in [&b"request_handler"[..], b"handler_script", b"ignore_activity", b"pushed"] {
             assert!(!keys.iter().any(|x| x == k), "{}", String::from_utf8_lossy(k));
         }
-        assert_eq!(RequestMeta::from_pairs(&plain.to_pairs()).unwrap(), plain);
+        assert_eq!(parse(&plain.to_pairs()).unwrap(), plain);
         // An unknown key (from a newer client) is ignored.
         let mut newer = plain.to_pairs();
         newer.push((b"from_the_future".to_vec(), b"x".to_vec()));
-        assert_eq!(RequestMeta::from_pairs(&newer).unwrap(), plain);
-        assert!(RequestMeta::from_pairs(&vec![]).is_err());
+        assert_eq!(parse(&newer).unwrap(), plain);
+        assert!(parse(&vec![]).is_err());
         // A push this daemon does not know how to read refuses the request.
         let mut odd = plain.to_pairs();
         odd.push((b"pushed".to_vec(), b"two-chunks".to_vec()));
-        assert!(RequestMeta::from_pairs(&odd).is_err());
+        assert!(parse(&odd).is_err());
         assert!(
-            RequestMeta::from_pairs(&vec![
+            parse(&vec![
                 (b"script".to_vec(), b"/x".to_vec()),
                 (b"callable".to_vec(), b"app".to_vec()),
                 (b"server_pid".to_vec(), b"x".to_vec())

@@ -18,6 +18,6 @@ pub mod status_board;
 pub mod status_page;
 
 pub use config::{DaemonConfig, ShutdownReason};
-pub use meta::{Pushed, RequestMeta};
+pub use meta::{MetaNums, Pushed, RequestMeta};
 pub use server::serve;
 pub use state::now_us;

@@ -216,6 +216,29 @@ fn send(stream: &UnixStream, f: &Frame) -> bool {
     std::io::Write::write_all(&mut &*stream, &buf).is_ok()
 }
 
+thread_local! {
+    static HEAD_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A worker thread's request-head buffer, lent for one request and given back when dropped
+/// (kept only if it did not grow past a typical head's size).
+struct HeadBuf(Vec<u8>);
+
+impl HeadBuf {
+    fn lend() -> HeadBuf {
+        HeadBuf(HEAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut())))
+    }
+}
+
+impl Drop for HeadBuf {
+    fn drop(&mut self) {
+        if self.0.capacity() <= 64 * 1024 {
+            let b = std::mem::take(&mut self.0);
+            HEAD_BUF.with(|h| *h.borrow_mut() = b);
+        }
+    }
+}
+
 /// Reads the body frames announced by the head's `pushed` key.
 fn read_pushed(reader: &mut FrameReader<&UnixStream>, pushed: Pushed) -> Result<PushedBody, String> {
     let mut body = PushedBody::default();
@@ -299,8 +322,17 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
             ),
         );
     };
-    let head = match reader.read_frame() {
-        Ok(Some(Frame::RequestHead(h))) => h,
+    // The head's payload stays in this thread's buffer while the request runs: the environ and
+    // meta pairs borrow from it (no allocation per key and value).
+    let mut raw = HeadBuf::lend();
+    let head = match reader.read_raw(&mut raw.0) {
+        Ok(Some(wire::T_REQUEST_HEAD)) => match wire::parse_request_head(&raw.0) {
+            Ok(h) => h,
+            Err(e) => {
+                malformed(&e);
+                return Served::REFUSED;
+            }
+        },
         Ok(None) => return Served::NOTHING,
         Ok(Some(_)) => {
             host_log(
@@ -332,7 +364,7 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
     if fresh {
         let _ = stream.set_read_timeout(t);
     }
-    let meta = match RequestMeta::from_pairs(&head.meta) {
+    let meta = match RequestMeta::from_pairs(head.meta.iter().copied()) {
         Ok(m) => m,
         Err(e) => {
             malformed(&e);
@@ -400,11 +432,7 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
         Err(_) => return Served { keep: Some(false), activity, code: 0 },
     };
     let env = Environ {
-        vars: head
-            .env
-            .iter()
-            .map(|(k, v)| (Key::Borrowed(k.as_slice()), std::borrow::Cow::Borrowed(v.as_slice())))
-            .collect(),
+        vars: head.env.iter().map(|&(k, v)| (Key::Borrowed(k), std::borrow::Cow::Borrowed(v))).collect(),
         // The Apache child decided the scheme (meta.https); HTTPS is never in the env it sends.
         https_var: false,
     };

@@ -63,14 +63,9 @@ pub(crate) fn parse_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeErr
     let mut p = Parser { rest: payload };
     let frame = match kind {
         T_REQUEST_HEAD => {
-            let version = p.u16()?;
-            if version != VERSION {
-                return Err(DecodeError::BadVersion(version));
-            }
-            let token = *p.take(TOKEN_LEN)?.first_chunk::<TOKEN_LEN>().expect("took TOKEN_LEN");
-            let env = p.pairs("RequestHead env entries")?;
-            let meta = p.pairs("RequestHead meta entries")?;
-            Frame::RequestHead(RequestHead { token, env, meta })
+            let h = parse_request_head(payload)?;
+            let owned = |v: Vec<(&[u8], &[u8])>| v.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            return Ok(Frame::RequestHead(RequestHead { token: h.token, env: owned(h.env), meta: owned(h.meta) }));
         }
         T_BODY_CHUNK => Frame::BodyChunk(p.rest_vec()),
         T_BODY_END => Frame::BodyEnd,
@@ -85,7 +80,8 @@ pub(crate) fn parse_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeErr
         T_RESPONSE_HEAD => {
             let code = p.u16()?;
             let status = p.bytes()?.to_vec();
-            let headers = p.pairs("ResponseHead header entries")?;
+            let headers =
+                p.pairs("ResponseHead header entries")?.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
             Frame::ResponseHead { code, status, headers }
         }
         T_RESPONSE_CHUNK => Frame::ResponseChunk(p.rest_vec()),
@@ -103,6 +99,32 @@ pub(crate) fn parse_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeErr
         return Err(DecodeError::Malformed("trailing bytes in payload"));
     }
     Ok(frame)
+}
+
+/// A `RequestHead` whose pairs borrow from the payload it was parsed from (what a daemon
+/// decodes per request: no allocation per key and value).
+#[derive(Debug)]
+pub struct RequestHeadRef<'a> {
+    pub token: [u8; TOKEN_LEN],
+    pub env: Vec<(&'a [u8], &'a [u8])>,
+    pub meta: Vec<(&'a [u8], &'a [u8])>,
+}
+
+/// Parses the whole payload of a `RequestHead` frame (after [`check_header`]), with the checks
+/// [`decode`] makes; `decode` builds its owned frame from this.
+pub fn parse_request_head(payload: &[u8]) -> Result<RequestHeadRef<'_>, DecodeError> {
+    let mut p = Parser { rest: payload };
+    let version = p.u16()?;
+    if version != VERSION {
+        return Err(DecodeError::BadVersion(version));
+    }
+    let token = *p.take(TOKEN_LEN)?.first_chunk::<TOKEN_LEN>().expect("took TOKEN_LEN");
+    let env = p.pairs("RequestHead env entries")?;
+    let meta = p.pairs("RequestHead meta entries")?;
+    if !p.rest.is_empty() {
+        return Err(DecodeError::Malformed("trailing bytes in payload"));
+    }
+    Ok(RequestHeadRef { token, env, meta })
 }
 
 /// Messages must be valid UTF-8 (the encoder only writes `String`s), which also keeps decoding
@@ -149,7 +171,7 @@ impl<'a> Parser<'a> {
 
     /// `u32 n` then n × (bytes key, bytes value). The count is checked against the limit and
     /// against the remaining payload (each pair needs at least 8 bytes) before allocating.
-    fn pairs(&mut self, kind: &'static str) -> Result<Pairs, DecodeError> {
+    fn pairs(&mut self, kind: &'static str) -> Result<Vec<(&'a [u8], &'a [u8])>, DecodeError> {
         let n = self.u32()? as usize;
         if n > MAX_ENTRIES {
             return Err(DecodeError::TooLarge { kind, len: n as u64, max: MAX_ENTRIES as u64 });
@@ -159,8 +181,8 @@ impl<'a> Parser<'a> {
         }
         let mut pairs = Vec::with_capacity(n);
         for _ in 0..n {
-            let k = self.bytes()?.to_vec();
-            let v = self.bytes()?.to_vec();
+            let k = self.bytes()?;
+            let v = self.bytes()?;
             pairs.push((k, v));
         }
         Ok(pairs)

@@ -48,6 +48,37 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
+    /// The next frame, undecoded: its type, with its payload (length-checked by type, as
+    /// [`read_frame`](Self::read_frame) checks it) in `payload`, whose allocation is reused.
+    /// `Ok(None)` and errors as for `read_frame`.
+    pub fn read_raw(&mut self, payload: &mut Vec<u8>) -> io::Result<Option<u8>> {
+        let mut header = [0u8; HEADER_LEN];
+        let got = read_full(&mut self.inner, &mut header)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < HEADER_LEN {
+            if kind_name(header[0]).is_none() {
+                return Err(invalid(DecodeError::UnknownType(header[0])));
+            }
+            return Err(eof_in_frame());
+        }
+        let len = check_header(&header).map_err(invalid)?;
+        payload.clear();
+        if payload.capacity() >= len {
+            // A buffer already that large: read straight into it.
+            payload.resize(len, 0);
+            let n = read_full(&mut self.inner, payload)?;
+            if n < len {
+                return Err(eof_in_frame());
+            }
+        } else {
+            // Grown as data arrives (see read_payload), so a peer that stalls holds little.
+            *payload = read_payload(&mut self.inner, len)?;
+        }
+        Ok(Some(header[0]))
+    }
+
     pub fn get_ref(&self) -> &R {
         &self.inner
     }

@@ -123,3 +123,50 @@ fn token_comparison() {
     }
     assert!(!token_eq(&[0; TOKEN_LEN], &[0xFF; TOKEN_LEN]));
 }
+
+#[test]
+fn read_raw_gives_each_payload_in_one_reused_buffer() {
+    let frames = samples();
+    let mut stream = Vec::new();
+    for f in &frames {
+        encode(f, &mut stream);
+    }
+    // Small reads and interruptions, and a buffer reused across frames of every size.
+    let mut r = FrameReader::new(Trickle { data: stream, pos: 0, step: 3, interrupt: false });
+    let mut payload = Vec::with_capacity(4);
+    for f in &frames {
+        let kind = r.read_raw(&mut payload).unwrap().expect("a frame");
+        assert_eq!(kind, f.kind());
+        let mut one = vec![kind];
+        one.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        one.extend_from_slice(&payload);
+        assert_eq!(decode(&one).unwrap().map(|(d, _)| d).as_ref(), Some(f));
+        if let Frame::RequestHead(h) = f {
+            // The borrowed parse sees the same pairs as the owned decode.
+            let b = parse_request_head(&payload).unwrap();
+            assert_eq!(b.token, h.token);
+            let owned = |v: &[(&[u8], &[u8])]| v.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect::<Pairs>();
+            assert_eq!((owned(&b.env), owned(&b.meta)), (h.env.clone(), h.meta.clone()));
+        }
+    }
+    assert_eq!(r.read_raw(&mut payload).unwrap(), None);
+}
+
+#[test]
+fn read_raw_checks_the_header_and_the_whole_payload() {
+    // An unknown type, an oversize length, and a payload cut short.
+    let mut r = FrameReader::new(Cursor::new(vec![0x7f, 0, 0, 0, 0]));
+    assert_eq!(r.read_raw(&mut Vec::new()).unwrap_err().kind(), ErrorKind::InvalidData);
+    let mut r = FrameReader::new(Cursor::new(vec![T_BODY_REQUEST, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    assert_eq!(r.read_raw(&mut Vec::new()).unwrap_err().kind(), ErrorKind::InvalidData);
+    let mut r = FrameReader::new(Cursor::new(vec![T_BODY_CHUNK, 0, 0, 0, 9, 1, 2, 3]));
+    assert_eq!(r.read_raw(&mut Vec::with_capacity(64)).unwrap_err().kind(), ErrorKind::UnexpectedEof);
+    let mut r = FrameReader::new(Cursor::new(vec![T_BODY_CHUNK, 0, 0, 0, 9, 1, 2, 3]));
+    assert_eq!(r.read_raw(&mut Vec::new()).unwrap_err().kind(), ErrorKind::UnexpectedEof);
+    // A trailing byte after a head's pairs.
+    let mut head = Vec::new();
+    encode(&samples().into_iter().find(|f| f.kind() == T_REQUEST_HEAD).unwrap(), &mut head);
+    let mut payload = head[HEADER_LEN..].to_vec();
+    payload.push(0);
+    assert!(parse_request_head(&payload).is_err());
+}
