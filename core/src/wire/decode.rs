@@ -64,7 +64,7 @@ pub(crate) fn parse_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeErr
     let frame = match kind {
         T_REQUEST_HEAD => {
             let h = parse_request_head(payload)?;
-            let owned = |v: Vec<(&[u8], &[u8])>| v.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            let owned = |v: PairsRef<'_>| v.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
             return Ok(Frame::RequestHead(RequestHead { token: h.token, env: owned(h.env), meta: owned(h.meta) }));
         }
         T_BODY_CHUNK => Frame::BodyChunk(p.rest_vec()),
@@ -101,13 +101,16 @@ pub(crate) fn parse_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeErr
     Ok(frame)
 }
 
+/// Key/value pairs borrowed from a payload.
+pub type PairsRef<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// A `RequestHead` whose pairs borrow from the payload it was parsed from (what a daemon
 /// decodes per request: no allocation per key and value).
 #[derive(Debug)]
 pub struct RequestHeadRef<'a> {
     pub token: [u8; TOKEN_LEN],
-    pub env: Vec<(&'a [u8], &'a [u8])>,
-    pub meta: Vec<(&'a [u8], &'a [u8])>,
+    pub env: PairsRef<'a>,
+    pub meta: PairsRef<'a>,
 }
 
 /// Parses the whole payload of a `RequestHead` frame (after [`check_header`]), with the checks
@@ -171,7 +174,7 @@ impl<'a> Parser<'a> {
 
     /// `u32 n` then n × (bytes key, bytes value). The count is checked against the limit and
     /// against the remaining payload (each pair needs at least 8 bytes) before allocating.
-    fn pairs(&mut self, kind: &'static str) -> Result<Vec<(&'a [u8], &'a [u8])>, DecodeError> {
+    fn pairs(&mut self, kind: &'static str) -> Result<PairsRef<'a>, DecodeError> {
         let n = self.u32()? as usize;
         if n > MAX_ENTRIES {
             return Err(DecodeError::TooLarge { kind, len: n as u64, max: MAX_ENTRIES as u64 });

@@ -40,7 +40,7 @@ mod io;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{RequestHeadRef, decode, parse_request_head};
+pub use decode::{PairsRef, RequestHeadRef, decode, parse_request_head};
 pub use encode::{chunk_header, encode, encode_request_head};
 pub use frame::*;
 pub use io::FrameReader;
