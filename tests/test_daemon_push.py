@@ -1,8 +1,10 @@
-"""The request body's first window goes to the daemon with the request head (src/daemon/
-client.rs `push_window`, core/src/daemon/meta.rs `Pushed`): a body up to 64 KiB costs no
-`BodyRequest` round trip, a slow uploader holds no daemon thread while it sends it, bodies
-across the window's edge arrive whole, `Expect: 100-continue` still waits for the application,
-and a request whose pushed body the daemon read is never sent twice."""
+"""The first window of a request body with a Content-Length goes to the daemon with the request
+head (src/daemon/client.rs `push_window`, core/src/daemon/meta.rs `Pushed`): a body up to
+64 KiB costs no `BodyRequest` round trip, a slow uploader holds no daemon thread while it sends
+it, bodies across the window's edge arrive whole (chunked ones are pulled, as before),
+`Expect: 100-continue` still waits for the application, and a request whose pushed body the
+daemon read is never sent twice. (A duplex client that sends its chunked body only after it
+saw output: tests/test_daemon_options2.py.)"""
 import hashlib
 import os
 import signal

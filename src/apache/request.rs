@@ -453,11 +453,11 @@ impl Request {
         self.rec().expecting_100 != 0
     }
 
-    /// A request body follows, by its framing (chunked, or a Content-Length above 0), checked
-    /// without reading it or answering `Expect`. Valid after `setup_client_block`.
-    pub fn has_body(self) -> bool {
+    /// A body of known length (a Content-Length above 0, not chunked) follows, checked without
+    /// reading it or answering `Expect`. Valid after `setup_client_block`.
+    pub fn has_sized_body(self) -> bool {
         let rec = self.rec();
-        rec.read_chunked != 0 || rec.remaining > 0
+        rec.read_chunked == 0 && rec.remaining > 0
     }
 
     /// The body was read to its end (Apache saw its EOS): a further `get_client_block` returns

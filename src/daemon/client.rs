@@ -258,11 +258,14 @@ const PUSH_WINDOW: usize = 64 * 1024;
 /// the head. Returns how many bytes, and the frame that ends the body when it ended within the
 /// window (`BodyEnd`, or `BodyError` if reading failed), else None (the rest is pulled).
 ///
-/// Nothing is read when the request has no body, or when the client sent `Expect:
-/// 100-continue`: then `100 Continue` goes out only when the application reads `wsgi.input`,
-/// as in embedded mode (reading here would send it for every such request).
+/// Only a body with a Content-Length is pushed (as mod_proxy_http prefetches one), and not
+/// when the client sent `Expect: 100-continue`: then `100 Continue` goes out only when the
+/// application reads `wsgi.input`, as in embedded mode (reading here would send it for every
+/// such request). A chunked body is pulled as the application reads it, so a duplex client
+/// that sends its body only after it saw output (the application streams before it reads)
+/// keeps working.
 fn push_window(r: Request, g: &DaemonGroup, io: &mut ApacheIo, window: &mut Vec<u8>) -> (usize, Option<Frame>) {
-    if !r.has_body() || r.expecting_100() {
+    if !r.has_sized_body() || r.expecting_100() {
         return (0, None);
     }
     if window.len() < PUSH_WINDOW {

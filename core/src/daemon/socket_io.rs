@@ -232,6 +232,24 @@ impl RequestIo for SocketIo {
         self.writer.flush()
     }
 
+    /// A streamed chunk (a generator's item): what is buffered, the chunk and the flush marker
+    /// in one `writev`.
+    fn write_and_flush(&mut self, data: &[u8]) -> io::Result<()> {
+        if data.is_empty() || data.len() > MAX_CHUNK {
+            self.write(data)?;
+            return self.flush();
+        }
+        const FLUSH: [u8; wire::HEADER_LEN] = [wire::T_FLUSH, 0, 0, 0, 0];
+        let head = wire::chunk_header(T_RESPONSE_CHUNK, data.len());
+        let w = &mut self.writer;
+        let r = write_all_vectored(
+            &w.sock.0,
+            &mut [IoSlice::new(&w.buf), IoSlice::new(&head), IoSlice::new(data), IoSlice::new(&FLUSH)],
+        );
+        w.buf.clear();
+        r
+    }
+
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
         self.writer.flush()?;
         let sock = self.writer.get_ref().0.as_raw_fd();
