@@ -6,10 +6,17 @@ from a signal handler on stop, see src/embedded/lifecycle.rs).
 Contract for atexit handlers (WSGIDestroyInterpreter On, the default): a child that exits
 normally (graceful restart, idle child reaped, MaxConnectionsPerChild, any stop under event)
 finalises Python and runs them; a prefork child killed by SIGTERM/SIGHUP (`-k stop`,
-`-k restart`) exits from inside the signal handler, where Python cannot run, and skips them."""
+`-k restart`) exits from inside the signal handler, where Python cannot run, and skips them.
+
+The ungraceful stops (`-k restart`, `-k stop`) keep the children's cores: under event, httpd's own
+`close_worker_sockets()` race can kill the stopping child with SIGSEGV now and then, with or
+without this module; `clean_log` excuses that crash only when the core proves it
+(tests/httpd_race.py). Any other crash fails."""
 import glob
 import os
 import re
+import shutil
+import signal
 import subprocess
 import time
 
@@ -17,6 +24,7 @@ import pytest
 
 from daemon_util import Load, pid_alive, wait_for
 from harness import APACHE_BIN, CRASH_RE, PREFORK, Apache, group_alive
+from httpd_race import CORE_CONF, SEGV_RE, core_dumps, excused, excused_pids
 
 pytestmark = pytest.mark.embedded_only
 
@@ -43,7 +51,8 @@ def served_pids(load):
 
 
 def clean_log(apache):
-    bad = [l for l in apache.error_log().splitlines() if CRASH_RE.search(l) or FORCED_RE.search(l)]
+    bad = [l for l in apache.error_log().splitlines()
+           if (CRASH_RE.search(l) or FORCED_RE.search(l)) and not excused(apache, l)]
     assert not bad, "\n".join(bad)
 
 
@@ -75,9 +84,10 @@ def test_graceful_under_load_loses_nothing(path):
 def test_stop_under_load_is_clean(path):
     """`-k stop` while 4 clients loop: only requests still open when the stop was issued may
     fail; Apache exits promptly (no child needs SIGKILL) and leaves no process behind."""
-    a = Apache("life-stop", CONF)
+    a = Apache("life-stop", CONF + CORE_CONF)
     try:
-        a.start()
+        with core_dumps():
+            a.start()
         with Load(a, path, threads=4, timeout=10) as load:
             time.sleep(1.5)
             children = set(a.child_pids())
@@ -98,7 +108,8 @@ def test_stop_under_load_is_clean(path):
             # Killed from a signal handler: Python is left alone (no atexit), see module doc.
             assert not ran, ran
         else:
-            assert ran, "event: the child finalised Python on stop"
+            # A child killed by httpd's own stop race (see the module doc) finalised nothing.
+            assert ran or children <= excused_pids(a), "event: the child finalised Python on stop"
     finally:
         a.stop()
         a.cleanup()
@@ -108,7 +119,7 @@ def test_restart_under_load_recovers():
     """`-k restart` (SIGHUP: children are killed, not drained) while 4 clients loop on a request
     that holds the GIL: only requests open around the restart may fail, the new generation
     serves, and no child needed a SIGKILL."""
-    with Apache("life-restart", CONF) as a:
+    with core_dumps(), Apache("life-restart", CONF + CORE_CONF) as a:
         with Load(a, "/l/busy?s=0.2", threads=4, timeout=10) as load:
             time.sleep(1.0)
             t_restart = time.time()
@@ -145,3 +156,25 @@ WSGIScriptAlias /d @APPS@/lifecycle.wsgi process-group=fin
         else:
             assert not ran & (children | {daemon}), (children, daemon, ran)
         clean_log(a)
+
+
+def test_only_the_httpd_race_is_excused():
+    """`clean_log` excuses a child's SIGSEGV only when its core shows httpd's own
+    close_worker_sockets() fault: a child killed by SIGSEGV anywhere else (here by kill(2),
+    idle) is still a crash, core or not."""
+    with open("/proc/sys/kernel/core_pattern") as f:
+        if f.read().startswith("|"):
+            pytest.skip("core_pattern pipes cores to a program: no core in CoreDumpDirectory")
+    if not shutil.which("gdb"):
+        pytest.skip("gdb is not installed")
+    with core_dumps(), Apache("life-segv", CONF + CORE_CONF) as a:
+        assert a.get("/l/sleep?s=0").json()["pid"]
+        child = a.child_pids()[0]
+        os.kill(child, signal.SIGSEGV)
+        line = a.wait_log(rf".*AH0005[12]: child pid {child} exit signal Segmentation fault.*",
+                          timeout=20).group(0)
+        assert SEGV_RE.search(line)
+        wait_for(lambda: glob.glob(os.path.join(a.state, "core*")), 30, "the child's core")
+        assert not excused(a, line)
+        with pytest.raises(AssertionError, match=f"child pid {child} exit signal"):
+            clean_log(a)
