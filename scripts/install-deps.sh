@@ -18,6 +18,9 @@ fi
 if [ "${WITH_WRK:-0}" = 1 ]; then command -v wrk >/dev/null 2>&1 || missing+=(wrk); fi
 # The tests use strace (where it is missing and cannot be installed, those tests are skipped).
 if [ "${WITH_STRACE:-0}" = 1 ] && [ "$(id -u)" = 0 ]; then command -v strace >/dev/null 2>&1 || missing+=(strace); fi
+# The lifecycle tests read a crashed Apache child's core with gdb to tell httpd's own stop race
+# from a crash of ours (tests/httpd_race.py; without gdb such a crash always fails the test).
+if [ "${WITH_STRACE:-0}" = 1 ] && [ "$(id -u)" = 0 ]; then command -v gdb >/dev/null 2>&1 || missing+=(gdb); fi
 # The wsgi-express HTTPS tests make a self-signed certificate with the openssl CLI.
 if [ "${WITH_STRACE:-0}" = 1 ]; then command -v openssl >/dev/null 2>&1 || missing+=(openssl); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
