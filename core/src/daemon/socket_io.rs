@@ -3,13 +3,13 @@
 //! (`BodyRequest`), so neither side ever buffers a whole body and the two can never both block
 //! writing.
 use std::io::{self, BufWriter, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::hostlog::host_log;
-use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK};
+use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK, fds};
 use crate::wsgi::{LogLevel, RequestIo, ResponseHead};
 
 /// The connection, shared by the reader and the writer of one request (no descriptor is
@@ -58,6 +58,8 @@ pub struct SocketIo {
     /// own): the worker appends the final frame and sends both in one write, so a small
     /// response (head, body, end) reaches the Apache child in one piece.
     tail: Arc<Mutex<Vec<u8>>>,
+    /// The Apache child takes `ResponseFile` (meta key `fdpass`): files go as descriptors.
+    fdpass: bool,
 }
 
 impl SocketIo {
@@ -68,8 +70,10 @@ impl SocketIo {
         code: Arc<std::sync::atomic::AtomicU16>,
         tail: Arc<Mutex<Vec<u8>>>,
         pushed: PushedBody,
+        fdpass: bool,
     ) -> io::Result<Self> {
         Ok(SocketIo {
+            fdpass,
             tail,
             pushed,
             reader: FrameReader::new(Shared(stream.clone())),
@@ -86,6 +90,45 @@ impl SocketIo {
         self.scratch.clear();
         wire::encode(f, &mut self.scratch);
         self.writer.write_all(&self.scratch)
+    }
+
+    /// Sends the file as a `ResponseFile` frame with `fd` attached (`SCM_RIGHTS`), after the
+    /// bytes still buffered and in the same `sendmsg`. `Ok(false)`: not possible here (not a
+    /// regular file, or the kernel refused the descriptor for another reason than a broken
+    /// connection: `ETOOMANYREFS`, an LSM's `EPERM`, ...); the buffered bytes went out and the
+    /// caller copies the file instead. `len` is checked against the file's size now, as the
+    /// copy would find out: the Apache child checks it again when it gets the descriptor.
+    fn pass_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
+        // SAFETY: fstat writes into `st`, plain data; `fd` is open for the call (RequestIo
+        // contract of send_file).
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+            return Ok(false);
+        }
+        if offset.checked_add(len).is_none_or(|end| end > st.st_size.max(0) as u64) {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than announced"));
+        }
+        // Take the buffered bytes (the head, usually) to send them with the frame.
+        let stream = self.writer.get_ref().0.clone();
+        let w = std::mem::replace(&mut self.writer, BufWriter::with_capacity(64 * 1024, Shared(stream.clone())));
+        let mut out = w.into_parts().1.unwrap_or_else(|p| p.into_inner());
+        let before = out.len();
+        wire::encode(&Frame::ResponseFile { offset, len }, &mut out);
+        // SAFETY: `fd` stays open for the whole call (see above); the kernel duplicates it.
+        let file = unsafe { BorrowedFd::borrow_raw(fd) };
+        match fds::send_with_fd(stream.as_fd(), &out, file) {
+            // The descriptor went with the first `n` bytes; the rest follows plainly.
+            Ok(n) => (&*stream).write_all(&out[n..]).map(|_| true),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN | libc::EAGAIN | libc::ETIMEDOUT)
+                ) =>
+            {
+                Err(e)
+            }
+            Err(_) => (&*stream).write_all(&out[..before]).map(|_| false),
+        }
     }
 }
 
@@ -154,6 +197,15 @@ impl RequestIo for SocketIo {
     }
 
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
+        if len == 0 {
+            return Ok(true);
+        }
+        // The Apache child serves the file from its descriptor (a file bucket: sendfile or
+        // mmap there, no byte through this socket); else, or if that cannot be done, the bytes
+        // are spliced into the socket as ResponseChunk frames.
+        if self.fdpass && self.pass_file(fd, offset, len)? {
+            return Ok(true);
+        }
         self.writer.flush()?;
         let sock = self.writer.get_ref().0.as_raw_fd();
         let mut off = offset as libc::off_t;
