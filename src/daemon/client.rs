@@ -139,7 +139,7 @@ pub fn forward(
     // The server's Timeout is in µs.
     let server_timeout = r.server_timeout_us() / 1_000_000;
     let timeout = Duration::from_secs(g.opts.socket_timeout.unwrap_or(server_timeout.max(1) as u64).max(1));
-    let mut io = ApacheIo::new(r, sendfile);
+    let mut io = ApacheIo::new(r, sendfile).unmapped();
     // relay_frames takes ResponseFile frames (a file's descriptor passed by the daemon).
     meta.fdpass = true;
     // The body's first window goes with the head (see `push_window`), read before the
