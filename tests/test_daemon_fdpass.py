@@ -44,6 +44,11 @@ WSGIScriptAlias /sf @APPS@/fdpass.wsgi
 <Location /sf>
     WSGIEnableSendfile On
 </Location>
+WSGIScriptAlias /eo @APPS@/fdpass.wsgi
+<Location /eo>
+    WSGIErrorOverride On
+</Location>
+ErrorDocument 404 "apache-404-page"
 """
 
 srv = serve("daemon-fdpass", CONF, files={f"apps/{k}": v for k, v in FILES.items()})
@@ -127,6 +132,19 @@ def test_head_keeps_the_connection_in_step(srv, prefix):
     assert rest.startswith(b"HTTP/1.1 200 "), rest[:200]
     r = parse_response(rest)
     assert r.body == FILES["fd-small.bin"]
+
+
+def test_error_override_drops_the_file(srv):
+    """WSGIErrorOverride On: the file of a 404 is not relayed, Apache's error document is
+    sent; a 200 on the same path is served from the descriptor."""
+    mark = srv.log_mark()
+    r = srv.get("/eo/file?name=fd-1m.bin&status=404+Not+Found")
+    assert r.status == 404 and b"apache-404-page" in r.body
+    assert FILES["fd-1m.bin"][:64] not in r.body
+    r = srv.get("/eo/file?name=fd-small.bin")
+    assert r.status == 200 and r.body == FILES["fd-small.bin"]
+    srv.wait_line(SENT.format(4095), since=mark)
+    assert sent_lines(srv, mark) == ["4095"]
 
 
 def test_http2_streams(srv):

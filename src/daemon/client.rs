@@ -855,18 +855,19 @@ fn relay_file(
     buf: &mut [u8],
     relay: &mut dyn FnMut(Body<'_>) -> Result<bool, Broken>,
 ) -> Result<(), Broken> {
-    let meta = std::fs::File::from(fd.try_clone().map_err(|e| Broken::BadFile(format!("dup failed: {e}")))?)
-        .metadata()
-        .map_err(|e| Broken::BadFile(format!("fstat failed: {e}")))?;
-    if !meta.file_type().is_file() {
+    // SAFETY: fstat writes into `st`, plain data; `fd` is open (we own it).
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(Broken::BadFile(format!("fstat failed: {}", std::io::Error::last_os_error())));
+    }
+    if (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
         return Err(Broken::BadFile("not a regular file".into()));
     }
     // The frame's decoding guarantees offset + len <= i64::MAX.
-    let end = offset + len;
-    if end > meta.len() {
+    let (end, size) = (offset + len, st.st_size.max(0) as u64);
+    if end > size {
         return Err(Broken::BadFile(format!(
-            "bytes {offset}..{end} announced, the file has {} bytes (truncated?)",
-            meta.len()
+            "bytes {offset}..{end} announced, the file has {size} bytes (truncated?)"
         )));
     }
     if relay(Body::File(fd, offset, len))? {

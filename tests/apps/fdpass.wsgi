@@ -2,7 +2,7 @@
 descriptor (tests/test_daemon_fdpass.py), and forged ResponseFile frames (0x16) written on the
 daemon's own connection to the Apache child, as hostile code in a daemon process could.
 
-/file?name=N&offset=O&blksize=B&cl=L   apps/N from O through file_wrapper
+/file?name=N&offset=O&blksize=B&cl=L   apps/N from O through file_wrapper (&status=S: that status)
 /private?name=N&mode=0600               a copy of apps/N this process creates with `mode` (owned
                                         by the daemon's user), served through file_wrapper
 /truncate?name=N&at=A                   a copy of apps/N, truncated to A bytes by the file-like's
@@ -168,5 +168,5 @@ def application(environ, start_response):
     else:
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"no such path"]
-    start_response("200 OK", headers)
+    start_response(q.get("status", "200 OK"), headers)
     return environ["wsgi.file_wrapper"](f, int(q.get("blksize", "8192")))
