@@ -251,3 +251,108 @@ impl Drop for SocketIo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::fds::FdReader;
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+
+    fn io(fdpass: bool) -> (SocketIo, UnixStream, Arc<Mutex<Vec<u8>>>) {
+        let (a, b) = UnixStream::pair().unwrap();
+        let tail = Arc::new(Mutex::new(Vec::new()));
+        let io = SocketIo::new(
+            &Arc::new(a),
+            Arc::new(AtomicBool::new(false)),
+            "test".into(),
+            Arc::new(std::sync::atomic::AtomicU16::new(0)),
+            tail.clone(),
+            PushedBody::default(),
+            fdpass,
+        )
+        .unwrap();
+        (io, b, tail)
+    }
+
+    fn head() -> ResponseHead {
+        ResponseHead { status: b"200 OK".to_vec(), code: 200, headers: vec![], content_length: Some(10) }
+    }
+
+    fn file(bytes: &[u8]) -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("wsgi_rs-fdpass-{}-{bytes:?}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    }
+
+    /// Every frame on `peer` until it closes, with the descriptors that came along.
+    fn frames(peer: &UnixStream) -> (Vec<Frame>, Vec<std::os::fd::OwnedFd>) {
+        let mut r = FdReader::new(peer.as_fd(), 64);
+        let mut bytes = Vec::new();
+        r.read_to_end(&mut bytes).unwrap();
+        let (mut out, mut rest) = (Vec::new(), &bytes[..]);
+        while let Some((f, n)) = wire::decode(rest).unwrap() {
+            out.push(f);
+            rest = &rest[n..];
+        }
+        assert!(rest.is_empty());
+        let fds = std::iter::from_fn(|| r.take_fd()).collect();
+        (out, fds)
+    }
+
+    #[test]
+    fn file_goes_as_descriptor_with_the_buffered_head() {
+        let (mut io, peer, tail) = io(true);
+        let f = file(b"0123456789abcdef");
+        io.send_head(&head()).unwrap();
+        assert!(io.send_file(f.as_raw_fd(), 3, 10).unwrap());
+        drop(io);
+        assert!(tail.lock().unwrap().is_empty(), "the head went with the descriptor");
+        let (got, fds) = frames(&peer);
+        assert!(matches!(&got[0], Frame::ResponseHead { code: 200, .. }));
+        assert_eq!(got[1..], [Frame::ResponseFile { offset: 3, len: 10 }]);
+        assert_eq!(fds.len(), 1);
+        let passed = std::fs::File::from(fds.into_iter().next().unwrap());
+        assert_eq!(passed.metadata().unwrap().ino(), f.metadata().unwrap().ino());
+    }
+
+    #[test]
+    fn without_fdpass_the_file_goes_as_chunks() {
+        let (mut io, peer, _) = io(false);
+        let f = file(b"0123456789abcdef");
+        io.send_head(&head()).unwrap();
+        assert!(io.send_file(f.as_raw_fd(), 3, 10).unwrap());
+        drop(io);
+        let (got, fds) = frames(&peer);
+        assert_eq!(got[1..], [Frame::ResponseChunk(b"3456789abc".to_vec())]);
+        assert!(fds.is_empty());
+    }
+
+    #[test]
+    fn a_range_past_the_end_is_refused_before_anything_is_sent() {
+        let (mut io, peer, _) = io(true);
+        let f = file(b"0123456789");
+        io.send_head(&head()).unwrap();
+        let e = io.send_file(f.as_raw_fd(), 3, 10).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        drop(io);
+        let (got, fds) = frames(&peer);
+        assert!(got.iter().all(|f| !matches!(f, Frame::ResponseFile { .. })) && fds.is_empty());
+    }
+
+    #[test]
+    fn a_pipe_is_not_passed() {
+        // (The core sends only regular files; a descriptor that is not one is left to the
+        // copying path.)
+        let (mut io, peer, tail) = io(true);
+        let (r, w) = std::io::pipe().unwrap();
+        drop(w);
+        io.send_head(&head()).unwrap();
+        assert!(!io.pass_file(r.as_raw_fd(), 0, 3).unwrap());
+        drop(io);
+        assert!(!tail.lock().unwrap().is_empty(), "the head is still buffered");
+        drop(peer);
+    }
+}
