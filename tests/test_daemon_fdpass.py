@@ -262,6 +262,21 @@ def test_forged_response_file_is_refused(srv, kind, rule, needle):
     assert r.status == 200 and r.body == FILES["fd-small.bin"]
 
 
+def test_stray_descriptors_are_bounded(srv):
+    """Descriptors passed with frames that claim none (here with Flush frames) are kept only
+    up to 4: then the conversation is refused, so a daemon cannot fill the Apache child's
+    descriptor table."""
+    mark = srv.log_mark()
+    data = fetch(srv, "/ff/stray_fds")
+    status, _, headers, body = parse_head(data)
+    assert FILES["fd-small.bin"][:64] not in data
+    assert status in (200, 500) and len(body) < 4095, (status, len(body))
+    srv.wait_line(r"RWSGI0111: Error reading the response from WSGI daemon process 'fdforge'",
+                  "descriptors passed that no frame claims", since=mark)
+    r = srv.get("/fd/file?name=fd-small.bin")
+    assert r.status == 200 and r.body == FILES["fd-small.bin"]
+
+
 def test_forged_file_beyond_content_length_is_clipped(srv):
     mark = srv.log_mark()
     r = parse_response(fetch(srv, "/ff/beyond_cl"))

@@ -55,7 +55,7 @@ class Truncating:
 
 
 # ---- forgeries ------------------------------------------------------------------------------
-T_HEAD, T_CHUNK, T_END, T_FILE = 0x10, 0x11, 0x13, 0x16
+T_HEAD, T_CHUNK, T_FLUSH, T_END, T_FILE = 0x10, 0x11, 0x12, 0x13, 0x16
 
 
 def frame(kind, payload=b""):
@@ -120,6 +120,9 @@ def forge(environ, kind):
     if kind == "two_fds":  # a spare descriptor: served from the first, the other closed
         return [(head(size), []), (file_frame(0, size), [f, os.open(data, os.O_RDONLY)]),
                 (frame(T_END), [])]
+    if kind == "stray_fds":  # descriptors no frame claims, one per message: refused at 5
+        return ([(head(size), [])] + [(frame(T_FLUSH), [os.dup(f)]) for _ in range(6)]
+                + [(file_frame(0, size), [f]), (frame(T_END), [])])
     if kind == "valid":  # a well-formed ResponseFile: served
         return [(head(size - 5), []), (file_frame(5, size - 5), [f]), (frame(T_END), [])]
     raise KeyError(kind)

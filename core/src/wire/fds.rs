@@ -155,6 +155,13 @@ fn recv(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> io
             format!("more than {MAX_FDS} descriptors passed with one message"),
         ));
     }
+    // A peer that passes descriptors no frame claims (one per message, byte by byte) must
+    // not fill this process's descriptor table: a reader holds at most MAX_FDS unclaimed.
+    // (Each recvmsg stops after one message that carried some, and a reader refills only
+    // when it has consumed its buffer, so an honest peer leaves at most one unclaimed.)
+    if fds.len() > MAX_FDS {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "descriptors passed that no frame claims"));
+    }
     Ok(n)
 }
 
@@ -218,6 +225,35 @@ mod tests {
         assert_eq!(r.read(&mut big).unwrap(), 100);
         assert_eq!(big[0], 8);
         assert_eq!(r.read(&mut big).unwrap(), 0);
+    }
+
+    #[test]
+    fn unclaimed_descriptors_are_bounded() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let f = std::fs::File::open("/proc/self/exe").unwrap();
+        for _ in 0..MAX_FDS + 1 {
+            send_with_fd(a.as_fd(), b"x", f.as_fd()).unwrap();
+        }
+        let mut r = FdReader::new(b.as_fd(), 16);
+        let mut one = [0u8; 16];
+        for _ in 0..MAX_FDS {
+            assert_eq!(r.read(&mut one).unwrap(), 1);
+        }
+        assert_eq!(r.pending_fds(), MAX_FDS);
+        assert_eq!(r.read(&mut one).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        // Claiming them keeps a reader going.
+        let (a, b) = UnixStream::pair().unwrap();
+        for _ in 0..MAX_FDS * 3 {
+            send_with_fd(a.as_fd(), b"x", f.as_fd()).unwrap();
+        }
+        drop(a);
+        let mut r = FdReader::new(b.as_fd(), 16);
+        let mut n = 0;
+        while r.read(&mut one).unwrap() == 1 {
+            assert!(r.take_fd().is_some());
+            n += 1;
+        }
+        assert_eq!(n, MAX_FDS * 3);
     }
 
     #[test]
