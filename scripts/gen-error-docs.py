@@ -18,7 +18,7 @@ OUT = os.path.join(REPO, "docs", "errors.md")
 
 # A Rust string literal: escapes kept for unescape().
 RUST_STR = r'"((?:[^"\\]|\\.)*)"'
-ENTRY = re.compile(r"\bc\(\s*" + RUST_STR + r"\s*,\s*(Error|Warning|Info)\s*,\s*" + RUST_STR
+ENTRY = re.compile(r"\bc\(\s*" + RUST_STR + r"\s*,\s*(?:Level::)?(Error|Warning|Info|Debug)\s*,\s*" + RUST_STR
                    + r"\s*,\s*" + RUST_STR + r"\s*,?\s*\)", re.S)
 
 # Sections of the reference: (first code number, title, what the range is about).

@@ -8,6 +8,9 @@ pub enum Level {
     Error,
     Warning,
     Info,
+    /// Seen only at `LogLevel debug` (or finer): a per-request detail, e.g. which path a
+    /// response took.
+    Debug,
 }
 
 impl Level {
@@ -16,6 +19,7 @@ impl Level {
             Level::Error => "error",
             Level::Warning => "warning",
             Level::Info => "info",
+            Level::Debug => "debug",
         }
     }
 }
@@ -359,6 +363,24 @@ pub const CODES: &[Code] = &[
         "RWSGI0181",
         Error,
         "A daemon process could not create the epoll instance its worker threads wait on (descriptors or memory exhausted): it is recycled.",
+        "–",
+    ),
+    c(
+        "RWSGI0185",
+        Error,
+        "A file a daemon process passed as a descriptor (`wsgi.file_wrapper`, `ResponseFile`) cannot be relayed: not a regular file, or the range announced runs past its end (the application truncated the file, or the daemon process lies).",
+        "502, or the response is cut",
+    ),
+    c(
+        "RWSGI0186",
+        Level::Debug,
+        "A file from a daemon process was handed to Apache as a file bucket on a descriptor the daemon passed (sendfile or mmap as for a static file; no byte through the daemon socket).",
+        "–",
+    ),
+    c(
+        "RWSGI0187",
+        Level::Debug,
+        "A file passed by a daemon process could not be reopened by the Apache child's user (it is readable by the daemon's user only): its bytes are copied from the passed descriptor with `pread`.",
         "–",
     ),
 ];

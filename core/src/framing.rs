@@ -151,6 +151,11 @@ impl BodyLimit {
         BodyLimit { declared, relayed: 0, dropped: 0 }
     }
 
+    /// How many of the next `n` bytes `admit` would let through, without counting them.
+    pub fn room(&self, n: u64) -> u64 {
+        self.declared.map_or(n, |cl| cl.saturating_sub(self.relayed).min(n))
+    }
+
     /// How many of the next `n` bytes may go to the client.
     pub fn admit(&mut self, n: usize) -> usize {
         let ok = match self.declared {
@@ -264,12 +269,16 @@ mod tests {
     #[test]
     fn body_limit_cuts_and_reports() {
         let mut b = BodyLimit::new(Some(6));
+        assert_eq!(b.room(10), 6);
         assert_eq!(b.admit(4), 4);
+        assert_eq!((b.room(10), b.room(1)), (2, 1));
         assert_eq!(b.short(), Some(6));
         assert_eq!(b.admit(5), 2);
         assert_eq!(b.admit(3), 0);
         assert_eq!((b.relayed, b.dropped, b.short()), (6, 6, None));
+        assert_eq!(b.room(1), 0);
         let mut open = BodyLimit::new(None);
+        assert_eq!(open.room(u64::MAX), u64::MAX);
         assert_eq!(open.admit(1 << 20), 1 << 20);
         assert_eq!(open.short(), None);
     }

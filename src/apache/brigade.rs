@@ -68,6 +68,29 @@ impl Brigade {
         };
     }
 
+    /// As `insert_file`, for a file that another, less trusted process may truncate while it is
+    /// read (a daemon process's): APR never memory-maps it (a mapped page past a new end of
+    /// file is SIGBUS in whichever filter reads it in user space: mod_ssl, mod_deflate,
+    /// mod_http2), it reads it in pieces of `read_size` instead; kernel sendfile still applies
+    /// (a file that shrank ends it with APR_EOF, the response is cut).
+    pub fn insert_file_unmapped(&mut self, file: PoolFile, offset: u64, len: u64, read_size: usize) {
+        // SAFETY: `file` lives in a pool that outlives the request's buckets (Pool contract);
+        // the new bucket is of this brigade's allocator, then owned by the brigade.
+        let b = unsafe {
+            let b = ffi::apr_bucket_file_create(
+                file.0,
+                offset as ffi::apr_off_t,
+                len as ffi::apr_size_t,
+                self.pool.as_ptr(),
+                self.alloc,
+            );
+            ffi::apr_bucket_file_enable_mmap(b, 0);
+            ffi::apr_bucket_file_set_buf_size(b, read_size as ffi::apr_size_t);
+            b
+        };
+        self.push(b);
+    }
+
     /// A transient bucket over `data` (no copy).
     ///
     /// # Safety

@@ -5,7 +5,8 @@
 //!
 //! Failure mapping (mod_wsgi 6): daemon unreachable → 503, connection lost before the response
 //! head → 502, queue/request/socket timeout → 504; after the head, the response is cut.
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use wsgi_rs_core::config::{Owned, OwnerRule, script_owner_violation};
 use wsgi_rs_core::daemon::{MetaNums, Pushed, RequestMeta};
 use wsgi_rs_core::environ::Environ;
 use wsgi_rs_core::framing;
+use wsgi_rs_core::wire::fds::FdReader;
 use wsgi_rs_core::wire::{self, Frame, T_BODY_CHUNK};
 use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
 
@@ -99,7 +101,15 @@ const MAX_ATTEMPTS: u32 = 3;
 /// `ap_setup_client_block` was called. `error_override` (`WSGIErrorOverride On`): a 4xx/5xx
 /// response head from the daemon is not relayed; its body is read and dropped, and the status
 /// is returned for Apache to answer with its own error document (`ErrorDocument`).
-pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut RequestMeta, error_override: bool) -> Status {
+/// `sendfile`: `WSGIEnableSendfile` (files the daemon passes may go out with kernel sendfile).
+pub fn forward(
+    r: Request,
+    g: &DaemonGroup,
+    env: &Environ<'_>,
+    meta: &mut RequestMeta,
+    error_override: bool,
+    sendfile: bool,
+) -> Status {
     let name = &g.opts.name;
     if g.opts.threads == 0 {
         // mod_wsgi leaves such a request waiting on a socket nobody accepts until it times out.
@@ -129,7 +139,9 @@ pub fn forward(r: Request, g: &DaemonGroup, env: &Environ<'_>, meta: &mut Reques
     // The server's Timeout is in µs.
     let server_timeout = r.server_timeout_us() / 1_000_000;
     let timeout = Duration::from_secs(g.opts.socket_timeout.unwrap_or(server_timeout.max(1) as u64).max(1));
-    let mut io = ApacheIo::new(r, false);
+    let mut io = ApacheIo::new(r, sendfile).unmapped();
+    // relay_frames takes ResponseFile frames (a file's descriptor passed by the daemon).
+    meta.fdpass = true;
     // The body's first window goes with the head (see `push_window`), read before the
     // connection is taken: a slow client holds no daemon thread while it uploads it.
     let mut window = PUSH_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
@@ -364,8 +376,9 @@ fn relay_frames(
     reusable: &mut bool,
 ) -> Status {
     // Small frames (heads, chunk headers, the end marker) come in one read instead of two per
-    // frame; large chunk payloads bypass this buffer.
-    let mut rd = BufReader::with_capacity(READ_BUF, stream);
+    // frame; large chunk payloads bypass this buffer. It receives the descriptors passed with
+    // ResponseFile frames (a plain read() would close them).
+    let mut rd = FdReader::new(stream.as_fd(), READ_BUF);
     let mut first_frame = true;
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();
@@ -402,26 +415,70 @@ fn relay_frames(
     loop {
         // response-buffer-size: force a flush once that much was written without one.
         let flush_every = g.opts.response_buffer_size as usize;
-        let frame = match read_frame(&mut rd, buf, head_sent || overridden.is_some(), &mut |piece| {
+        let frame = match read_frame(&mut rd, buf, head_sent || overridden.is_some(), &mut |body| {
             if overridden.is_some() {
-                return Ok(());
-            }
-            // Never more body than the head declared: the rest is dropped (and logged).
-            let piece = &piece[..limit.admit(piece.len())];
-            if piece.is_empty() {
-                return Ok(());
+                return Ok(true);
             }
             let t0 = Instant::now();
-            let mut wrote = io.write(piece);
-            unflushed += piece.len();
-            if wrote.is_ok() && unflushed >= flush_every {
-                unflushed = 0;
-                wrote = io.flush();
-            }
+            let wrote = match body {
+                Body::Bytes(piece) => {
+                    // Never more body than the head declared: the rest is dropped (and logged).
+                    let piece = &piece[..limit.admit(piece.len())];
+                    if piece.is_empty() {
+                        return Ok(true);
+                    }
+                    let mut wrote = io.write(piece);
+                    unflushed += piece.len();
+                    if wrote.is_ok() && unflushed >= flush_every {
+                        unflushed = 0;
+                        wrote = io.flush();
+                    }
+                    wrote.map(|_| true)
+                }
+                Body::File(fd, offset, len) => {
+                    // Clipped to the declared Content-Length as chunks are (the rest counts as
+                    // dropped). Sent as a file bucket on a descriptor of our own, reopened
+                    // from the passed one (ApacheIo::send_file: its own file offset), with a
+                    // FLUSH: what ap_rwrite held goes first.
+                    let n = limit.room(len);
+                    if n == 0 {
+                        limit.admit(len as usize);
+                        return Ok(true);
+                    }
+                    let sent = io.send_file(fd.as_raw_fd(), offset, n);
+                    if let Ok(true) = sent {
+                        limit.admit(len as usize);
+                        unflushed = 0;
+                        r.log(
+                            LogLevel::Debug,
+                            &wsgi_rs_core::coded!(
+                                "RWSGI0186",
+                                "Sent {n} bytes of a file passed by WSGI daemon process '{name}' as a file bucket."
+                            ),
+                        );
+                    } else if let Ok(false) = sent {
+                        // Not reopenable by this user (readable by the daemon's user only):
+                        // read_frame copies it from the passed descriptor with pread, through
+                        // Body::Bytes. Not the passed descriptor as a file bucket: it shares
+                        // its file offset with the app's file object in the daemon, and APR
+                        // reads a file bucket that does not go out by sendfile (h2, filters,
+                        // EnableSendfile Off, files over the mmap limit) with lseek + read, so
+                        // the app's seek() after the send would race with those reads.
+                        r.log(
+                            LogLevel::Debug,
+                            &wsgi_rs_core::coded!(
+                                "RWSGI0187",
+                                "Cannot reopen the file passed by WSGI daemon process '{name}' as this user: copying its {len} bytes."
+                            ),
+                        );
+                    }
+                    sent
+                }
+            };
             if wrote.is_err() && t0.elapsed() + Duration::from_millis(500) >= write_limit {
                 write_timed_out = true;
             }
-            wrote
+            wrote.map_err(|_| Broken::ClientGone)
         }) {
             Ok(f) => f,
             Err(Broken::Reset(e)) if first_frame && unread.is_some() => {
@@ -476,6 +533,16 @@ fn relay_frames(
                     &wsgi_rs_core::coded!(
                         "RWSGI0113",
                         "Malformed response from WSGI daemon process '{name}' on '{sock}': {e}"
+                    ),
+                );
+                return broken(head_sent, Status::BAD_GATEWAY);
+            }
+            Err(Broken::BadFile(e)) => {
+                r.log(
+                    LogLevel::Error,
+                    &wsgi_rs_core::coded!(
+                        "RWSGI0185",
+                        "Cannot relay the file passed by WSGI daemon process '{name}' on '{sock}': {e}."
                     ),
                 );
                 return broken(head_sent, Status::BAD_GATEWAY);
@@ -602,7 +669,7 @@ fn relay_frames(
             }
             Some(Some(Frame::ResponseEnd)) => {
                 if let Some(code) = overridden {
-                    *reusable = rd.buffer().is_empty();
+                    *reusable = rd.buffer().is_empty() && rd.pending_fds() == 0;
                     return code;
                 }
                 if !head_sent {
@@ -636,7 +703,7 @@ fn relay_frames(
                     // What was relayed goes out, then the connection is cut.
                     cut_response(r);
                 }
-                *reusable = rd.buffer().is_empty();
+                *reusable = rd.buffer().is_empty() && rd.pending_fds() == 0;
                 return Status::OK;
             }
             // After an overridden error head (nothing relayed yet), Apache's error document
@@ -692,6 +759,17 @@ enum Broken {
     /// ECONNRESET at the start of a frame (no byte of it received).
     Reset(std::io::Error),
     Protocol(String),
+    /// The file of a ResponseFile frame is not a regular file or is shorter than announced.
+    BadFile(String),
+}
+
+/// Response body from the daemon, for `read_frame`'s relay callback.
+enum Body<'a> {
+    /// Bytes of a ResponseChunk (or of a file being copied).
+    Bytes(&'a [u8]),
+    /// A ResponseFile: its descriptor (checked: a regular file that holds the range), offset
+    /// and length. The callback answers `Ok(false)` to have `read_frame` copy it as `Bytes`.
+    File(&'a OwnedFd, u64, u64),
 }
 
 fn io_broken(e: std::io::Error) -> Broken {
@@ -705,12 +783,13 @@ fn io_broken(e: std::io::Error) -> Broken {
 const READ_BUF: usize = 8 * 1024;
 
 /// Reads one frame from the daemon. `Ok(None)`: clean end of stream; `Ok(Some(None))`: a
-/// response chunk, already passed to `relay` piece by piece through `buf`; otherwise the frame.
+/// response chunk or file, already passed to `relay` (a chunk piece by piece through `buf`);
+/// otherwise the frame. `relay` answers `Ok(true)` when it took the body.
 fn read_frame(
-    stream: &mut BufReader<&UnixStream>,
+    stream: &mut FdReader<'_>,
     buf: &mut [u8],
     head_sent: bool,
-    relay: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    relay: &mut dyn FnMut(Body<'_>) -> Result<bool, Broken>,
 ) -> Result<Option<Option<Frame>>, Broken> {
     let mut hdr = [0u8; wire::HEADER_LEN];
     let mut got = 0;
@@ -737,7 +816,7 @@ fn read_frame(
         while left > 0 {
             let n = left.min(buf.len());
             stream.read_exact(&mut buf[..n]).map_err(io_broken)?;
-            if client_ok && relay(&buf[..n]).is_err() {
+            if client_ok && relay(Body::Bytes(&buf[..n])).is_err() {
                 client_ok = false;
             }
             left -= n;
@@ -753,8 +832,68 @@ fn read_frame(
     whole.resize(hdr.len() + len, 0);
     stream.read_exact(&mut whole[hdr.len()..]).map_err(io_broken)?;
     match wire::decode(&whole) {
+        Ok(Some((Frame::ResponseFile { offset, len }, _))) => {
+            // Its descriptor came with the frame's bytes, or before them (wire::fds).
+            let Some(fd) = stream.take_fd() else {
+                return Err(Broken::Protocol("ResponseFile frame without a descriptor".into()));
+            };
+            if !head_sent {
+                return Err(Broken::Protocol("response body before the response head".into()));
+            }
+            relay_file(&fd, offset, len, buf, relay).map(|_| Some(None))
+        }
         Ok(Some((f, _))) => Ok(Some(Some(f))),
         Ok(None) => Err(Broken::Protocol("truncated frame".into())),
         Err(e) => Err(Broken::Protocol(e.to_string())),
     }
+}
+
+/// A ResponseFile's body: the descriptor is checked (a regular file holding `offset..offset +
+/// len`: the daemon does not frame HTTP), then offered to `relay` as a file, else copied to it
+/// with `pread` (explicit offsets: the description's offset, shared with the daemon's file
+/// object, is neither used nor moved). A file that ends early while copied is `BadFile`.
+fn relay_file(
+    fd: &OwnedFd,
+    offset: u64,
+    len: u64,
+    buf: &mut [u8],
+    relay: &mut dyn FnMut(Body<'_>) -> Result<bool, Broken>,
+) -> Result<(), Broken> {
+    // SAFETY: fstat writes into `st`, plain data; `fd` is open (we own it).
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(Broken::BadFile(format!("fstat failed: {}", std::io::Error::last_os_error())));
+    }
+    if (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+        return Err(Broken::BadFile("not a regular file".into()));
+    }
+    // The frame's decoding guarantees offset + len <= i64::MAX.
+    let (end, size) = (offset + len, st.st_size.max(0) as u64);
+    if end > size {
+        return Err(Broken::BadFile(format!(
+            "bytes {offset}..{end} announced, the file has {size} bytes (truncated?)"
+        )));
+    }
+    if relay(Body::File(fd, offset, len))? {
+        return Ok(());
+    }
+    let mut off = offset;
+    while off < end {
+        let want = ((end - off) as usize).min(buf.len());
+        // SAFETY: pread into `buf`, which is valid for `want` bytes; `fd` is open.
+        let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), want, off as libc::off_t) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Broken::BadFile(format!("reading it failed: {e}")));
+        }
+        if n == 0 {
+            return Err(Broken::BadFile(format!("it ended at byte {off} of the {end} announced (truncated)")));
+        }
+        relay(Body::Bytes(&buf[..n as usize]))?;
+        off += n as u64;
+    }
+    Ok(())
 }

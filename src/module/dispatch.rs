@@ -366,8 +366,17 @@ fn handle(r: Request) -> Status {
                 ignore_activity: tri(dir.ignore_activity, false),
                 // Set by client::forward once it has read the body's first window.
                 pushed: Default::default(),
+                // Set by client::forward, which takes ResponseFile frames.
+                fdpass: false,
             };
-            return client::forward(r, g, &env, &mut meta, tri(dir.error_override, false));
+            return client::forward(
+                r,
+                g,
+                &env,
+                &mut meta,
+                tri(dir.error_override, false),
+                tri(dir.enable_sendfile, false),
+            );
         }
         Ok(None) => {}
     }

@@ -22,6 +22,9 @@ pub struct ApacheIo {
     /// `WSGIEnableSendfile`: file buckets may use kernel sendfile (Apache's EnableSendfile
     /// must allow it too).
     sendfile: bool,
+    /// APR may memory-map the files sent (`false` for a daemon's files: see
+    /// `Brigade::insert_file_unmapped`).
+    mmap: bool,
 }
 
 // SAFETY: see the contract on the struct: one thread at a time, within the request's lifetime.
@@ -29,7 +32,14 @@ unsafe impl Send for ApacheIo {}
 
 impl ApacheIo {
     pub fn new(r: Request, sendfile: bool) -> Self {
-        ApacheIo { r, body_started: false, body_expected: false, bb: None, sendfile }
+        ApacheIo { r, body_started: false, body_expected: false, bb: None, sendfile, mmap: true }
+    }
+
+    /// Files sent are never memory-mapped (they come from a daemon process, which may truncate
+    /// them while Apache reads them).
+    pub fn unmapped(mut self) -> Self {
+        self.mmap = false;
+        self
     }
 }
 
@@ -155,8 +165,10 @@ impl RequestIo for ApacheIo {
             return Ok(false); // the descriptor was handed back and closed
         };
         let mut bb = r.brigade();
-        if len > 0 {
+        if len > 0 && self.mmap {
             bb.insert_file(file, offset, len);
+        } else if len > 0 {
+            bb.insert_file_unmapped(file, offset, len, 64 * 1024);
         }
         bb.insert_flush();
         let rv = r.pass_brigade(&mut bb);

@@ -33,6 +33,9 @@ pub struct RequestMeta {
     pub ignore_activity: bool,
     /// What of the request body follows the head unasked (before any `BodyRequest`).
     pub pushed: Pushed,
+    /// The Apache child takes `ResponseFile` frames (a file's descriptor passed with
+    /// `SCM_RIGHTS`); without it a daemon sends files as `ResponseChunk`s (wire module doc).
+    pub fdpass: bool,
 }
 
 /// The request body frames an Apache child sends right after the head (the first window of
@@ -153,6 +156,9 @@ impl RequestMeta {
         if self.pushed != Pushed::Nothing {
             p.push((b"pushed", self.pushed.as_bytes()));
         }
+        if self.fdpass {
+            p.push((b"fdpass", b"1"));
+        }
         p
     }
 
@@ -189,6 +195,7 @@ impl RequestMeta {
                 "request_handler" => m.request_handler = v.to_vec(),
                 "handler_script" => m.handler_script = v.to_vec(),
                 "ignore_activity" => m.ignore_activity = v == b"1",
+                "fdpass" => m.fdpass = v == b"1",
                 // Unlike other keys, an unknown value is an error: frames this daemon would not
                 // read may follow the head.
                 "pushed" => {
@@ -236,6 +243,7 @@ mod tests {
             handler_script: b"/srv/resource.wsgi".to_vec(),
             ignore_activity: true,
             pushed: Pushed::ChunkEnd,
+            fdpass: true,
         };
         assert_eq!(parse(&m.to_pairs()).unwrap(), m);
         for p in [Pushed::Nothing, Pushed::Chunk, Pushed::ChunkEnd, Pushed::End] {
@@ -248,10 +256,11 @@ mod tests {
             handler_script: vec![],
             ignore_activity: false,
             pushed: Pushed::Nothing,
+            fdpass: false,
             ..m.clone()
         };
         let keys: Vec<Vec<u8>> = plain.to_pairs().into_iter().map(|(k, _)| k).collect();
-        for k in [&b"request_handler"[..], b"handler_script", b"ignore_activity", b"pushed"] {
+        for k in [&b"request_handler"[..], b"handler_script", b"ignore_activity", b"pushed", b"fdpass"] {
             assert!(!keys.iter().any(|x| x == k), "{}", String::from_utf8_lossy(k));
         }
         assert_eq!(parse(&plain.to_pairs()).unwrap(), plain);

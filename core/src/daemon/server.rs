@@ -427,7 +427,7 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
     let client = String::from_utf8_lossy(&meta.client).into_owned();
     let code = Arc::new(std::sync::atomic::AtomicU16::new(0));
     let tail = Arc::new(Mutex::new(Vec::new()));
-    let io = match SocketIo::new(stream, head_sent, client, code.clone(), tail.clone(), pushed) {
+    let io = match SocketIo::new(stream, head_sent, client, code.clone(), tail.clone(), pushed, meta.fdpass) {
         Ok(io) => io,
         Err(_) => return Served { keep: Some(false), activity, code: 0 },
     };

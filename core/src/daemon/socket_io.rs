@@ -4,13 +4,13 @@
 //! writing.
 use std::cell::RefCell;
 use std::io::{self, IoSlice, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::hostlog::host_log;
-use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK};
+use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK, fds};
 use crate::wsgi::{LogLevel, RequestIo, ResponseHead};
 
 /// The connection, shared by the reader and the writer of one request (no descriptor is
@@ -130,6 +130,8 @@ pub struct SocketIo {
     /// own): the worker appends the final frame and sends both in one write, so a small
     /// response (head, body, end) reaches the Apache child in one piece.
     tail: Arc<Mutex<Vec<u8>>>,
+    /// The Apache child takes `ResponseFile` (meta key `fdpass`): files go as descriptors.
+    fdpass: bool,
 }
 
 impl SocketIo {
@@ -140,8 +142,10 @@ impl SocketIo {
         code: Arc<std::sync::atomic::AtomicU16>,
         tail: Arc<Mutex<Vec<u8>>>,
         pushed: PushedBody,
+        fdpass: bool,
     ) -> io::Result<Self> {
         Ok(SocketIo {
+            fdpass,
             tail,
             pushed,
             reader: FrameReader::new(Shared(stream.clone())),
@@ -165,6 +169,48 @@ impl SocketIo {
         self.scratch.clear();
         wire::encode(f, &mut self.scratch);
         self.writer.write_all(&self.scratch)
+    }
+
+    /// Sends the file as a `ResponseFile` frame with `fd` attached (`SCM_RIGHTS`), after the
+    /// bytes still buffered and in the same `sendmsg`. `Ok(false)`: not possible here (not a
+    /// regular file, or the kernel refused the descriptor for another reason than a broken
+    /// connection: `ETOOMANYREFS`, an LSM's `EPERM`, ...); the buffered bytes went out and the
+    /// caller copies the file instead. `len` is checked against the file's size now, as the
+    /// copy would find out: the Apache child checks it again when it gets the descriptor.
+    fn pass_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
+        // SAFETY: fstat writes into `st`, plain data; `fd` is open for the call (RequestIo
+        // contract of send_file).
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+            return Ok(false);
+        }
+        if offset.checked_add(len).is_none_or(|end| end > st.st_size.max(0) as u64) {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than announced"));
+        }
+        // Take the buffered bytes (the head, usually) to send them with the frame.
+        let stream = self.writer.get_ref().0.clone();
+        let mut out = std::mem::take(&mut self.writer.buf);
+        let before = out.len();
+        wire::encode(&Frame::ResponseFile { offset, len }, &mut out);
+        // SAFETY: `fd` stays open for the whole call (see above); the kernel duplicates it.
+        let file = unsafe { BorrowedFd::borrow_raw(fd) };
+        let r = match fds::send_with_fd(stream.as_fd(), &out, file) {
+            // The descriptor went with the first `n` bytes; the rest follows plainly.
+            Ok(n) => (&*stream).write_all(&out[n..]).map(|_| true),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN | libc::EAGAIN | libc::ETIMEDOUT)
+                ) =>
+            {
+                Err(e)
+            }
+            Err(_) => (&*stream).write_all(&out[..before]).map(|_| false),
+        };
+        // The (lent) buffer stays this request's, empty.
+        out.clear();
+        self.writer.buf = out;
+        r
     }
 }
 
@@ -251,6 +297,15 @@ impl RequestIo for SocketIo {
     }
 
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<bool> {
+        if len == 0 {
+            return Ok(true);
+        }
+        // The Apache child serves the file from its descriptor (a file bucket: sendfile or
+        // mmap there, no byte through this socket); else, or if that cannot be done, the bytes
+        // are spliced into the socket as ResponseChunk frames.
+        if self.fdpass && self.pass_file(fd, offset, len)? {
+            return Ok(true);
+        }
         self.writer.flush()?;
         let sock = self.writer.get_ref().0.as_raw_fd();
         let mut off = offset as libc::off_t;
@@ -290,5 +345,110 @@ impl Drop for SocketIo {
         // Hand the unsent bytes to the worker (see `tail`) rather than writing them now.
         let buffered = std::mem::take(&mut self.writer.buf);
         *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = buffered;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::fds::FdReader;
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+
+    fn io(fdpass: bool) -> (SocketIo, UnixStream, Arc<Mutex<Vec<u8>>>) {
+        let (a, b) = UnixStream::pair().unwrap();
+        let tail = Arc::new(Mutex::new(Vec::new()));
+        let io = SocketIo::new(
+            &Arc::new(a),
+            Arc::new(AtomicBool::new(false)),
+            "test".into(),
+            Arc::new(std::sync::atomic::AtomicU16::new(0)),
+            tail.clone(),
+            PushedBody::default(),
+            fdpass,
+        )
+        .unwrap();
+        (io, b, tail)
+    }
+
+    fn head() -> ResponseHead {
+        ResponseHead { status: b"200 OK".to_vec(), code: 200, headers: vec![], content_length: Some(10) }
+    }
+
+    fn file(bytes: &[u8]) -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("wsgi_rs-fdpass-{}-{bytes:?}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    }
+
+    /// Every frame on `peer` until it closes, with the descriptors that came along.
+    fn frames(peer: &UnixStream) -> (Vec<Frame>, Vec<std::os::fd::OwnedFd>) {
+        let mut r = FdReader::new(peer.as_fd(), 64);
+        let mut bytes = Vec::new();
+        r.read_to_end(&mut bytes).unwrap();
+        let (mut out, mut rest) = (Vec::new(), &bytes[..]);
+        while let Some((f, n)) = wire::decode(rest).unwrap() {
+            out.push(f);
+            rest = &rest[n..];
+        }
+        assert!(rest.is_empty());
+        let fds = std::iter::from_fn(|| r.take_fd()).collect();
+        (out, fds)
+    }
+
+    #[test]
+    fn file_goes_as_descriptor_with_the_buffered_head() {
+        let (mut io, peer, tail) = io(true);
+        let f = file(b"0123456789abcdef");
+        io.send_head(&head()).unwrap();
+        assert!(io.send_file(f.as_raw_fd(), 3, 10).unwrap());
+        drop(io);
+        assert!(tail.lock().unwrap().is_empty(), "the head went with the descriptor");
+        let (got, fds) = frames(&peer);
+        assert!(matches!(&got[0], Frame::ResponseHead { code: 200, .. }));
+        assert_eq!(got[1..], [Frame::ResponseFile { offset: 3, len: 10 }]);
+        assert_eq!(fds.len(), 1);
+        let passed = std::fs::File::from(fds.into_iter().next().unwrap());
+        assert_eq!(passed.metadata().unwrap().ino(), f.metadata().unwrap().ino());
+    }
+
+    #[test]
+    fn without_fdpass_the_file_goes_as_chunks() {
+        let (mut io, peer, _) = io(false);
+        let f = file(b"0123456789abcdef");
+        io.send_head(&head()).unwrap();
+        assert!(io.send_file(f.as_raw_fd(), 3, 10).unwrap());
+        drop(io);
+        let (got, fds) = frames(&peer);
+        assert_eq!(got[1..], [Frame::ResponseChunk(b"3456789abc".to_vec())]);
+        assert!(fds.is_empty());
+    }
+
+    #[test]
+    fn a_range_past_the_end_is_refused_before_anything_is_sent() {
+        let (mut io, peer, _) = io(true);
+        let f = file(b"0123456789");
+        io.send_head(&head()).unwrap();
+        let e = io.send_file(f.as_raw_fd(), 3, 10).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        drop(io);
+        let (got, fds) = frames(&peer);
+        assert!(got.iter().all(|f| !matches!(f, Frame::ResponseFile { .. })) && fds.is_empty());
+    }
+
+    #[test]
+    fn a_pipe_is_not_passed() {
+        // (The core sends only regular files; a descriptor that is not one is left to the
+        // copying path.)
+        let (mut io, peer, tail) = io(true);
+        let (r, w) = std::io::pipe().unwrap();
+        drop(w);
+        io.send_head(&head()).unwrap();
+        assert!(!io.pass_file(r.as_raw_fd(), 0, 3).unwrap());
+        drop(io);
+        assert!(!tail.lock().unwrap().is_empty(), "the head is still buffered");
+        drop(peer);
     }
 }

@@ -17,6 +17,8 @@ fn payload_bounds(kind: u8) -> Result<(&'static str, usize, usize), DecodeError>
         T_RESPONSE_HEAD => (2 + 4 + 4, MAX_HEAD),
         // code, message length
         T_RESPONSE_ERROR => (2 + 4, 2 + 4 + MAX_MESSAGE),
+        // offset, len
+        T_RESPONSE_FILE => (RESPONSE_FILE_LEN, RESPONSE_FILE_LEN),
         _ => unreachable!("kind_name knows {kind:#04x}"),
     };
     Ok((name, min, max))
@@ -93,6 +95,17 @@ pub(crate) fn parse_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeErr
             let message = utf8(p.bytes()?.to_vec())?;
             Frame::ResponseError { code, message }
         }
+        T_RESPONSE_FILE => {
+            let offset = p.u64()?;
+            let len = p.u64()?;
+            if len == 0 {
+                return Err(DecodeError::Malformed("empty file range"));
+            }
+            if offset.checked_add(len).is_none_or(|end| end > i64::MAX as u64) {
+                return Err(DecodeError::Malformed("file range past the largest file offset"));
+            }
+            Frame::ResponseFile { offset, len }
+        }
         _ => return Err(DecodeError::UnknownType(kind)),
     };
     if !p.rest.is_empty() {
@@ -158,6 +171,11 @@ impl<'a> Parser<'a> {
     fn u32(&mut self) -> Result<u32, DecodeError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        Ok(u64::from_be_bytes(b.try_into().expect("took 8")))
     }
 
     /// A `u32 len + bytes` string, borrowed.

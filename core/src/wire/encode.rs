@@ -106,5 +106,9 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
             put_u16(out, *code);
             put_bytes(out, message.as_bytes());
         }),
+        Frame::ResponseFile { offset, len } => framed(out, kind, |out| {
+            out.extend_from_slice(&offset.to_be_bytes());
+            out.extend_from_slice(&len.to_be_bytes());
+        }),
     }
 }

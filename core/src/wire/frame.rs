@@ -34,6 +34,10 @@ pub const T_FLUSH: u8 = 0x12;
 pub const T_RESPONSE_END: u8 = 0x13;
 pub const T_RESPONSE_ABORT: u8 = 0x14;
 pub const T_RESPONSE_ERROR: u8 = 0x15;
+pub const T_RESPONSE_FILE: u8 = 0x16;
+
+/// Payload length of a `ResponseFile` frame: `u64 offset, u64 len`.
+pub const RESPONSE_FILE_LEN: usize = 16;
 
 /// Key/value byte strings (environ, meta data, response headers), in wire order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -71,6 +75,12 @@ pub enum Frame {
     ResponseAbort(String),
     /// 0x15, daemon -> client: failure before any head; the client answers `code`.
     ResponseError { code: u16, message: String },
+    /// 0x16, daemon -> client: `len` response body bytes of a regular file from `offset`. The
+    /// file's open descriptor travels as `SCM_RIGHTS` data on the `sendmsg` that carries the
+    /// frame's bytes (the frame alone cannot be decoded into a usable response). Sent only to a
+    /// client that announced it takes it (meta key `fdpass`). `len` is at least 1 and
+    /// `offset + len` fits an `i64` (an `off_t`).
+    ResponseFile { offset: u64, len: u64 },
 }
 
 impl Frame {
@@ -88,6 +98,7 @@ impl Frame {
             Frame::ResponseEnd => T_RESPONSE_END,
             Frame::ResponseAbort(_) => T_RESPONSE_ABORT,
             Frame::ResponseError { .. } => T_RESPONSE_ERROR,
+            Frame::ResponseFile { .. } => T_RESPONSE_FILE,
         }
     }
 }
@@ -106,6 +117,7 @@ pub fn kind_name(kind: u8) -> Option<&'static str> {
         T_RESPONSE_END => "ResponseEnd",
         T_RESPONSE_ABORT => "ResponseAbort",
         T_RESPONSE_ERROR => "ResponseError",
+        T_RESPONSE_FILE => "ResponseFile",
         _ => return None,
     })
 }

@@ -18,12 +18,25 @@
 //! 0x04 BodyError    UTF-8 message           0x13 ResponseEnd    empty
 //!                                           0x14 ResponseAbort  UTF-8 message
 //!                                           0x15 ResponseError  u16 code, bytes message
+//!                                           0x16 ResponseFile   u64 offset, u64 len
+//!                                                (+ the file's descriptor, SCM_RIGHTS)
 //! ```
 //!
 //! The meta pairs of a `RequestHead` are an open set (`daemon::RequestMeta`): a daemon ignores
 //! keys it does not know, and keys added after v1 (`request_handler`, `handler_script`,
 //! `ignore_activity`) are sent only when not at their default, so adding one is compatible in
-//! both directions and needs no new version; a new frame type or field layout would.
+//! both directions and needs no new version; a new frame type or field layout would, unless
+//! the receiver asks for it: `ResponseFile` (added to v2) goes only to an Apache child whose
+//! head carries the meta key `fdpass=1` (`RequestMeta::fdpass`), so a child that does not know
+//! the frame never sees it, and a daemon that does not know the key ignores it and sends the
+//! file as `ResponseChunk`s. `VERSION` stays 2: every v2 peer still reads every frame it gets.
+//!
+//! `ResponseFile` is the one frame with out-of-band data: the descriptor of the file travels
+//! as `SCM_RIGHTS` ancillary data on the `sendmsg` that carries the frame's bytes (see
+//! [`fds`]). Linux delivers it with the first `recvmsg` that returns any byte of that message
+//! and stops that read at the message's end, so a reader that keeps received descriptors in
+//! arrival order pops the oldest one when it decodes a `ResponseFile`: the sender sends exactly
+//! one descriptor per such frame, and never one otherwise.
 //!
 //! The body's first window may follow the head unasked, announced by the head's `pushed` meta
 //! key (`daemon::meta::Pushed`: one `BodyChunk`, and/or `BodyEnd`/`BodyError` when the body
@@ -35,6 +48,7 @@
 //! re-encodes to exactly the bytes it was decoded from.
 mod decode;
 mod encode;
+pub mod fds;
 mod frame;
 mod io;
 #[cfg(test)]

@@ -69,6 +69,7 @@ fn pseudo_random_inputs_never_panic_and_round_trip() {
         T_RESPONSE_END,
         T_RESPONSE_ABORT,
         T_RESPONSE_ERROR,
+        T_RESPONSE_FILE,
     ];
     let mut ok = 0;
     for i in 0..100_000 {

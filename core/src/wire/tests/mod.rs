@@ -68,5 +68,8 @@ fn samples() -> Vec<Frame> {
         Frame::ResponseError { code: 503, message: "daemon busy".into() },
         Frame::ResponseError { code: 500, message: String::new() },
         Frame::ResponseError { code: 504, message: "x".repeat(MAX_MESSAGE) },
+        Frame::ResponseFile { offset: 0, len: 1 },
+        Frame::ResponseFile { offset: 1 << 40, len: (1 << 40) + 7 },
+        Frame::ResponseFile { offset: 0, len: i64::MAX as u64 },
     ]
 }

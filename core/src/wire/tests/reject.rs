@@ -2,7 +2,7 @@ use super::*;
 
 #[test]
 fn unknown_type_rejected_from_first_byte() {
-    for t in [0x00u8, 0x06, 0x0F, 0x16, 0x7F, 0xFF] {
+    for t in [0x00u8, 0x06, 0x0F, 0x17, 0x7F, 0xFF] {
         assert_eq!(decode(&[t]), Err(DecodeError::UnknownType(t)));
         assert_eq!(decode(&[t, 0, 0, 0, 0]), Err(DecodeError::UnknownType(t)));
     }
@@ -47,6 +47,25 @@ fn short_fixed_payloads_rejected() {
     assert!(matches!(decode(&[T_REQUEST_HEAD, 0, 0, 0, 41]), Err(DecodeError::Malformed(_))));
     assert!(matches!(decode(&[T_RESPONSE_HEAD, 0, 0, 0, 9]), Err(DecodeError::Malformed(_))));
     assert!(matches!(decode(&[T_RESPONSE_ERROR, 0, 0, 0, 5]), Err(DecodeError::Malformed(_))));
+}
+
+#[test]
+fn response_file_range_rules() {
+    let file = |offset: u64, len: u64| enc(&Frame::ResponseFile { offset, len });
+    assert_eq!(decode(&file(0, 0)), Err(DecodeError::Malformed("empty file range")));
+    let past = DecodeError::Malformed("file range past the largest file offset");
+    assert_eq!(decode(&file(u64::MAX, 1)), Err(past.clone()));
+    assert_eq!(decode(&file(1, i64::MAX as u64)), Err(past.clone()));
+    assert_eq!(decode(&file(0, i64::MAX as u64 + 1)), Err(past));
+    // The largest range that fits an off_t is accepted.
+    let f = Frame::ResponseFile { offset: 1, len: i64::MAX as u64 - 1 };
+    assert_eq!(decode(&enc(&f)), Ok(Some((f, HEADER_LEN + RESPONSE_FILE_LEN))));
+    // The payload is exactly 16 bytes.
+    assert!(matches!(decode(&[T_RESPONSE_FILE, 0, 0, 0, 15]), Err(DecodeError::Malformed(_))));
+    assert_eq!(
+        decode(&[T_RESPONSE_FILE, 0, 0, 0, 17]),
+        Err(DecodeError::TooLarge { kind: "ResponseFile", len: 17, max: 16 })
+    );
 }
 
 #[test]

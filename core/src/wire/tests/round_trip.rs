@@ -31,6 +31,10 @@ fn exact_wire_layout() {
         enc(&Frame::ResponseHead { code: 200, status: b"OK".to_vec(), headers: pairs(&[(b"a", b"b")]) }),
         [0x10, 0, 0, 0, 22, 0, 200, 0, 0, 0, 2, b'O', b'K', 0, 0, 0, 1, 0, 0, 0, 1, b'a', 0, 0, 0, 1, b'b']
     );
+    assert_eq!(
+        enc(&Frame::ResponseFile { offset: 0x0102, len: 0x0A0B_0C0D }),
+        [0x16, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x0A, 0x0B, 0x0C, 0x0D]
+    );
     let rh = enc(&Frame::RequestHead(RequestHead { token: [7; TOKEN_LEN], env: vec![], meta: vec![] }));
     let mut want = vec![0x01, 0, 0, 0, 42, 0, 2]; // version 2
     want.extend_from_slice(&[7; TOKEN_LEN]);
