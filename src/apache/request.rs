@@ -460,6 +460,12 @@ impl Request {
         rec.read_chunked == 0 && rec.remaining > 0
     }
 
+    /// `r->remaining`: a Content-Length body's length as `setup_client_block` set it (Apache
+    /// sets it to 0 once the body was read to its end; chunked bodies: 0, then -1 at the end).
+    pub fn body_remaining(self) -> i64 {
+        self.rec().remaining as i64
+    }
+
     /// The body was read to its end (Apache saw its EOS): a further `get_client_block` returns
     /// 0 at once, without reading. (`ap_get_client_block`'s own early-return test.)
     pub fn body_read_to_end(self) -> bool {

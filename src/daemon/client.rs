@@ -144,7 +144,7 @@ pub fn forward(
     meta.fdpass = true;
     // The body's first window goes with the head (see `push_window`), read before the
     // connection is taken: a slow client holds no daemon thread while it uploads it.
-    let mut window = PUSH_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let mut window = Vec::new();
     let (filled, end) = push_window(r, g, &mut io, &mut window);
     let mut tail = Vec::new();
     if filled > 0 {
@@ -248,7 +248,6 @@ pub fn forward(
         attempt += 1;
     };
     RELAY_BUF.with(|b| *b.borrow_mut() = buf);
-    PUSH_BUF.with(|b| *b.borrow_mut() = window);
     if let Some(old) = restore {
         r.swap_client_socket_timeout(old);
     }
@@ -257,8 +256,6 @@ pub fn forward(
 
 thread_local! {
     static RELAY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// The pushed window of the request body (see `push_window`), kept per worker thread.
-    static PUSH_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// How much of the request body goes to the daemon with the request head, unasked. A body up
@@ -280,12 +277,13 @@ fn push_window(r: Request, g: &DaemonGroup, io: &mut ApacheIo, window: &mut Vec<
     if !r.has_sized_body() || r.expecting_100() {
         return (0, None);
     }
-    if window.len() < PUSH_WINDOW {
-        window.resize(PUSH_WINDOW, 0);
-    }
+    // Sized to the body, up to the window, per request: a buffer kept per Apache worker thread
+    // would hold 64 KiB in each thread that ever forwarded a POST.
+    let want = usize::try_from(r.body_remaining()).unwrap_or(0).clamp(1, PUSH_WINDOW);
+    window.resize(want, 0);
     let mut filled = 0;
-    while filled < PUSH_WINDOW {
-        match io.read(&mut window[filled..PUSH_WINDOW]) {
+    while filled < want {
+        match io.read(&mut window[filled..want]) {
             Ok(0) => return (filled, Some(Frame::BodyEnd)),
             Ok(n) => filled += n,
             Err(e) => {
