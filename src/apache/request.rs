@@ -463,7 +463,7 @@ impl Request {
     /// `r->remaining`: a Content-Length body's length as `setup_client_block` set it (Apache
     /// sets it to 0 once the body was read to its end; chunked bodies: 0, then -1 at the end).
     pub fn body_remaining(self) -> i64 {
-        self.rec().remaining as i64
+        self.rec().remaining
     }
 
     /// The body was read to its end (Apache saw its EOS): a further `get_client_block` returns
