@@ -239,40 +239,6 @@ impl Drop for HeadBuf {
     }
 }
 
-/// Reads the body frames announced by the head's `pushed` key.
-fn read_pushed(reader: &mut FrameReader<&UnixStream>, pushed: Pushed) -> Result<PushedBody, String> {
-    let mut body = PushedBody::default();
-    let mut next = || match reader.read_frame() {
-        Ok(Some(f)) => Ok(f),
-        Ok(None) => Err("the connection ended before the pushed request body".to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if pushed.has_chunk() {
-        match next()? {
-            Frame::BodyChunk(d) => body.data = d,
-            f => {
-                return Err(format!(
-                    "pushed request body: {} instead of BodyChunk",
-                    wire::kind_name(f.kind()).unwrap_or("?")
-                ));
-            }
-        }
-    }
-    if pushed.has_end() {
-        body.end = Some(match next()? {
-            Frame::BodyEnd => None,
-            Frame::BodyError(m) => Some(m),
-            f => {
-                return Err(format!(
-                    "pushed request body: {} instead of its end",
-                    wire::kind_name(f.kind()).unwrap_or("?")
-                ));
-            }
-        });
-    }
-    Ok(body)
-}
-
 fn stamp(p: &Path) -> Option<(i64, i64)> {
     std::fs::metadata(p).ok().map(|m| (m.mtime(), m.mtime_nsec()))
 }
@@ -373,7 +339,7 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
     };
     // The body frames pushed with the head are read now, before anything runs: an Apache
     // child that sees its request refused unread may send it again (see `meta::Pushed`).
-    let pushed = match read_pushed(&mut reader, meta.pushed) {
+    let pushed = match PushedBody::read(&mut reader, meta.pushed) {
         Ok(p) => p,
         Err(e) => {
             malformed(&e);

@@ -9,6 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::meta::Pushed;
 use crate::hostlog::host_log;
 use crate::wire::{self, Frame, FrameReader, MAX_CHUNK, T_RESPONSE_CHUNK, fds};
 use crate::wsgi::{LogLevel, RequestIo, ResponseHead};
@@ -42,6 +43,35 @@ pub struct PushedBody {
     pub pos: usize,
     /// `Some`: the body ends after `data` (`Some(Some(message))`: with a read error).
     pub end: Option<Option<String>>,
+}
+
+impl PushedBody {
+    /// Reads the body frames the head announced (`pushed`), and nothing past them: one
+    /// `BodyChunk` and/or one `BodyEnd`/`BodyError`, in that order. Anything else is an error
+    /// (the request is refused).
+    pub fn read<R: io::Read>(reader: &mut FrameReader<R>, pushed: Pushed) -> Result<Self, String> {
+        let mut body = PushedBody::default();
+        let mut next = || match reader.read_frame() {
+            Ok(Some(f)) => Ok(f),
+            Ok(None) => Err("the connection ended before the pushed request body".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let name = |f: &Frame| wire::kind_name(f.kind()).unwrap_or("?");
+        if pushed.has_chunk() {
+            match next()? {
+                Frame::BodyChunk(d) => body.data = d,
+                f => return Err(format!("pushed request body: {} instead of BodyChunk", name(&f))),
+            }
+        }
+        if pushed.has_end() {
+            body.end = Some(match next()? {
+                Frame::BodyEnd => None,
+                Frame::BodyError(m) => Some(m),
+                f => return Err(format!("pushed request body: {} instead of its end", name(&f))),
+            });
+        }
+        Ok(body)
+    }
 }
 
 /// Capacity of the response buffer: writes smaller than this are gathered (head, small chunks,
@@ -369,6 +399,72 @@ mod tests {
         )
         .unwrap();
         (io, b, tail)
+    }
+
+    fn encoded(fs: &[Frame]) -> FrameReader<std::io::Cursor<Vec<u8>>> {
+        let mut b = Vec::new();
+        for f in fs {
+            wire::encode(f, &mut b);
+        }
+        FrameReader::new(std::io::Cursor::new(b))
+    }
+
+    #[test]
+    fn pushed_body_reads_exactly_what_the_head_announced() {
+        let chunk = Frame::BodyChunk(b"abc".to_vec());
+        let after = Frame::BodyRequest(9); // stands for whatever follows: must stay unread
+        let mut r = encoded(&[chunk.clone(), Frame::BodyEnd, after.clone()]);
+        let b = PushedBody::read(&mut r, Pushed::ChunkEnd).unwrap();
+        assert_eq!((b.data.as_slice(), b.end), (&b"abc"[..], Some(None)));
+        assert_eq!(r.read_frame().unwrap(), Some(after.clone()));
+        let mut r = encoded(&[chunk.clone(), after.clone()]);
+        let b = PushedBody::read(&mut r, Pushed::Chunk).unwrap();
+        assert_eq!((b.data.as_slice(), b.end), (&b"abc"[..], None));
+        assert_eq!(r.read_frame().unwrap(), Some(after.clone()));
+        let mut r = encoded(&[Frame::BodyError("gone".into())]);
+        let b = PushedBody::read(&mut r, Pushed::End).unwrap();
+        assert_eq!((b.data.len(), b.end), (0, Some(Some("gone".to_string()))));
+        let mut r = encoded(&[after.clone()]);
+        let b = PushedBody::read(&mut r, Pushed::Nothing).unwrap();
+        assert_eq!((b.data.len(), b.end), (0, None));
+        assert_eq!(r.read_frame().unwrap(), Some(after));
+    }
+
+    #[test]
+    fn pushed_body_refuses_what_the_head_did_not_announce() {
+        // A missing chunk, a chunk where the end belongs, the stream ending, a wrong frame.
+        assert!(PushedBody::read(&mut encoded(&[Frame::BodyEnd]), Pushed::ChunkEnd).is_err());
+        assert!(PushedBody::read(&mut encoded(&[Frame::BodyChunk(b"x".to_vec())]), Pushed::End).is_err());
+        assert!(PushedBody::read(&mut encoded(&[Frame::BodyChunk(b"x".to_vec())]), Pushed::ChunkEnd).is_err());
+        assert!(PushedBody::read(&mut encoded(&[]), Pushed::Chunk).is_err());
+        assert!(PushedBody::read(&mut encoded(&[Frame::ResponseEnd]), Pushed::End).is_err());
+    }
+
+    /// The application's reads are served from the pushed body first, then its end.
+    #[test]
+    fn reads_come_from_the_pushed_body_then_its_end() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        // A pull would wait for an answer that never comes: fail instead of hanging.
+        a.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        let pushed = PushedBody { data: b"hello world".to_vec(), pos: 0, end: Some(None) };
+        let mut io = SocketIo::new(
+            &Arc::new(a),
+            Arc::new(AtomicBool::new(false)),
+            "test".into(),
+            Arc::new(std::sync::atomic::AtomicU16::new(0)),
+            Arc::new(Mutex::new(Vec::new())),
+            pushed,
+            false,
+        )
+        .unwrap();
+        let mut buf = [0u8; 6];
+        assert_eq!(io.read(&mut buf).unwrap(), 6);
+        assert_eq!(&buf, b"hello ");
+        assert_eq!(io.read(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"world");
+        // The end came with the head: no BodyRequest goes out (the peer would block this).
+        assert_eq!(io.read(&mut buf).unwrap(), 0);
+        assert_eq!(io.read(&mut buf).unwrap(), 0);
     }
 
     fn head() -> ResponseHead {
