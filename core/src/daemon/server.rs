@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::config::{DaemonConfig, ShutdownReason};
 use super::conns::{Conns, Ready};
-use super::meta::{Pushed, RequestMeta};
+use super::meta::RequestMeta;
 use super::monitor::monitor;
 use super::socket_io::{PushedBody, SocketIo};
 use super::state::{Event, State, now_us};
