@@ -424,7 +424,7 @@ mod tests {
         let mut r = encoded(&[Frame::BodyError("gone".into())]);
         let b = PushedBody::read(&mut r, Pushed::End).unwrap();
         assert_eq!((b.data.len(), b.end), (0, Some(Some("gone".to_string()))));
-        let mut r = encoded(&[after.clone()]);
+        let mut r = encoded(std::slice::from_ref(&after));
         let b = PushedBody::read(&mut r, Pushed::Nothing).unwrap();
         assert_eq!((b.data.len(), b.end), (0, None));
         assert_eq!(r.read_frame().unwrap(), Some(after));
