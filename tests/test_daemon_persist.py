@@ -15,6 +15,7 @@ import time
 import pytest
 
 from client import build_request, connect, read_one
+from daemon_util import pid_alive, wait_for
 from harness import Apache
 
 pytestmark = pytest.mark.daemon
@@ -210,15 +211,8 @@ def test_daemon_gone_between_requests_loses_nothing(srv, sig):
     steady_pid(srv, conn)
     mark = srv.log_mark()
     os.kill(pid, sig)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        if open(f"/proc/{pid}/stat").read().split()[2] == "Z":
-            break
-        time.sleep(0.05)
+    # Gone or a zombie (pid_alive reads /proc, so a process reaped meanwhile counts as gone).
+    wait_for(lambda: not pid_alive(pid), 20, f"daemon process {pid} to exit")
     for i in range(6):
         r = conn.request(f"/steady/after?a{i}")
         assert check(r, f"a{i}") is None, (r.status, r.body[:200])
