@@ -81,14 +81,19 @@ const OUT_CAP: usize = 64 * 1024;
 thread_local! {
     /// The response buffer of this worker thread, lent to each request's [`SocketIo`] and given
     /// back by the worker ([`give_back_buffer`]) after the final write. Allocating and freeing
-    /// 64 KiB per request made glibc consolidate its heap on every free.
+    /// 64 KiB per request made glibc consolidate its heap on every free; small responses now
+    /// reuse one small buffer, and only a large response's buffer is freed.
     static OUT_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Largest response buffer a worker thread keeps between requests: enough for a small
+/// response's head, body and end; a buffer grown past it (a large response) is freed, so idle
+/// threads hold little (8 threads × 64 KiB would add half a MiB to every daemon process).
+const KEEP_CAP: usize = 16 * 1024;
+
 /// Returns a request's response buffer (emptied) for the next request on this thread.
 pub fn give_back_buffer(mut b: Vec<u8>) {
-    // A buffer grown far past its size (by a large final write) is not kept.
-    if b.capacity() <= 4 * OUT_CAP {
+    if b.capacity() <= KEEP_CAP {
         b.clear();
         OUT_BUF.with(|o| *o.borrow_mut() = b);
     }
@@ -180,11 +185,8 @@ impl SocketIo {
             pushed,
             reader: FrameReader::new(Shared(stream.clone())),
             writer: Out {
-                buf: OUT_BUF.with(|o| {
-                    let mut b = std::mem::take(&mut *o.borrow_mut());
-                    b.reserve(OUT_CAP);
-                    b
-                }),
+                // Grows as the response needs, up to OUT_CAP.
+                buf: OUT_BUF.with(|o| std::mem::take(&mut *o.borrow_mut())),
                 sock: Shared(stream.clone()),
             },
             body_done: false,
@@ -286,6 +288,15 @@ impl RequestIo for SocketIo {
             Some(_) => Err(protocol("unexpected frame from the Apache child while reading the request body")),
             None => Err(io::Error::new(io::ErrorKind::ConnectionAborted, "Apache child closed the connection")),
         }
+    }
+
+    fn take_prefetched(&mut self) -> Option<Vec<u8>> {
+        let p = &mut self.pushed;
+        if p.pos == 0 && !p.data.is_empty() {
+            // `read` goes on with the end (or a pull) once `data` is empty.
+            return Some(std::mem::take(&mut p.data));
+        }
+        None
     }
 
     fn send_head(&mut self, head: &ResponseHead) -> io::Result<()> {
@@ -465,6 +476,28 @@ mod tests {
         // The end came with the head: no BodyRequest goes out (the peer would block this).
         assert_eq!(io.read(&mut buf).unwrap(), 0);
         assert_eq!(io.read(&mut buf).unwrap(), 0);
+        assert_eq!(io.take_prefetched(), None);
+    }
+
+    /// `wsgi.input` takes the pushed body whole (no copy); reads then go on with its end.
+    #[test]
+    fn the_pushed_body_is_handed_over_whole_once() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        let pushed = PushedBody { data: b"hello".to_vec(), pos: 0, end: Some(None) };
+        let mut io = SocketIo::new(
+            &Arc::new(a),
+            Arc::new(AtomicBool::new(false)),
+            "test".into(),
+            Arc::new(std::sync::atomic::AtomicU16::new(0)),
+            Arc::new(Mutex::new(Vec::new())),
+            pushed,
+            false,
+        )
+        .unwrap();
+        assert_eq!(io.take_prefetched().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(io.take_prefetched(), None);
+        assert_eq!(io.read(&mut [0u8; 8]).unwrap(), 0);
     }
 
     fn head() -> ResponseHead {

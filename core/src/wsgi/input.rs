@@ -75,6 +75,19 @@ impl Input {
             return Err(format!("mod_wsgi_rs input is already in error state: {e}"));
         }
         while st.ready(want).is_none() {
+            if st.pos == st.end {
+                // Body bytes the host already holds become the buffer (no copy, no zeroing).
+                let mut g = self.ctx.lock();
+                let g = &mut *g;
+                if let Some(v) = g.io.as_mut().and_then(|io| io.take_prefetched()).filter(|v| !v.is_empty()) {
+                    g.stats.input_reads += 1;
+                    g.stats.input_length += v.len() as u64;
+                    st.buf = v;
+                    st.pos = 0;
+                    st.end = st.buf.len();
+                    continue;
+                }
+            }
             if st.pos > 0 {
                 st.buf.copy_within(st.pos..st.end, 0);
                 st.end -= st.pos;

@@ -38,6 +38,12 @@ pub trait RequestIo: Send {
         self.write(data)?;
         self.flush()
     }
+    /// Request body bytes the host already holds (a daemon's pushed window), handed over whole
+    /// as `wsgi.input`'s buffer instead of copied out by `read`; `read` continues after them.
+    /// `None`: nothing held (the default).
+    fn take_prefetched(&mut self) -> Option<Vec<u8>> {
+        None
+    }
     /// Sends `len` bytes of the regular file `fd` from `offset` without copying them through
     /// Python. `fd` stays owned by the caller and is only used during the call. `Ok(false)`: the
     /// host cannot, and the caller falls back to reading the file.
