@@ -397,7 +397,13 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     fn io(fdpass: bool) -> (SocketIo, UnixStream, Arc<Mutex<Vec<u8>>>) {
+        io_with(fdpass, PushedBody::default())
+    }
+
+    fn io_with(fdpass: bool, pushed: PushedBody) -> (SocketIo, UnixStream, Arc<Mutex<Vec<u8>>>) {
         let (a, b) = UnixStream::pair().unwrap();
+        // A pull would wait for an answer that never comes: fail instead of hanging.
+        a.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
         let tail = Arc::new(Mutex::new(Vec::new()));
         let io = SocketIo::new(
             &Arc::new(a),
@@ -405,7 +411,7 @@ mod tests {
             "test".into(),
             Arc::new(std::sync::atomic::AtomicU16::new(0)),
             tail.clone(),
-            PushedBody::default(),
+            pushed,
             fdpass,
         )
         .unwrap();
@@ -454,20 +460,8 @@ mod tests {
     /// The application's reads are served from the pushed body first, then its end.
     #[test]
     fn reads_come_from_the_pushed_body_then_its_end() {
-        let (a, _b) = UnixStream::pair().unwrap();
-        // A pull would wait for an answer that never comes: fail instead of hanging.
-        a.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
         let pushed = PushedBody { data: b"hello world".to_vec(), pos: 0, end: Some(None) };
-        let mut io = SocketIo::new(
-            &Arc::new(a),
-            Arc::new(AtomicBool::new(false)),
-            "test".into(),
-            Arc::new(std::sync::atomic::AtomicU16::new(0)),
-            Arc::new(Mutex::new(Vec::new())),
-            pushed,
-            false,
-        )
-        .unwrap();
+        let (mut io, _b, _) = io_with(false, pushed);
         let mut buf = [0u8; 6];
         assert_eq!(io.read(&mut buf).unwrap(), 6);
         assert_eq!(&buf, b"hello ");
@@ -482,19 +476,8 @@ mod tests {
     /// `wsgi.input` takes the pushed body whole (no copy); reads then go on with its end.
     #[test]
     fn the_pushed_body_is_handed_over_whole_once() {
-        let (a, _b) = UnixStream::pair().unwrap();
-        a.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
         let pushed = PushedBody { data: b"hello".to_vec(), pos: 0, end: Some(None) };
-        let mut io = SocketIo::new(
-            &Arc::new(a),
-            Arc::new(AtomicBool::new(false)),
-            "test".into(),
-            Arc::new(std::sync::atomic::AtomicU16::new(0)),
-            Arc::new(Mutex::new(Vec::new())),
-            pushed,
-            false,
-        )
-        .unwrap();
+        let (mut io, _b, _) = io_with(false, pushed);
         assert_eq!(io.take_prefetched().as_deref(), Some(&b"hello"[..]));
         assert_eq!(io.take_prefetched(), None);
         assert_eq!(io.read(&mut [0u8; 8]).unwrap(), 0);

@@ -26,22 +26,12 @@ impl<R: Read> FrameReader<R> {
     /// `Err(UnexpectedEof)` if the stream ends inside a frame; `Err(InvalidData)` wrapping a
     /// [`DecodeError`] on a protocol error (the connection is then unusable).
     pub fn read_frame(&mut self) -> io::Result<Option<Frame>> {
-        let mut header = [0u8; HEADER_LEN];
-        let got = read_full(&mut self.inner, &mut header)?;
-        if got == 0 {
-            return Ok(None);
-        }
-        if got < HEADER_LEN {
-            // Report an unknown type even when the stream ends right after it.
-            if kind_name(header[0]).is_none() {
-                return Err(invalid(DecodeError::UnknownType(header[0])));
-            }
-            return Err(eof_in_frame());
-        }
-        let len = check_header(&header).map_err(invalid)?;
-        let payload = read_payload(&mut self.inner, len)?;
-        match header[0] {
-            // Hand the buffer over as is (the length is already checked non-zero).
+        // A fresh buffer: it grows with the bytes received (read_payload) and a chunk's payload
+        // is handed over as is.
+        let mut payload = Vec::new();
+        let Some(kind) = self.read_raw(&mut payload)? else { return Ok(None) };
+        match kind {
+            // The length is already checked non-zero.
             T_BODY_CHUNK => Ok(Some(Frame::BodyChunk(payload))),
             T_RESPONSE_CHUNK => Ok(Some(Frame::ResponseChunk(payload))),
             kind => parse_payload(kind, &payload).map(Some).map_err(invalid),
@@ -58,6 +48,7 @@ impl<R: Read> FrameReader<R> {
             return Ok(None);
         }
         if got < HEADER_LEN {
+            // Report an unknown type even when the stream ends right after it.
             if kind_name(header[0]).is_none() {
                 return Err(invalid(DecodeError::UnknownType(header[0])));
             }
