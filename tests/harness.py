@@ -537,3 +537,25 @@ def rewrite(path, text):
         f.write(text)
     os.chmod(path, 0o644)
     os.utime(path, (old + 10, old + 10))
+
+
+def syscalls_during(pids, call, action):
+    """Runs `action()` while strace watches every thread of `pids` for `call`; the trace text."""
+    tids = ",".join(t for pid in pids for t in os.listdir(f"/proc/{pid}/task"))
+    out = os.path.join(tempfile.mkdtemp(prefix="wsgi-rs-strace-"), "trace")
+    st = subprocess.Popen(["strace", "-f", "-qq", "-e", f"trace={call}", "-o", out, "-p", tids],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # attached
+    if st.poll() is not None:
+        import pytest
+        pytest.skip(f"strace cannot attach: {st.stderr.read().decode()[:200]}")
+    try:
+        action()
+        time.sleep(0.2)
+    finally:
+        st.terminate()
+        st.wait(10)
+    with open(out) as f:
+        text = f.read()
+    shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+    return text

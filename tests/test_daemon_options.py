@@ -11,8 +11,6 @@ test_daemon_hardening.py; WSGIPythonEggs without a group option in test_python_s
 import gzip
 import hashlib
 import os
-import tempfile
-import subprocess
 import shutil
 import re
 import signal
@@ -23,7 +21,7 @@ import time
 import pytest
 
 from daemon_util import APACHE_GID, APACHE_UID, STARTED, pid_alive, pids_of, wait_for
-from harness import IS_ROOT, Apache, serve
+from harness import IS_ROOT, Apache, serve, syscalls_during
 
 pytestmark = pytest.mark.daemon
 
@@ -246,27 +244,6 @@ def test_sendfile_file_wrapper_byte_exact(srv, big_file, where):
         assert r.status == 200, (r.status, r.body[:200])
         assert r.header("Content-Length") == str(size)
         assert len(r.body) == size and hashlib.sha256(r.body).hexdigest() == digest, where
-
-
-def syscalls_during(pids, call, action):
-    """Runs `action()` while strace watches every thread of `pids` for `call`; the trace text."""
-    tids = ",".join(t for pid in pids for t in os.listdir(f"/proc/{pid}/task"))
-    out = os.path.join(tempfile.mkdtemp(prefix="wsgi-rs-strace-"), "trace")
-    st = subprocess.Popen(["strace", "-f", "-qq", "-e", f"trace={call}", "-o", out, "-p", tids],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.5)  # attached
-    if st.poll() is not None:
-        pytest.skip(f"strace cannot attach: {st.stderr.read().decode()[:200]}")
-    try:
-        action()
-        time.sleep(0.2)
-    finally:
-        st.terminate()
-        st.wait(10)
-    with open(out) as f:
-        text = f.read()
-    shutil.rmtree(os.path.dirname(out), ignore_errors=True)
-    return text
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")

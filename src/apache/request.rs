@@ -166,6 +166,37 @@ impl Request {
         unsafe { (*self.as_ptr()).filename = s };
     }
 
+    /// Sets r->path_info (copied into r->pool).
+    pub fn set_path_info(self, p: &[u8]) {
+        let s = self.pool().pstrdup(p);
+        // SAFETY: as set_filename.
+        unsafe { (*self.as_ptr()).path_info = s };
+    }
+
+    /// Whether r->finfo holds nothing yet (no hook stat'ed r->filename).
+    pub fn finfo_unset(&self) -> bool {
+        self.rec().finfo.filetype == ffi::APR_NOFILE
+    }
+
+    /// Stats r->filename into r->finfo (`APR_FINFO_MIN`, following symlinks) when it is a
+    /// regular file, and says so; otherwise leaves r->finfo empty (`APR_NOFILE`), as found.
+    /// Apache's `directory_walk` does not stat a filename whose r->finfo is already filled.
+    pub fn stat_regular_file(self) -> bool {
+        let r = self.as_ptr();
+        // SAFETY: a live request, written only by the hook that runs it; r->filename is a pool
+        // string (set_filename) and apr_stat writes only into r->finfo, allocating (the name)
+        // from r->pool.
+        unsafe {
+            let rv = ffi::apr_stat(&mut (*r).finfo, (*r).filename, ffi::APR_FINFO_MIN as i32, (*r).pool);
+            if rv == 0 && (*r).finfo.filetype == ffi::APR_REG {
+                return true;
+            }
+            // Back to what request creation left (pcalloc'ed): nothing known.
+            (*r).finfo = std::mem::zeroed();
+        }
+        false
+    }
+
     /// Sets r->handler.
     pub fn set_handler(self, h: &'static std::ffi::CStr) {
         // SAFETY: as set_filename; a static string.

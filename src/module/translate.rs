@@ -38,21 +38,38 @@ fn translate(r: Request) -> Status {
         return Status::DECLINED;
     }
     for alias in &cfg.aliases {
-        let filename = match alias.regex {
+        let (mut filename, rest) = match alias.regex {
             None => {
                 let Some(n) = alias_match(uri, &alias.url) else { continue };
-                let mut f = alias.target.as_bytes().to_vec();
-                let rest = &uri[n..];
-                f.extend_from_slice(if f.ends_with(b"/") && rest.starts_with(b"/") { &rest[1..] } else { rest });
-                f
+                (alias.target.as_bytes().to_vec(), &uri[n..])
             }
             Some(re) => {
-                let Some((mut f, end)) = re.substitute(r.pool(), &alias.target, r.uri_cstr()) else { continue };
-                f.extend_from_slice(&uri[end..]);
-                f
+                let Some((f, end)) = re.substitute(r.pool(), &alias.target, r.uri_cstr()) else { continue };
+                (f, &uri[end..])
             }
         };
-        r.set_filename(&filename);
+        // The target is a script file (the usual case): r->filename is the file, r->path_info
+        // the rest of the URL, r->finfo the file's stat. Apache's directory walk then does no
+        // stat of its own, where it would stat "script/rest" and then each directory of the
+        // path (lstat) to find where the file ends; the result is the same filename and
+        // path_info. Symlink options (no FollowSymLinks) still make it lstat each component.
+        // (A rest not starting at a '/' would extend the file's name: not this case.)
+        // A directory (or missing) target goes as the file name plus the rest, as mod_alias
+        // does for ScriptAlias, and the walk finds the script inside it.
+        let is_file = !filename.ends_with(b"/") && (rest.is_empty() || rest[0] == b'/') && r.finfo_unset() && {
+            r.set_filename(&filename);
+            r.stat_regular_file()
+        };
+        if is_file {
+            r.set_path_info(rest);
+        } else {
+            filename.extend_from_slice(if filename.ends_with(b"/") && rest.starts_with(b"/") {
+                &rest[1..]
+            } else {
+                rest
+            });
+            r.set_filename(&filename);
+        }
         r.set_handler(HANDLER);
         r.notes().setn(c"alias-forced-type", HANDLER);
         // Read back by matched_alias: a reference into the server config, which outlives r.
