@@ -157,7 +157,11 @@ pub fn forward(
     let chunk_head = wire::chunk_header(T_BODY_CHUNK, filled);
     let chunk_head: &[u8] = if filled > 0 { &chunk_head } else { &[] };
     meta.queue_start_us = now_us();
-    let mut out = Vec::with_capacity(4096);
+    // This thread's request-head buffer (a fresh 4 KiB one per request made glibc consolidate
+    // its heap: every allocation past 1 KiB does when small chunks are free).
+    let mut out = HEAD_OUT.take();
+    out.clear();
+    out.reserve(4096);
     let mut nums = MetaNums::default();
     let pairs = meta.pairs(&mut nums);
     wire::encode_request_head(
@@ -248,6 +252,9 @@ pub fn forward(
         attempt += 1;
     };
     RELAY_BUF.with(|b| *b.borrow_mut() = buf);
+    if out.capacity() <= 16 * 1024 {
+        HEAD_OUT.set(out);
+    }
     if let Some(old) = restore {
         r.swap_client_socket_timeout(old);
     }
@@ -256,6 +263,40 @@ pub fn forward(
 
 thread_local! {
     static RELAY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The relay's frame-reader buffer ([`LentReader`]), one per Apache worker thread.
+    /// The encoded request head, one per Apache worker thread (kept up to 16 KiB).
+    static HEAD_OUT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    static READ_BUF_KEPT: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
+}
+
+/// The relay's reader, over this thread's [`READ_BUF`]-byte buffer (allocated once per thread,
+/// not zeroed per request), given back when the relay ends.
+struct LentReader<'a>(FdReader<'a>);
+
+impl<'a> LentReader<'a> {
+    fn new(stream: &'a UnixStream) -> Self {
+        let buf = READ_BUF_KEPT.take().unwrap_or_else(|| vec![0u8; READ_BUF].into_boxed_slice());
+        LentReader(FdReader::with_buffer(stream.as_fd(), buf))
+    }
+}
+
+impl Drop for LentReader<'_> {
+    fn drop(&mut self) {
+        READ_BUF_KEPT.set(Some(self.0.take_buffer()));
+    }
+}
+
+impl<'a> std::ops::Deref for LentReader<'a> {
+    type Target = FdReader<'a>;
+    fn deref(&self) -> &FdReader<'a> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for LentReader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 /// How much of the request body goes to the daemon with the request head, unasked. A body up
@@ -376,7 +417,7 @@ fn relay_frames(
     // Small frames (heads, chunk headers, the end marker) come in one read instead of two per
     // frame; large chunk payloads bypass this buffer. It receives the descriptors passed with
     // ResponseFile frames (a plain read() would close them).
-    let mut rd = FdReader::new(stream.as_fd(), READ_BUF);
+    let mut rd = LentReader::new(stream);
     let mut first_frame = true;
     let name = &g.opts.name;
     let sock = g.socket_path.to_string_lossy();

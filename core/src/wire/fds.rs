@@ -74,7 +74,21 @@ pub struct FdReader<'a> {
 
 impl<'a> FdReader<'a> {
     pub fn new(sock: BorrowedFd<'a>, capacity: usize) -> Self {
-        FdReader { sock, buf: vec![0; capacity.max(1)].into_boxed_slice(), pos: 0, end: 0, fds: VecDeque::new() }
+        Self::with_buffer(sock, vec![0; capacity.max(1)].into_boxed_slice())
+    }
+
+    /// As [`new`](Self::new), over a buffer lent by the caller (its length is the capacity,
+    /// its contents are ignored); [`into_buffer`](Self::into_buffer) gives it back.
+    pub fn with_buffer(sock: BorrowedFd<'a>, buf: Box<[u8]>) -> Self {
+        let buf = if buf.is_empty() { vec![0; 1].into_boxed_slice() } else { buf };
+        FdReader { sock, buf, pos: 0, end: 0, fds: VecDeque::new() }
+    }
+
+    /// Takes the buffer back (for another reader): what it still held unread is dropped, and
+    /// the reader goes on unbuffered.
+    pub fn take_buffer(&mut self) -> Box<[u8]> {
+        (self.pos, self.end) = (0, 0);
+        std::mem::take(&mut self.buf)
     }
 
     /// The bytes received and not read yet.
@@ -208,6 +222,32 @@ mod tests {
         let fd = r.take_fd().expect("fd with 'two'");
         assert_eq!(ino(&fd), f2.metadata().unwrap().ino());
         assert!(r.take_fd().is_none());
+    }
+
+    #[test]
+    fn a_lent_buffer_is_used_and_given_back() {
+        let (a, b) = UnixStream::pair().unwrap();
+        (&a).write_all(b"abcdef").unwrap();
+        let lent = vec![9u8; 8].into_boxed_slice();
+        let ptr = lent.as_ptr();
+        let mut r = FdReader::with_buffer(b.as_fd(), lent);
+        let mut two = [0u8; 2];
+        r.read_exact(&mut two).unwrap();
+        // One recv filled the lent buffer with all six bytes.
+        assert_eq!((&two, r.buffer()), (b"ab", &b"cdef"[..]));
+        let back = r.take_buffer();
+        assert_eq!((back.as_ptr(), back.len()), (ptr, 8));
+        // What was buffered is dropped; the reader goes on unbuffered.
+        assert!(r.buffer().is_empty());
+        (&a).write_all(b"gh").unwrap();
+        r.read_exact(&mut two).unwrap();
+        assert_eq!(&two, b"gh");
+        // An empty buffer is replaced (a reader always has room for one byte).
+        let mut r = FdReader::with_buffer(b.as_fd(), Box::new([]));
+        (&a).write_all(b"i").unwrap();
+        let mut one = [0u8; 1];
+        r.read_exact(&mut one).unwrap();
+        assert_eq!(&one, b"i");
     }
 
     #[test]
