@@ -74,6 +74,23 @@ def test_touch_alone_triggers_reimport(srv):
     assert body(srv, "/reload").endswith(" 1")
 
 
+def test_a_millisecond_change_is_seen_and_unchanged_is_not_reloaded(srv):
+    """The stamp is kept to the microsecond (what Apache's stat of the request's file gives):
+    a change of one millisecond within the same second re-imports, and requests in between
+    (whose stamps come from Apache's stat, or the daemon's) never re-import an unchanged
+    script."""
+    path = os.path.join(srv.apps, "reload.wsgi")
+    body(srv, "/reload")
+    if DAEMON:
+        srv.settle_daemons()
+    n1 = int(body(srv, "/reload").split()[1])
+    for i in range(5):
+        assert int(body(srv, "/reload").split()[1]) == n1 + 1 + i
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert body(srv, "/reload").endswith(" 1")
+
+
 def test_reload_recovers_from_broken_script(srv):
     path = os.path.join(srv.apps, "reload.wsgi")
     body(srv, "/reload")

@@ -178,6 +178,14 @@ impl Request {
         self.rec().finfo.filetype == ffi::APR_NOFILE
     }
 
+    /// The modification time (µs since the epoch) of r->filename as this request stat'ed it
+    /// (r->finfo, filled by translate_name or Apache's directory walk), when it is a regular
+    /// file.
+    pub fn file_mtime_us(&self) -> Option<i64> {
+        let f = &self.rec().finfo;
+        (f.filetype == ffi::APR_REG && f.valid & ffi::APR_FINFO_MTIME as i32 != 0).then_some(f.mtime)
+    }
+
     /// Stats r->filename into r->finfo (`APR_FINFO_MIN`, following symlinks) when it is a
     /// regular file, and says so; otherwise leaves r->finfo empty (`APR_NOFILE`), as found.
     /// Apache's `directory_walk` does not stat a filename whose r->finfo is already filled.

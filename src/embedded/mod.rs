@@ -11,25 +11,15 @@ use crate::directives::config::request_server_config;
 use crate::request::abort::{abort_response, cut_response};
 use crate::request::io::ApacheIo;
 
-fn path_of(b: &[u8]) -> &Path {
+pub fn path_of(b: &[u8]) -> &Path {
     use std::os::unix::ffi::OsStrExt;
     Path::new(std::ffi::OsStr::from_bytes(b))
 }
 
-/// Runs the WSGI application of `script` for `r` and maps the outcome to the handler status.
+/// Runs the WSGI application `spec` for `r` and maps the outcome to the handler status.
 /// `ap_setup_client_block` was called.
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    r: Request,
-    script_path: &[u8],
-    callable: &str,
-    reload: bool,
-    cgi: bool,
-    sendfile: bool,
-    env: &Environ<'_>,
-    x: &WsgiExtras<'_>,
-) -> Status {
-    let script = String::from_utf8_lossy(script_path);
+pub fn run(r: Request, spec: &AppSpec<'_>, sendfile: bool, env: &Environ<'_>, x: &WsgiExtras<'_>) -> Status {
+    let script = spec.script.display();
     if request_server_config(&r).restrict_embedded == Some(true) {
         r.log(
             LogLevel::Error,
@@ -49,8 +39,7 @@ pub fn run(
         );
         return Status::INTERNAL_SERVER_ERROR;
     }
-    let spec = AppSpec { script: path_of(script_path), callable, reload, group: x.application_group, cgi, stamp: None };
-    match run_request(Box::new(ApacheIo::new(r, sendfile)), env, x, &spec) {
+    match run_request(Box::new(ApacheIo::new(r, sendfile)), env, x, spec) {
         Outcome::Done | Outcome::ClientGone => Status::OK,
         Outcome::ErrorBeforeHeaders => Status::INTERNAL_SERVER_ERROR,
         // The application raised mod_wsgi.RequestTimeout itself (only daemons inject it).

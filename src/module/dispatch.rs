@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::ffi::c_int;
 
 use wsgi_rs_core::environ;
-use wsgi_rs_core::wsgi::{Configured, Dispatch, LogLevel, interp, run_dispatch};
+use wsgi_rs_core::wsgi::{AppSpec, Configured, Dispatch, LogLevel, interp, run_dispatch};
 
 use crate::apache::guard::guard;
 use crate::apache::request::{FileType, Request};
@@ -262,6 +262,9 @@ fn handle(r: Request) -> Status {
     };
     let filename = r.filename();
     let app_script = handler.map_or(filename, |hs| hs.script.as_bytes());
+    // The script's modification time from this request's stat of it (r->finfo), for the
+    // reload check, so it is not stat'ed again (a handler script is not r->filename).
+    let script_mtime_us = if handler.is_none() { r.file_mtime_us() } else { None };
     let script = String::from_utf8_lossy(app_script);
     // A handler script ignores the alias that may have mapped the URL (mod_wsgi reads the
     // alias's options only for wsgi-script).
@@ -368,6 +371,7 @@ fn handle(r: Request) -> Status {
                 pushed: Default::default(),
                 // Set by client::forward, which takes ResponseFile frames.
                 fdpass: false,
+                script_mtime_us: script_mtime_us.filter(|_| reload),
             };
             return client::forward(
                 r,
@@ -385,5 +389,14 @@ fn handle(r: Request) -> Status {
     if tri(dir.pass_apache_request, false) {
         x.apache_request = Some(r.opaque());
     }
-    crate::embedded::run(r, app_script, &callable, reload, cgi, tri(dir.enable_sendfile, false), &env, &x)
+    let stamp = script_mtime_us.filter(|_| reload).map(wsgi_rs_core::wsgi::stamp_from_us);
+    let spec = AppSpec {
+        script: crate::embedded::path_of(app_script),
+        callable: &callable,
+        reload,
+        group: x.application_group,
+        cgi,
+        stamp,
+    };
+    crate::embedded::run(r, &spec, tri(dir.enable_sendfile, false), &env, &x)
 }

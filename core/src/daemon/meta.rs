@@ -36,6 +36,10 @@ pub struct RequestMeta {
     /// The Apache child takes `ResponseFile` frames (a file's descriptor passed with
     /// `SCM_RIGHTS`); without it a daemon sends files as `ResponseChunk`s (wire module doc).
     pub fdpass: bool,
+    /// The script's modification time (µs since the epoch) from the Apache child's stat of it
+    /// for this request (r->finfo), when the script is the request's file: the daemon's reload
+    /// check uses it instead of a stat of its own.
+    pub script_mtime_us: Option<i64>,
 }
 
 /// The request body frames an Apache child sends right after the head (the first window of
@@ -79,8 +83,8 @@ impl Pushed {
 /// Room for the decimal numbers of [`RequestMeta::pairs`].
 #[derive(Default)]
 pub struct MetaNums {
-    bufs: [[u8; 20]; 5],
-    lens: [usize; 5],
+    bufs: [[u8; 20]; 6],
+    lens: [usize; 6],
 }
 
 impl MetaNums {
@@ -117,6 +121,9 @@ impl RequestMeta {
         nums.set(3, self.queue_start_us);
         if let Some(c) = self.connection_id {
             nums.set(4, c);
+        }
+        if let Some(t) = self.script_mtime_us {
+            nums.set(5, t);
         }
         let nums = &*nums;
         let flag = |b: bool| -> &'static [u8] { if b { b"1" } else { b"0" } };
@@ -159,6 +166,9 @@ impl RequestMeta {
         if self.fdpass {
             p.push((b"fdpass", b"1"));
         }
+        if self.script_mtime_us.is_some() {
+            p.push((b"script_mtime_us", nums.get(5)));
+        }
         p
     }
 
@@ -196,6 +206,7 @@ impl RequestMeta {
                 "handler_script" => m.handler_script = v.to_vec(),
                 "ignore_activity" => m.ignore_activity = v == b"1",
                 "fdpass" => m.fdpass = v == b"1",
+                "script_mtime_us" => m.script_mtime_us = Some(num(k, v)?),
                 // Unlike other keys, an unknown value is an error: frames this daemon would not
                 // read may follow the head.
                 "pushed" => {
@@ -244,6 +255,7 @@ mod tests {
             ignore_activity: true,
             pushed: Pushed::ChunkEnd,
             fdpass: true,
+            script_mtime_us: Some(1_699_999_999_123_456),
         };
         assert_eq!(parse(&m.to_pairs()).unwrap(), m);
         for p in [Pushed::Nothing, Pushed::Chunk, Pushed::ChunkEnd, Pushed::End] {
@@ -257,10 +269,13 @@ mod tests {
             ignore_activity: false,
             pushed: Pushed::Nothing,
             fdpass: false,
+            script_mtime_us: None,
             ..m.clone()
         };
         let keys: Vec<Vec<u8>> = plain.to_pairs().into_iter().map(|(k, _)| k).collect();
-        for k in [&b"request_handler"[..], b"handler_script", b"ignore_activity", b"pushed", b"fdpass"] {
+        for k in
+            [&b"request_handler"[..], b"handler_script", b"ignore_activity", b"pushed", b"fdpass", b"script_mtime_us"]
+        {
             assert!(!keys.iter().any(|x| x == k), "{}", String::from_utf8_lossy(k));
         }
         assert_eq!(parse(&plain.to_pairs()).unwrap(), plain);

@@ -1,7 +1,6 @@
 //! Worker threads: take a request (a new connection, or the next head on an idle one, see
 //! `conns`), authenticate the request head, run the request.
 use std::os::fd::{FromRawFd, RawFd};
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +16,7 @@ use super::state::{Event, State, now_us};
 use crate::environ::{Environ, Key};
 use crate::hostlog::host_log;
 use crate::wire::{self, Frame, FrameReader};
-use crate::wsgi::{AppSpec, LogLevel, Outcome, WsgiExtras, run_request};
+use crate::wsgi::{AppSpec, LogLevel, Outcome, Stamp, WsgiExtras, run_request, stamp_from_us, stamp_of};
 
 /// Serves until a recycling condition or a signal; returns why, once no request is running
 /// (or the graceful time ran out). `listener` is the group's listening socket, inherited.
@@ -239,8 +238,8 @@ impl Drop for HeadBuf {
     }
 }
 
-fn stamp(p: &Path) -> Option<(i64, i64)> {
-    std::fs::metadata(p).ok().map(|m| (m.mtime(), m.mtime_nsec()))
+fn stamp(p: &Path) -> Option<Stamp> {
+    std::fs::metadata(p).ok().map(|m| stamp_of(&m))
 }
 
 /// What [`handle`] saw on a connection.
@@ -366,8 +365,13 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
         return Served { keep: Some(false), activity, code: 504 };
     }
     let script = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&meta.script));
-    // One stat a request, shared with the script loader (`AppSpec::stamp`).
-    let script_stamp = if meta.reload { stamp(&script) } else { None };
+    // The Apache child's stat of the script for this request when it sent one, else one stat
+    // here; shared with the script loader (`AppSpec::stamp`).
+    let script_stamp = match (meta.reload, meta.script_mtime_us) {
+        (false, _) => None,
+        (true, Some(us)) => Some(stamp_from_us(us)),
+        (true, None) => stamp(&script),
+    };
     if let Some(now) = script_stamp {
         {
             let mut known = state.script_stamps.lock().unwrap_or_else(|e| e.into_inner());

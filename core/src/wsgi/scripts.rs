@@ -13,9 +13,21 @@ use pyo3::prelude::*;
 use pyo3::types::PyModule;
 use std::sync::LazyLock;
 
-/// Modification time as (seconds, nanoseconds): the reload trigger.
-/// A script file's modification time (seconds, nanoseconds), as `stat` gives it.
+/// A script file's modification time (seconds, nanoseconds), to the microsecond: the reload
+/// trigger. Microseconds are what Apache's `r->finfo` holds, so a stamp taken from the Apache
+/// child's stat of the script and one from a stat here always agree ([`stamp_of`],
+/// [`stamp_from_us`]).
 pub type Stamp = (i64, i64);
+
+/// The stamp of a file's metadata.
+pub fn stamp_of(m: &std::fs::Metadata) -> Stamp {
+    (m.mtime(), m.mtime_nsec() / 1000 * 1000)
+}
+
+/// The stamp of a modification time in microseconds since the epoch (APR's `apr_time_t`).
+pub fn stamp_from_us(us: i64) -> Stamp {
+    (us.div_euclid(1_000_000), us.rem_euclid(1_000_000) * 1000)
+}
 
 struct Loaded {
     module: Py<PyModule>,
@@ -136,8 +148,7 @@ fn module_name(path: &Path) -> String {
 }
 
 fn stamp(path: &Path) -> std::io::Result<Stamp> {
-    let m = std::fs::metadata(path)?;
-    Ok((m.mtime(), m.mtime_nsec()))
+    Ok(stamp_of(&std::fs::metadata(path)?))
 }
 
 fn exec_script<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyModule>> {
@@ -251,4 +262,23 @@ pub(crate) fn load_module<'py>(
         }
     };
     Ok((module.into_any(), loaded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_from_a_stat_and_from_apr_agree() {
+        let f = std::env::temp_dir().join(format!("wsgi-rs-stamp-{}", std::process::id()));
+        std::fs::write(&f, b"x").unwrap();
+        let m = std::fs::metadata(&f).unwrap();
+        std::fs::remove_file(&f).unwrap();
+        // What Apache's r->finfo.mtime holds: microseconds since the epoch.
+        let us = m.mtime() * 1_000_000 + m.mtime_nsec() / 1000;
+        assert_eq!(stamp_of(&m), stamp_from_us(us));
+        assert_eq!(stamp_from_us(1_700_000_000_123_456), (1_700_000_000, 123_456_000));
+        // Before 1970: the seconds round down, the fraction stays positive (as stat gives it).
+        assert_eq!(stamp_from_us(-1), (-1, 999_999_000));
+    }
 }
