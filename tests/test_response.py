@@ -299,6 +299,9 @@ CLOSE_CASES = {
     "raise_before_first": (500, None, True),
     "raise_after_first": (200, b"first", False),
     "exc_info_after": (200, b"first", False),
+    # A plain list or tuple has no close(); a subclass of one may (it is called).
+    "list_subclass": (200, b"onetwo", True),
+    "tuple_subclass": (200, b"onetwo", True),
 }
 
 

@@ -115,9 +115,25 @@ def stream(environ, start_response, q):
         yield f"chunk-{i}\n".encode()
 
 
+class ClosingList(list):
+    """A list subclass with close(): a plain list has none, a subclass may."""
+
+    def close(self):
+        record_close(self.environ, self.ident, "list")
+
+
+class ClosingTuple(tuple):
+    def close(self):
+        record_close(self.environ, self.ident, "tuple")
+
+
 def close_app(environ, start_response, q):
     ident, kind = q["id"], q.get("kind", "normal")
     write = start_response("200 OK", [("Content-Type", "text/plain")])
+    if kind in ("list_subclass", "tuple_subclass"):
+        it = (ClosingList if kind == "list_subclass" else ClosingTuple)([b"one", b"two"])
+        it.environ, it.ident = environ, ident
+        return it
 
     def gen():
         if kind == "normal":

@@ -258,7 +258,10 @@ fn run_attached(
     let sent = send_result(py, ctx, &result);
     let head_request = env.get("REQUEST_METHOD") == Some(&b"HEAD"[..]);
     // close() exactly once, whatever happened while iterating.
-    let closed = match result.getattr_opt("close") {
+    // A plain list or tuple (most responses) has no close(): asking would build and drop an
+    // AttributeError per request (Python 3.11 has no lookup without one).
+    let plain = result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>();
+    let closed = match if plain { Ok(None) } else { result.getattr_opt("close") } {
         Ok(Some(close)) => close.call0().map(|_| ()),
         Ok(None) => Ok(()),
         Err(e) => Err(e),
