@@ -412,11 +412,12 @@ fn run_script_concurrently(script: &std::path::Path, n: usize) -> Vec<(Outcome, 
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
-/// A script whose module code appends a line to `counter`, sleeps, then runs `tail`.
+/// A script whose module code appends a line to `counter`, sleeps (1 s: long enough for all the
+/// concurrent requests to arrive while it imports, even on a loaded machine), then runs `tail`.
 fn counting_script(counter: &std::path::Path, tail: &str) -> PathBuf {
     let script = temp_path("wsgi");
     let src = format!(
-        "import time\nwith open({:?}, 'a') as f:\n    f.write('imported\\n')\ntime.sleep(0.3)\n{tail}\n\
+        "import time\nwith open({:?}, 'a') as f:\n    f.write('imported\\n')\ntime.sleep(1.0)\n{tail}\n\
          def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'once']\n",
         counter.display().to_string()
     );
