@@ -14,7 +14,7 @@ use wsgi_rs_core::config::{Owned, OwnerRule, script_owner_violation};
 use wsgi_rs_core::daemon::{MetaNums, Pushed, RequestMeta};
 use wsgi_rs_core::environ::Environ;
 use wsgi_rs_core::framing;
-use wsgi_rs_core::wire::fds::FdReader;
+use wsgi_rs_core::wire::fds::{FdReader, FdSource};
 use wsgi_rs_core::wire::{self, Frame, T_BODY_CHUNK};
 use wsgi_rs_core::wsgi::{LogLevel, RequestIo, ResponseHead};
 
@@ -276,7 +276,7 @@ struct LentReader<'a>(FdReader<'a>);
 impl<'a> LentReader<'a> {
     fn new(stream: &'a UnixStream) -> Self {
         let buf = READ_BUF_KEPT.take().unwrap_or_else(|| vec![0u8; READ_BUF].into_boxed_slice());
-        LentReader(FdReader::with_buffer(stream.as_fd(), buf))
+        LentReader(FdReader::with_buffer(FdSource::new(stream.as_fd()), buf))
     }
 }
 

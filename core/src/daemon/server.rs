@@ -15,7 +15,7 @@ use super::socket_io::{PushedBody, SocketIo};
 use super::state::{Event, State, now_us};
 use crate::environ::{Environ, Key};
 use crate::hostlog::host_log;
-use crate::wire::{self, Frame, FrameReader};
+use crate::wire::{self, Buffered, Frame, FrameReader};
 use crate::wsgi::{AppSpec, LogLevel, Outcome, Stamp, WsgiExtras, run_request, stamp_from_us, stamp_of};
 
 /// Serves until a recycling condition or a signal; returns why, once no request is running
@@ -217,6 +217,20 @@ fn send(stream: &UnixStream, f: &Frame) -> bool {
 
 thread_local! {
     static HEAD_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The read buffer of the head and its pushed frames (`handle`), one per worker thread.
+    static HEAD_READ: std::cell::Cell<Box<[u8]>> = std::cell::Cell::new(Box::default());
+}
+
+/// The head reader's buffer: a typical request head (a browser's, with cookies) in one recv.
+const HEAD_READ_CAP: usize = 8 * 1024;
+
+/// Gives the head reader's buffer back to the thread when `handle` is done with it.
+struct ReadBack<'a, 'b>(&'a mut FrameReader<Buffered<&'b UnixStream>>);
+
+impl Drop for ReadBack<'_, '_> {
+    fn drop(&mut self) {
+        HEAD_READ.set(self.0.get_mut().take_buffer());
+    }
 }
 
 /// A worker thread's request-head buffer, lent for one request and given back when dropped
@@ -276,7 +290,12 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
         // at its first request.)
         let _ = stream.set_read_timeout(Some(Duration::from_secs(cfg.socket_timeout.clamp(1, 10))));
     }
-    let mut reader = FrameReader::new(&**stream);
+    // The head, and the body frames pushed with it, are read through this thread's buffer: a
+    // hello request's head comes in one recv instead of two (frame header, then payload).
+    let lent = HEAD_READ.take();
+    let lent = if lent.len() == HEAD_READ_CAP { lent } else { vec![0u8; HEAD_READ_CAP].into_boxed_slice() };
+    let mut reader = FrameReader::new(Buffered::with_buffer(&**stream, lent));
+    let reader = &mut ReadBack(&mut reader);
     let malformed = |e: &dyn std::fmt::Display| {
         host_log(
             LogLevel::Error,
@@ -290,7 +309,7 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
     // The head's payload stays in this thread's buffer while the request runs: the environ and
     // meta pairs borrow from it (no allocation per key and value).
     let mut raw = HeadBuf::lend();
-    let head = match reader.read_raw(&mut raw.0) {
+    let head = match reader.0.read_raw(&mut raw.0) {
         Ok(Some(wire::T_REQUEST_HEAD)) => match wire::parse_request_head(&raw.0) {
             Ok(h) => h,
             Err(e) => {
@@ -338,13 +357,19 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
     };
     // The body frames pushed with the head are read now, before anything runs: an Apache
     // child that sees its request refused unread may send it again (see `meta::Pushed`).
-    let pushed = match PushedBody::read(&mut reader, meta.pushed) {
+    let pushed = match PushedBody::read(reader.0, meta.pushed) {
         Ok(p) => p,
         Err(e) => {
             malformed(&e);
             return Served::REFUSED;
         }
     };
+    // Our Apache child sends nothing past the pushed frames until asked (BodyRequest) or
+    // answered (ResponseEnd): bytes already here are not ours to run.
+    if !reader.0.get_ref().buffer().is_empty() {
+        malformed(&"bytes past the request's frames, unasked");
+        return Served::REFUSED;
+    }
     let activity = !meta.ignore_activity;
     if activity {
         state.last_activity_us.store(now_us(), Ordering::Release);
@@ -467,4 +492,66 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
         _ => code.load(Ordering::Relaxed),
     };
     Served { keep: Some(keep && sent), activity, code }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_daemon_process;
+    use std::io::{Read, Write};
+
+    const TOKEN: [u8; wire::TOKEN_LEN] = [5; wire::TOKEN_LEN];
+
+    fn cfg() -> DaemonConfig {
+        let o = parse_daemon_process(&["g"]).unwrap();
+        DaemonConfig::from_options(&o, 0, "/s".into(), TOKEN, 5, (2, 4, 62), 1)
+    }
+
+    /// A request head for a script that does not exist, with `pushed` announced.
+    fn head(token: &[u8; wire::TOKEN_LEN], pushed: &[u8]) -> Vec<u8> {
+        let env: [(&[u8], &[u8]); 1] = [(b"REQUEST_METHOD", b"POST")];
+        let mut meta: Vec<(&[u8], &[u8])> = vec![(b"script", b"/nonexistent/x.wsgi"), (b"callable", b"application")];
+        if !pushed.is_empty() {
+            meta.push((b"pushed", pushed));
+        }
+        let mut out = Vec::new();
+        wire::encode_request_head(token, env.into_iter(), meta.into_iter(), &mut out);
+        out
+    }
+
+    /// Runs `handle` on what `sent` writes; what it served and every byte it answered.
+    fn serve_bytes(sent: &[u8]) -> (Option<bool>, bool, Vec<u8>) {
+        let (client, daemon) = UnixStream::pair().unwrap();
+        (&client).write_all(sent).unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let (state, _events) = State::new(1);
+        let served = handle(&Arc::new(daemon), true, 0, &cfg(), &state);
+        let mut answer = Vec::new();
+        client.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let _ = (&client).read_to_end(&mut answer);
+        (served.keep, served.activity, answer)
+    }
+
+    #[test]
+    fn bytes_past_the_pushed_frames_are_refused_unrun() {
+        // The announced BodyEnd, then a chunk nobody asked for (it would be read as the body).
+        let mut sent = head(&TOKEN, b"end");
+        wire::encode(&Frame::BodyEnd, &mut sent);
+        wire::encode(&Frame::BodyChunk(b"stray".to_vec()), &mut sent);
+        // Refused: not counted as activity, nothing answered (a request that ran would answer
+        // ResponseError for the missing script).
+        assert_eq!(serve_bytes(&sent), (Some(false), false, vec![]));
+    }
+
+    #[test]
+    fn a_wrong_token_is_refused_unrun() {
+        let mut sent = head(&[6; wire::TOKEN_LEN], b"end");
+        wire::encode(&Frame::BodyEnd, &mut sent);
+        assert_eq!(serve_bytes(&sent), (Some(false), false, vec![]));
+    }
+
+    #[test]
+    fn a_connection_closed_before_a_head_served_nothing() {
+        assert_eq!(serve_bytes(b""), (None, false, vec![]));
+    }
 }

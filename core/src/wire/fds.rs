@@ -6,6 +6,8 @@
 //! that returns any byte of that message, and that `recvmsg` returns no byte past the
 //! message's end. A plain `read()` (or `recvmsg` without room for control data) closes them.
 use std::collections::VecDeque;
+
+use super::Buffered;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -59,67 +61,43 @@ pub fn send_with_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> io
     }
 }
 
-/// A buffered reader over a Unix stream socket that receives descriptors passed with the data
-/// (`recvmsg` with a control buffer, `MSG_CMSG_CLOEXEC`) and keeps them, in arrival order,
-/// until [`FdReader::take_fd`] claims them; those left over are closed when it is dropped.
-/// Reads at least as large as its buffer go straight into the caller's buffer when nothing is
-/// buffered (as `std::io::BufReader` does).
-pub struct FdReader<'a> {
+/// The receiving side of descriptor passing: reads with `recvmsg` and a control buffer
+/// (`MSG_CMSG_CLOEXEC`) and keeps the descriptors that came with the bytes, in arrival order,
+/// until they are claimed; those left over are closed when it is dropped.
+pub struct FdSource<'a> {
     sock: BorrowedFd<'a>,
-    buf: Box<[u8]>,
-    pos: usize,
-    end: usize,
     fds: VecDeque<OwnedFd>,
 }
 
+impl<'a> FdSource<'a> {
+    pub fn new(sock: BorrowedFd<'a>) -> Self {
+        FdSource { sock, fds: VecDeque::new() }
+    }
+}
+
+impl Read for FdSource<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        recv(self.sock, out, &mut self.fds)
+    }
+}
+
+/// A buffered reader over a Unix stream socket that receives descriptors passed with the data
+/// ([`FdSource`]); [`FdReader::take_fd`] claims them.
+pub type FdReader<'a> = Buffered<FdSource<'a>>;
+
 impl<'a> FdReader<'a> {
     pub fn new(sock: BorrowedFd<'a>, capacity: usize) -> Self {
-        Self::with_buffer(sock, vec![0; capacity.max(1)].into_boxed_slice())
-    }
-
-    /// As [`new`](Self::new), over a buffer lent by the caller (its length is the capacity,
-    /// its contents are ignored); [`into_buffer`](Self::into_buffer) gives it back.
-    pub fn with_buffer(sock: BorrowedFd<'a>, buf: Box<[u8]>) -> Self {
-        let buf = if buf.is_empty() { vec![0; 1].into_boxed_slice() } else { buf };
-        FdReader { sock, buf, pos: 0, end: 0, fds: VecDeque::new() }
-    }
-
-    /// Takes the buffer back (for another reader): what it still held unread is dropped, and
-    /// the reader goes on unbuffered.
-    pub fn take_buffer(&mut self) -> Box<[u8]> {
-        (self.pos, self.end) = (0, 0);
-        std::mem::take(&mut self.buf)
-    }
-
-    /// The bytes received and not read yet.
-    pub fn buffer(&self) -> &[u8] {
-        &self.buf[self.pos..self.end]
+        Buffered::with_buffer(FdSource::new(sock), vec![0; capacity.max(1)].into_boxed_slice())
     }
 
     /// The oldest descriptor received and not claimed yet.
     pub fn take_fd(&mut self) -> Option<OwnedFd> {
-        self.fds.pop_front()
+        self.get_mut().fds.pop_front()
     }
 
     /// How many received descriptors are not claimed yet.
     pub fn pending_fds(&self) -> usize {
-        self.fds.len()
-    }
-}
-
-impl Read for FdReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.end {
-            if out.len() >= self.buf.len() {
-                return recv(self.sock, out, &mut self.fds);
-            }
-            self.end = recv(self.sock, &mut self.buf, &mut self.fds)?;
-            self.pos = 0;
-        }
-        let n = out.len().min(self.end - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        self.get_ref().fds.len()
     }
 }
 
@@ -222,32 +200,6 @@ mod tests {
         let fd = r.take_fd().expect("fd with 'two'");
         assert_eq!(ino(&fd), f2.metadata().unwrap().ino());
         assert!(r.take_fd().is_none());
-    }
-
-    #[test]
-    fn a_lent_buffer_is_used_and_given_back() {
-        let (a, b) = UnixStream::pair().unwrap();
-        (&a).write_all(b"abcdef").unwrap();
-        let lent = vec![9u8; 8].into_boxed_slice();
-        let ptr = lent.as_ptr();
-        let mut r = FdReader::with_buffer(b.as_fd(), lent);
-        let mut two = [0u8; 2];
-        r.read_exact(&mut two).unwrap();
-        // One recv filled the lent buffer with all six bytes.
-        assert_eq!((&two, r.buffer()), (b"ab", &b"cdef"[..]));
-        let back = r.take_buffer();
-        assert_eq!((back.as_ptr(), back.len()), (ptr, 8));
-        // What was buffered is dropped; the reader goes on unbuffered.
-        assert!(r.buffer().is_empty());
-        (&a).write_all(b"gh").unwrap();
-        r.read_exact(&mut two).unwrap();
-        assert_eq!(&two, b"gh");
-        // An empty buffer is replaced (a reader always has room for one byte).
-        let mut r = FdReader::with_buffer(b.as_fd(), Box::new([]));
-        (&a).write_all(b"i").unwrap();
-        let mut one = [0u8; 1];
-        r.read_exact(&mut one).unwrap();
-        assert_eq!(&one, b"i");
     }
 
     #[test]

@@ -46,6 +46,7 @@
 //! against their limits and against the bytes present before any allocation, trailing bytes,
 //! unknown types, other versions and non-UTF-8 messages are errors, and a decoded frame
 //! re-encodes to exactly the bytes it was decoded from.
+mod buffered;
 mod decode;
 mod encode;
 pub mod fds;
@@ -54,6 +55,7 @@ mod io;
 #[cfg(test)]
 mod tests;
 
+pub use buffered::Buffered;
 pub use decode::{PairsRef, RequestHeadRef, decode, parse_request_head};
 pub use encode::{chunk_header, encode, encode_request_head};
 pub use frame::*;
