@@ -298,8 +298,9 @@ def test_node_stopped_under_load(cluster, how, keepalive):
     # its parent exits). Only requests in flight during the stop may fail, never with a 503 (a
     # refused connection fails over).
     assert fails, "the hard stop cut no request: the test did not stop node1 under load"
+    # (Which of them fail depends on how long the stop takes on a loaded machine: the requests
+    # running at its start, or only those node1 accepted while stopping.)
     assert all(r[0] < t_gone and r[1] > t_stop for r in fails), fails
-    assert any(r[3] is None for r in running), running
     for r in fails:
         if r[5]:
             # On a client connection that carried a request before, the front closes it
