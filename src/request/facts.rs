@@ -37,6 +37,17 @@ pub fn request_facts(r: &Request, pass_authorization: bool) -> RequestFacts<'_> 
     }
 }
 
+thread_local! {
+    /// This process's pid, asked once per thread (a `getpid` syscall per request otherwise).
+    /// Requests run on threads of the Apache child, all started after its fork, so a thread
+    /// never holds another process's pid.
+    static PID: u32 = std::process::id();
+}
+
+fn this_pid() -> u32 {
+    PID.with(|p| *p)
+}
+
 pub fn extras(r: &Request, https: bool) -> WsgiExtras<'_> {
     let m = mpm();
     WsgiExtras {
@@ -47,8 +58,7 @@ pub fn extras(r: &Request, https: bool) -> WsgiExtras<'_> {
         application_group: "",
         listener_host: r.local_ip(),
         listener_port: r.local_port(),
-        // SAFETY: getpid has no preconditions.
-        server_pid: unsafe { libc::getpid() } as u32,
+        server_pid: this_pid(),
         // Apache only makes the log id (%L) when a log format asks for it; ask for it now so
         // mod_wsgi.request_id is always set.
         request_id: r.log_id(),
