@@ -427,7 +427,11 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
         Err(_) => return Served { keep: Some(false), activity, code: 0 },
     };
     let env = Environ {
-        vars: head.env.iter().map(|&(k, v)| (Key::Borrowed(k), std::borrow::Cow::Borrowed(v))).collect(),
+        vars: {
+            let mut v = crate::environ::spare_vars();
+            v.extend(head.env.iter().map(|&(k, v)| (Key::Borrowed(k), std::borrow::Cow::Borrowed(v))));
+            v
+        },
         // The Apache child decided the scheme (meta.https); HTTPS is never in the env it sends.
         https_var: false,
     };

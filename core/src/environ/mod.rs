@@ -75,6 +75,40 @@ pub struct Environ<'a> {
     pub https_var: bool,
 }
 
+thread_local! {
+    /// The emptied `vars` of the last environ dropped on this thread, for the next one: a new
+    /// 40-entry vector is over 1 KiB, and every such `malloc` makes glibc consolidate its heap.
+    static SPARE: std::cell::Cell<Vars<'static>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+type Vars<'a> = Vec<(Key<'a>, Cow<'a, [u8]>)>;
+
+/// Largest vector kept for the next environ (a request with hundreds of headers frees its own).
+const SPARE_MAX: usize = 128;
+
+/// An empty vector for an environ's `vars`: this thread's spare one when there is one.
+pub fn spare_vars<'a>() -> Vars<'a> {
+    let v = SPARE.try_with(|s| s.take()).unwrap_or_default();
+    if v.capacity() == 0 {
+        return Vec::with_capacity(40);
+    }
+    // Empty, and the same layout for any lifetime: this collect keeps the allocation.
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+impl Drop for Environ<'_> {
+    fn drop(&mut self) {
+        let mut v = std::mem::take(&mut self.vars);
+        if v.capacity() == 0 || v.capacity() > SPARE_MAX {
+            return;
+        }
+        v.clear();
+        let v: Vars<'static> = v.into_iter().filter_map(|_| None).collect();
+        // (During thread exit the slot may be gone: the vector is then just freed.)
+        let _ = SPARE.try_with(|s| s.set(v));
+    }
+}
+
 impl<'a> Environ<'a> {
     fn put_static(&mut self, k: &'static str, v: impl Into<Cow<'a, [u8]>>) {
         self.vars.push((Key::Static(k), v.into()));
@@ -114,7 +148,7 @@ pub fn build<'a>(
     headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     host_env: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
 ) -> Environ<'a> {
-    let mut e = Environ { vars: Vec::with_capacity(40), https_var: false };
+    let mut e = Environ { vars: spare_vars(), https_var: false };
     for (k, v) in host_env {
         if !DROPPED_ENV.contains(&k) {
             e.vars.push((Key::Borrowed(k), Cow::Borrowed(v)));

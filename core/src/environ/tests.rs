@@ -95,3 +95,31 @@ fn https_variable_reading() {
     let e = build(&f, Vec::new(), vec![(&b"HTTPS"[..], &b"0"[..])]);
     assert!(!e.https_var && e.get("HTTPS").is_none());
 }
+
+#[test]
+fn a_threads_environs_share_one_vector() {
+    // A thread of its own: its spare slot starts empty.
+    std::thread::spawn(|| {
+        let f = facts(b"/app/x", b"/x");
+        let first = build(&f, vec![(&b"Host"[..], &b"h"[..])], Vec::new());
+        let (ptr, cap) = (first.vars.as_ptr() as usize, first.vars.capacity());
+        let n = first.vars.len();
+        drop(first);
+        // Different borrowed data, same allocation, emptied before reuse.
+        let host = b"other".to_vec();
+        let second = build(&f, vec![(&b"Host"[..], &host[..])], Vec::new());
+        assert_eq!((second.vars.as_ptr() as usize, second.vars.capacity()), (ptr, cap));
+        assert_eq!(second.vars.len(), n);
+        assert_eq!(second.get("HTTP_HOST"), Some(&b"other"[..]));
+        // A huge environ's vector is not kept.
+        let many: Vec<(Vec<u8>, Vec<u8>)> = (0..200).map(|i| (format!("X-{i}").into_bytes(), b"v".to_vec())).collect();
+        drop(second);
+        let big = build(&f, many.iter().map(|(k, v)| (&k[..], &v[..])), Vec::new());
+        assert!(big.vars.capacity() > SPARE_MAX);
+        drop(big);
+        let next = build(&f, Vec::new(), Vec::new());
+        assert!(next.vars.capacity() < SPARE_MAX);
+    })
+    .join()
+    .unwrap();
+}
