@@ -92,7 +92,15 @@ pub fn spare_vars<'a>() -> Vars<'a> {
     if v.capacity() == 0 {
         return Vec::with_capacity(40);
     }
-    // Empty, and the same layout for any lifetime: this collect keeps the allocation.
+    relabel(v)
+}
+
+/// The same empty vector for another lifetime: the layout is the same for any lifetime, so
+/// this collect keeps the allocation (std's in-place collect; `filter_map` because `filter`
+/// cannot change the element type).
+#[allow(clippy::unnecessary_filter_map)]
+fn relabel<'b>(v: Vars<'_>) -> Vars<'b> {
+    debug_assert!(v.is_empty());
     v.into_iter().filter_map(|_| None).collect()
 }
 
@@ -103,7 +111,7 @@ impl Drop for Environ<'_> {
             return;
         }
         v.clear();
-        let v: Vars<'static> = v.into_iter().filter_map(|_| None).collect();
+        let v: Vars<'static> = relabel(v);
         // (During thread exit the slot may be gone: the vector is then just freed.)
         let _ = SPARE.try_with(|s| s.set(v));
     }
