@@ -4,11 +4,15 @@ wsgi.file_wrapper byte identity, 100-continue, and a client that leaves mid-stre
 import hashlib
 import os
 import random
+import re
+import shutil
+import subprocess
 import time
 
 import pytest
 
 from client import Stream, post_expect_continue
+from daemon_util import socket_files
 from harness import serve
 
 pytestmark = pytest.mark.daemon
@@ -84,6 +88,23 @@ def test_10mib_download(srv):
     expect = (block * (size // len(block) + 1))[:size]
     assert r.status == 200 and r.complete
     assert len(r.body) == size and sha(r.body) == sha(expect)
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="ss (iproute2) not installed")
+def test_daemon_side_send_buffer_is_widened(srv):
+    """The daemon asks for a 1 MiB send buffer on each connection from an Apache child (a
+    streamed response then wakes the Apache child less often): the kernel's buffer for the
+    daemon's end (the one named by the socket path) is above the system default, whatever
+    net.core.wmem_max allows."""
+    served_by_daemon(srv)
+    with open("/proc/sys/net/core/wmem_default") as f:
+        default = int(f.read())
+    (path,) = socket_files(srv)
+    out = subprocess.run(["ss", "-x", "-m", "state", "established"], capture_output=True, text=True).stdout
+    tb = [int(m) for line in out.replace("\n\t", " ").splitlines() if path in line
+          for m in re.findall(r"\btb(\d+)", line)]
+    assert tb, out[-2000:]
+    assert all(t > default for t in tb), (tb, default)
 
 
 @pytest.mark.parametrize("query,expect", [
