@@ -24,12 +24,13 @@
 //!
 //! The meta pairs of a `RequestHead` are an open set (`daemon::RequestMeta`): a daemon ignores
 //! keys it does not know, and keys added after v1 (`request_handler`, `handler_script`,
-//! `ignore_activity`) are sent only when not at their default, so adding one is compatible in
-//! both directions and needs no new version; a new frame type or field layout would, unless
-//! the receiver asks for it: `ResponseFile` (added to v2) goes only to an Apache child whose
-//! head carries the meta key `fdpass=1` (`RequestMeta::fdpass`), so a child that does not know
-//! the frame never sees it, and a daemon that does not know the key ignores it and sends the
-//! file as `ResponseChunk`s. `VERSION` stays 2: every v2 peer still reads every frame it gets.
+//! `ignore_activity`, `pushed`, `fdpass`, `script_mtime_us`) are sent only when not at their
+//! default, so adding one is compatible in both directions and needs no new version; a new
+//! frame type or field layout would, unless the receiver asks for it: `ResponseFile` (added to
+//! v2) goes only to an Apache child whose head carries the meta key `fdpass=1`
+//! (`RequestMeta::fdpass`), so a child that does not know the frame never sees it, and a daemon
+//! that does not know the key ignores it and sends the file as `ResponseChunk`s. `VERSION`
+//! stays 2: every v2 peer still reads every frame it gets.
 //!
 //! `ResponseFile` is the one frame with out-of-band data: the descriptor of the file travels
 //! as `SCM_RIGHTS` ancillary data on the `sendmsg` that carries the frame's bytes (see
