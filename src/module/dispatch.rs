@@ -262,9 +262,6 @@ fn handle(r: Request) -> Status {
     };
     let filename = r.filename();
     let app_script = handler.map_or(filename, |hs| hs.script.as_bytes());
-    // The script's modification time from this request's stat of it (r->finfo), for the
-    // reload check, so it is not stat'ed again (a handler script is not r->filename).
-    let script_mtime_us = if handler.is_none() { r.file_mtime_us() } else { None };
     let script = String::from_utf8_lossy(app_script);
     // A handler script ignores the alias that may have mapped the URL (mod_wsgi reads the
     // alias's options only for wsgi-script).
@@ -282,6 +279,9 @@ fn handle(r: Request) -> Status {
         (None, None) => Cow::Borrowed("application"),
     };
     let reload = tri(dir.script_reloading, true);
+    // The script's modification time from this request's stat of it (r->finfo), for the
+    // reload check, so it is not stat'ed again (a handler script is not r->filename).
+    let script_mtime_us = if reload && handler.is_none() { r.file_mtime_us() } else { None };
     // WSGICGIScript applies to the scripts mapped as such, not to a handler script's file.
     let cgi = handler.is_none() && tri(dir.cgi_script, false);
     let mut facts = request_facts(&r, pass_auth);
@@ -371,7 +371,7 @@ fn handle(r: Request) -> Status {
                 pushed: Default::default(),
                 // Set by client::forward, which takes ResponseFile frames.
                 fdpass: false,
-                script_mtime_us: script_mtime_us.filter(|_| reload),
+                script_mtime_us,
             };
             return client::forward(
                 r,
@@ -389,7 +389,7 @@ fn handle(r: Request) -> Status {
     if tri(dir.pass_apache_request, false) {
         x.apache_request = Some(r.opaque());
     }
-    let stamp = script_mtime_us.filter(|_| reload).map(wsgi_rs_core::wsgi::stamp_from_us);
+    let stamp = script_mtime_us.map(wsgi_rs_core::wsgi::stamp_from_us);
     let spec = AppSpec {
         script: crate::embedded::path_of(app_script),
         callable: &callable,

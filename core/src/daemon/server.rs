@@ -2,7 +2,7 @@
 //! `conns`), authenticate the request head, run the request.
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use super::state::{Event, State, now_us};
 use crate::environ::{Environ, Key};
 use crate::hostlog::host_log;
 use crate::wire::{self, Buffered, Frame, FrameReader};
-use crate::wsgi::{AppSpec, LogLevel, Outcome, Stamp, WsgiExtras, run_request, stamp_from_us, stamp_of};
+use crate::wsgi::{AppSpec, LogLevel, Outcome, WsgiExtras, run_request, stamp_from_us};
 
 /// Serves until a recycling condition or a signal; returns why, once no request is running
 /// (or the graceful time ran out). `listener` is the group's listening socket, inherited.
@@ -274,10 +274,6 @@ impl Drop for HeadBuf {
     }
 }
 
-fn stamp(p: &Path) -> Option<Stamp> {
-    std::fs::metadata(p).ok().map(|m| stamp_of(&m))
-}
-
 /// What [`handle`] saw on a connection.
 struct Served {
     /// `None`: the connection ended (or failed) before a request head, nothing ran;
@@ -417,7 +413,7 @@ fn handle(stream: &Arc<UnixStream>, fresh: bool, index: usize, cfg: &DaemonConfi
     let script_stamp = match (meta.reload, meta.script_mtime_us) {
         (false, _) => None,
         (true, Some(us)) => Some(stamp_from_us(us)),
-        (true, None) => stamp(&script),
+        (true, None) => crate::wsgi::stamp(&script).ok(),
     };
     if let Some(now) = script_stamp {
         {

@@ -28,7 +28,7 @@ pub use dispatch::{Configured, Dispatch, run_dispatch};
 pub use groups::names as group_names;
 pub use interp::process_stopping;
 pub use interrupt::{inject_request_timeout, note_interrupted};
-pub use scripts::{Stamp, failing_since_us, stamp_from_us, stamp_of};
+pub use scripts::{Stamp, failing_since_us, stamp, stamp_from_us};
 
 pub use io::{LogLevel, RequestIo, ResponseHead};
 pub use run::{AppSpec, Outcome, WsgiExtras, preload, run_request};

@@ -147,7 +147,8 @@ fn module_name(path: &Path) -> String {
     format!("_mod_wsgi_{:016x}", h.finish())
 }
 
-fn stamp(path: &Path) -> std::io::Result<Stamp> {
+/// The stamp of the file at `path` (one stat).
+pub fn stamp(path: &Path) -> std::io::Result<Stamp> {
     Ok(stamp_of(&std::fs::metadata(path)?))
 }
 
