@@ -82,3 +82,10 @@ impl<T: Copy> PoolSlice<T> {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
+
+/// Bytes (a file name from the configuration or a request) seen as a path: Unix paths are
+/// bytes, no conversion.
+pub fn path(b: &[u8]) -> &std::path::Path {
+    use std::os::unix::ffi::OsStrExt;
+    std::path::Path::new(std::ffi::OsStr::from_bytes(b))
+}

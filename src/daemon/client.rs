@@ -32,13 +32,11 @@ fn now_us() -> i64 {
 /// Connects, retrying while the backlog is full or the socket is being re-created by a
 /// graceful restart, for at most connect-timeout.
 fn connect(g: &DaemonGroup) -> std::io::Result<UnixStream> {
-    let path = std::path::PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
-        g.socket_path.as_bytes(),
-    ));
+    let path = crate::apache::strings::path(g.socket_path.as_bytes());
     let start = Instant::now();
     let limit = Duration::from_secs(g.opts.connect_timeout.max(1));
     loop {
-        match UnixStream::connect(&path) {
+        match UnixStream::connect(path) {
             Ok(s) => return Ok(s),
             Err(e) => {
                 // A full backlog, or a graceful restart re-creating the socket file (it is
@@ -59,7 +57,7 @@ fn connect(g: &DaemonGroup) -> std::io::Result<UnixStream> {
 /// against the group's rule (core::config::script_owner_violation).
 fn check_script_owner(rule: OwnerRule, script: &[u8]) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let path = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(script));
+    let path = crate::apache::strings::path(script);
     let owned = |p: &std::path::Path| {
         std::fs::metadata(p)
             .map(|m| Owned { uid: m.uid(), gid: m.gid(), mode: m.mode() })
@@ -263,9 +261,9 @@ pub fn forward(
 
 thread_local! {
     static RELAY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// The relay's frame-reader buffer ([`LentReader`]), one per Apache worker thread.
     /// The encoded request head, one per Apache worker thread (kept up to 16 KiB).
     static HEAD_OUT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The relay's frame-reader buffer ([`LentReader`]), one per Apache worker thread.
     static READ_BUF_KEPT: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
 }
 

@@ -1,6 +1,5 @@
 //! Embedded mode: running the application inside this Apache child, once the dispatcher
 //! (`module::dispatch`) has decided the request is not for a daemon group.
-use std::path::Path;
 
 use wsgi_rs_core::environ::Environ;
 use wsgi_rs_core::wsgi::{AppSpec, LogLevel, Outcome, WsgiExtras, interp, run_request};
@@ -10,11 +9,6 @@ use crate::apache::status::Status;
 use crate::directives::config::request_server_config;
 use crate::request::abort::{abort_response, cut_response};
 use crate::request::io::ApacheIo;
-
-pub fn path_of(b: &[u8]) -> &Path {
-    use std::os::unix::ffi::OsStrExt;
-    Path::new(std::ffi::OsStr::from_bytes(b))
-}
 
 /// Runs the WSGI application `spec` for `r` and maps the outcome to the handler status.
 /// `ap_setup_client_block` was called.

@@ -138,8 +138,7 @@ fn run_dispatch_script(
     env: &environ::Environ<'_>,
     configured: &Configured<'_>,
 ) -> Result<Dispatch, Status> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(script));
+    let path = crate::apache::strings::path(script);
     if !interp::is_initialized() {
         r.log(
             LogLevel::Error,
@@ -391,7 +390,7 @@ fn handle(r: Request) -> Status {
     }
     let stamp = script_mtime_us.map(wsgi_rs_core::wsgi::stamp_from_us);
     let spec = AppSpec {
-        script: crate::embedded::path_of(app_script),
+        script: crate::apache::strings::path(app_script),
         callable: &callable,
         reload,
         group: x.application_group,
