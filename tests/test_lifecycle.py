@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -156,6 +157,85 @@ WSGIScriptAlias /d @APPS@/lifecycle.wsgi process-group=fin
         else:
             assert not ran & (children | {daemon}), (children, daemon, ran)
         clean_log(a)
+
+
+SLOW_EXIT_APP = r"""
+import atexit, os, time
+
+STATE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "state")
+DELAY = [0.0]
+
+
+def _slow_exit():
+    time.sleep(DELAY[0])
+    with open(os.path.join(STATE, f"atexit.{os.getpid()}"), "w") as f:
+        f.write("finalised\n")
+
+
+atexit.register(_slow_exit)
+
+
+def application(environ, start_response):
+    # ?DELAY[,SLEEP]: the atexit handler's delay, this request's own duration.
+    q = (environ["QUERY_STRING"] or "0").split(",")
+    DELAY[0] = float(q[0])
+    if len(q) > 1:
+        time.sleep(float(q[1]))
+    body = str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+"""
+
+
+def stop_with_slow_atexit(name, delay, busy=0.0):
+    """Starts Apache with one child whose atexit handler sleeps `delay` seconds, stops it with
+    `-k stop` (with a request of `busy` seconds under way, if not 0) and returns (apache, child
+    pid, seconds the stop took)."""
+    a = Apache(name, "StartServers 1\nWSGIScriptAlias /x @APPS@/slow_exit.wsgi\n",
+               files={"apps/slow_exit.wsgi": SLOW_EXIT_APP})
+    a.start()
+    pid = int(a.get(f"/x?{delay}").body)
+    if busy:
+        t = threading.Thread(target=lambda: a.get(f"/x?{delay},{busy}", timeout=10), daemon=True)
+        t.start()
+        time.sleep(0.2)
+    t = time.time()
+    apachectl(a, "stop")
+    a.proc.wait(timeout=20)
+    return a, pid, time.time() - t
+
+
+def test_event_stop_waits_for_a_slow_atexit():
+    """Under event the parent SIGTERMs its children 16 ms after asking them to stop (then at 3,
+    5 and 7 s, and SIGKILLs at 9 s). A finalisation longer than that (atexit handlers, Django
+    closing its connections, process_stopping subscribers) must still run to its end: the
+    SIGTERMs do not end an event child, only the pipe of death does."""
+    if PREFORK:
+        pytest.skip("prefork: -k stop kills children inside the SIGTERM handler (module doc)")
+    a, pid, took = stop_with_slow_atexit("life-slow-atexit", 0.5)
+    try:
+        assert pid in atexit_pids(a), "the 0.5 s atexit handler was cut short"
+        assert took < 3.0, f"apache2 -k stop took {took:.1f}s"
+        clean_log(a)
+    finally:
+        a.stop()
+        a.cleanup()
+
+
+def test_event_stop_during_a_request_still_finalises():
+    """`-k stop` while a request is under way: the child waits for it, then finalises Python
+    in full (a 0.6 s atexit handler, after a request still running when the stop came), and
+    the parent's SIGTERMs meanwhile change nothing."""
+    if PREFORK:
+        pytest.skip("prefork: -k stop kills children inside the SIGTERM handler (module doc)")
+    a, pid, took = stop_with_slow_atexit("life-busy-atexit", 0.6, busy=0.3)
+    try:
+        assert pid in atexit_pids(a), "finalisation was lost"
+        assert took < 3.0, f"apache2 -k stop took {took:.1f}s"
+        clean_log(a)
+    finally:
+        a.stop()
+        a.cleanup()
 
 
 def test_only_the_httpd_race_is_excused():

@@ -3,8 +3,11 @@
 //!
 //! Finalisation contract (WSGIDestroyInterpreter On, the default): Python is finalised, and its
 //! atexit handlers run, from the child pool's cleanup when the child exits *normally*. Under the
-//! event/worker MPMs that is every exit: the child's main thread handles SIGTERM/SIGHUP with
-//! sigwait, joins the workers and destroys the pool outside any signal handler. Under prefork
+//! event/worker MPMs that is every exit: the parent asks the child to leave through the pipe of
+//! death, and the child's main thread joins the workers and destroys the pool outside any
+//! signal handler. The SIGTERMs the parent sends while it waits (16 ms after asking, then at 3,
+//! 5 and 7 s) only set a flag in the child (the handler it inherited from the parent), so a long
+//! finalisation runs to its end; Apache's SIGKILL at 9 s is the bound. Under prefork
 //! (any MPM without threads) a child leaving for a graceful restart, an idle-child reap or
 //! MaxConnectionsPerChild also exits from its main loop; but SIGTERM/SIGHUP (`-k stop`,
 //! `-k restart`, the parent's shutdown) run `just_die` -> `clean_child_exit` -> pool destroy
