@@ -195,6 +195,8 @@ def stop_with_slow_atexit(name, delay, busy=0.0):
                files={"apps/slow_exit.wsgi": SLOW_EXIT_APP})
     a.start()
     pid = int(a.get(f"/x?{delay}").body)
+    # The worker lets go of that connection first (httpd's own stop race, see the module doc).
+    time.sleep(0.3)
     if busy:
         t = threading.Thread(target=lambda: a.get(f"/x?{delay},{busy}", timeout=10), daemon=True)
         t.start()
