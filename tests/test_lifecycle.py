@@ -198,41 +198,26 @@ def stop_with_slow_atexit(name, delay, busy=0.0):
     # The worker lets go of that connection first (httpd's own stop race, see the module doc).
     time.sleep(0.3)
     if busy:
-        t = threading.Thread(target=lambda: a.get(f"/x?{delay},{busy}", timeout=10), daemon=True)
-        t.start()
+        threading.Thread(target=lambda: a.get(f"/x?{delay},{busy}", timeout=10), daemon=True).start()
         time.sleep(0.2)
-    t = time.time()
+    t_stop = time.time()
     apachectl(a, "stop")
     a.proc.wait(timeout=20)
-    return a, pid, time.time() - t
+    return a, pid, time.time() - t_stop
 
 
-def test_event_stop_waits_for_a_slow_atexit():
+@pytest.mark.parametrize("delay,busy", [(0.5, 0.0), (0.6, 0.3)], ids=["idle", "request-under-way"])
+def test_event_stop_finalises_in_full(delay, busy):
     """Under event the parent SIGTERMs its children 16 ms after asking them to stop (then at 3,
     5 and 7 s, and SIGKILLs at 9 s). A finalisation longer than that (atexit handlers, Django
-    closing its connections, process_stopping subscribers) must still run to its end: the
-    SIGTERMs do not end an event child, only the pipe of death does."""
+    closing its connections, process_stopping subscribers) must still run to its end, also when
+    a request was still running when the stop came: the SIGTERMs do not end an event child, only
+    the pipe of death does."""
     if PREFORK:
         pytest.skip("prefork: -k stop kills children inside the SIGTERM handler (module doc)")
-    a, pid, took = stop_with_slow_atexit("life-slow-atexit", 0.5)
+    a, pid, took = stop_with_slow_atexit(f"life-atexit-{int(busy * 10)}", delay, busy)
     try:
-        assert pid in atexit_pids(a), "the 0.5 s atexit handler was cut short"
-        assert took < 3.0, f"apache2 -k stop took {took:.1f}s"
-        clean_log(a)
-    finally:
-        a.stop()
-        a.cleanup()
-
-
-def test_event_stop_during_a_request_still_finalises():
-    """`-k stop` while a request is under way: the child waits for it, then finalises Python
-    in full (a 0.6 s atexit handler, after a request still running when the stop came), and
-    the parent's SIGTERMs meanwhile change nothing."""
-    if PREFORK:
-        pytest.skip("prefork: -k stop kills children inside the SIGTERM handler (module doc)")
-    a, pid, took = stop_with_slow_atexit("life-busy-atexit", 0.6, busy=0.3)
-    try:
-        assert pid in atexit_pids(a), "finalisation was lost"
+        assert pid in atexit_pids(a), f"the {delay} s atexit handler was cut short"
         assert took < 3.0, f"apache2 -k stop took {took:.1f}s"
         clean_log(a)
     finally:
